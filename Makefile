@@ -1,0 +1,59 @@
+# fstrack: the front door. meson/ninja do the building; these targets make
+# sure the Debian packages are there first (installing them when run as root).
+#
+#   make            build build/fstrackd and build/fstrack
+#   make run        build and start the daemon (default state dir and socket)
+#   make check      build (plain and ASan/UBSan) and run every test
+#   make bench      the benchmarks of bench/ (figures, never pass/fail)
+#   make install    install under PREFIX (default /usr/local)
+
+PREFIX ?= /usr/local
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+# Debian packages: building, unit tests, shell tests and the filesystems the
+# tests make, the consumers they drive.
+BUILD_PKGS = meson ninja-build pkg-config gcc libjson-c-dev libcmocka-dev
+TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl
+
+.PHONY: all deps test-deps run stop check unit-check shell-check bench install clean format
+
+all: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@./tools/ensure-packages $(BUILD_PKGS)
+
+test-deps:
+	@./tools/ensure-packages $(BUILD_PKGS) $(TEST_PKGS)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+run: all
+	@build/fstrackd
+	@echo "fstrackd is running; try: build/fstrack watch \$$HOME && build/fstrack status"
+
+stop:
+	@pkill -TERM -x fstrackd || true
+
+check: test-deps all $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	./tests/run-all $(BUILD) $(ASAN_BUILD)
+
+bench: test-deps all
+	./bench/run-all $(BUILD)
+
+install: all
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
+
+format:
+	git clang-format

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * journal: the per-filesystem, append-only, checksummed record log.
+ *
+ * A journal lives in one directory (one per tracked filesystem) and is a
+ * series of segment files. Each record has a sequence number; tokens name
+ * (journal uuid, seq). See docs/journal-format.md for the on-disk layout.
+ *
+ * Durability: journal_append() only buffers. journal_commit() writes the
+ * buffer, then the watermark record, and fdatasync()s: after it returns 0
+ * every record appended before it is durable and journal_durable_seq()
+ * == journal_next_seq(). All file I/O goes through journal-io.h so tests
+ * can inject failures.
+ *
+ * Not thread-safe: the daemon's main loop owns it.
+ */
+#ifndef FST_JOURNAL_H
+#define FST_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_FORMAT_VERSION 1
+#define JOURNAL_HANDLE_MAX 128 /* MAX_HANDLE_SZ */
+#define JOURNAL_NAME_MAX 255
+
+enum jrec_type {
+	JREC_EVENT = 1,	    /* a change at (dir handle, name) of kinds */
+	JREC_WATERMARK = 2, /* every change before time_ns is recorded durably */
+	JREC_START = 3,	    /* the daemon opened the journal (time_ns = now) */
+	JREC_CLEAN_STOP = 4 /* the daemon stopped cleanly at time_ns */
+};
+
+struct jrec {
+	uint64_t seq; /* assigned by journal_append */
+	uint8_t type; /* enum jrec_type */
+	uint8_t kinds; /* FST_* bits (events) */
+	uint64_t time_ns; /* CLOCK_REALTIME ns */
+	int32_t handle_type; /* struct file_handle.handle_type */
+	uint16_t handle_len; /* 0 for non-events */
+	const uint8_t *handle;
+	uint16_t name_len; /* name bytes, no NUL; "." names the dir itself */
+	const char *name;
+};
+
+struct journal_options {
+	uint64_t segment_bytes; /* roll to a new segment past this (default 16 MiB) */
+	uint64_t max_bytes;	/* remove oldest segments past this (default 256 MiB) */
+};
+
+struct journal_stats {
+	uint64_t first_seq;	   /* oldest seq still kept */
+	uint64_t next_seq;	   /* seq the next record gets */
+	uint64_t durable_seq;	   /* every seq below is on disk */
+	uint64_t bytes;		   /* total size of the segment files */
+	uint64_t segments;
+	uint64_t records_appended; /* since open */
+	uint64_t commits;	   /* since open */
+	uint64_t bad_ranges;	   /* corrupted / missing ranges known */
+	uint64_t watermark_ns;	   /* durable watermark (0: none) */
+	bool recovered_clean;	   /* last run ended with JREC_CLEAN_STOP */
+	uint64_t truncated_bytes;  /* torn tail removed at open */
+};
+
+struct journal;
+
+/*
+ * Open (creating if needed) the journal in directory dir. Recovers: checks
+ * every segment, truncates a torn tail of the newest one, remembers
+ * corrupted or missing ranges (never fails for them), and starts a new
+ * journal (new uuid) when none is usable. Appends nothing by itself.
+ */
+int journal_open(const char *dir, const struct journal_options *opt, struct journal **ret);
+/* Frees; does not commit. NULL is fine. Returns NULL. */
+struct journal *journal_free(struct journal *j);
+
+/* 16 random bytes chosen when the journal was created. */
+const uint8_t *journal_uuid(const struct journal *j);
+/* The uuid as 32 lowercase hex digits in buf[33]. */
+void journal_uuid_hex(const struct journal *j, char buf[static 33]);
+
+uint64_t journal_next_seq(const struct journal *j);
+uint64_t journal_first_seq(const struct journal *j);
+uint64_t journal_durable_seq(const struct journal *j);
+void journal_get_stats(const struct journal *j, struct journal_stats *ret);
+
+/* Buffer a record; sets r->seq. -EINVAL for bad sizes. */
+int journal_append(struct journal *j, struct jrec *r);
+/* Records appended but not yet committed. */
+bool journal_dirty(const struct journal *j);
+size_t journal_pending_bytes(const struct journal *j);
+
+/*
+ * Group commit: write the buffer, then a JREC_WATERMARK with watermark_ns
+ * when it is larger than the durable one (0: none), then fdatasync. On
+ * failure (ENOSPC, EIO) the buffered records are dropped, the seqs they had
+ * are marked lost (a bad range), and the error is returned; the journal
+ * stays usable for later commits.
+ */
+int journal_commit(struct journal *j, uint64_t watermark_ns);
+
+/*
+ * Are all records from seq 'from' up to journal_next_seq() present and
+ * intact? false when from < first_seq, from > next_seq, or a bad range
+ * (corruption, missing segment, lost commit) overlaps [from, next).
+ */
+bool journal_range_intact(const struct journal *j, uint64_t from);
+
+/*
+ * Call cb for every intact record with seq >= from, in order, reading from
+ * disk and the unflushed buffer. cb returns 0 to go on, anything else stops
+ * the walk and is returned. A record that fails its checksum now (the file
+ * changed under us) is skipped and the walk returns -EBADMSG at the end.
+ */
+typedef int (*journal_cb)(const struct jrec *r, void *userdata);
+int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata);
+
+/*
+ * Append JREC_CLEAN_STOP(now) and commit. Called once on SIGTERM.
+ */
+int journal_close_clean(struct journal *j, uint64_t now_ns);
+
+#endif

@@ -145,6 +145,8 @@ void fsys_new_epoch(struct fsys *fs);
 int fsys_drain(struct fsys *fs);
 bool fsys_scan_busy(const struct fsys *fs);
 void fsys_gap(struct fsys *fs, uint64_t since_ns, const char *why);
+/* Start the scan of a pending gap unless one runs. */
+void fsys_kick(struct fsys *fs);
 void fsys_scan_finished(struct fsys *fs);
 uint64_t fsys_watermark(const struct fsys *fs);
 int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len);

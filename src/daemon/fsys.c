@@ -358,10 +358,14 @@ int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **re
 		 * A journal with history has a gap from its durable watermark to
 		 * now: whatever changed while nobody watched is found by a scan.
 		 */
-		if (js.next_seq > js.first_seq || js.watermark_ns)
-			fsys_gap(fs, js.watermark_ns,
-				 js.recovered_clean ? "daemon start after a clean stop"
-						    : "daemon start after a crash or power loss");
+		if (js.next_seq > js.first_seq || js.watermark_ns) {
+			/* started by fsys_kick() once the scopes are attached */
+			fs->gap_pending = true;
+			fs->pending_gap_ns = js.watermark_ns;
+			log_info("%s: gap since the watermark %" PRIu64 " (%s) will be scanned",
+				 fs->mount_path, js.watermark_ns,
+				 js.recovered_clean ? "clean stop" : "crash or power loss");
+		}
 		log_info("tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64
 			 ", watermark %" PRIu64 "%s",
 			 fs->mount_path, fs->fstype, fs->id, js.first_seq, js.next_seq,
@@ -573,6 +577,12 @@ static void start_scan(struct fsys *fs)
 	}
 	if (start_next_root(fs) == 0)
 		fsys_scan_finished(fs);
+}
+
+void fsys_kick(struct fsys *fs)
+{
+	if (fs->gap_pending && !fs->scanning)
+		start_scan(fs);
 }
 
 void fsys_gap(struct fsys *fs, uint64_t since_ns, const char *why)
@@ -804,6 +814,8 @@ int scopes_load(struct daemon *d)
 			log_info("watching %s again", s->path);
 	}
 	json_object_put(root);
+	for (struct fsys *fs = d->filesystems; fs; fs = fs->next)
+		fsys_kick(fs);
 	return scopes_save(d);
 }
 
@@ -950,6 +962,7 @@ void daemon_recheck_mounts(struct daemon *d)
 		char errbuf[512];
 		if (s->state == SCOPE_MISSING && scope_attach(d, s, errbuf, sizeof(errbuf)) == 0) {
 			log_info("scope %s is back", s->path);
+			fsys_kick(s->fs);
 			scopes_save(d);
 		}
 	}

@@ -202,6 +202,7 @@ static void on_timer(struct daemon *d)
 	if (read(d->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_errno(LOG_LEVEL_WARN, -errno, "timerfd");
 	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
+		fsys_kick(fs);
 		bool idle_due = now - fs->idle_commit_ns >= IDLE_WATERMARK_NS;
 
 		if (!journal_dirty(fs->journal) && !idle_due)

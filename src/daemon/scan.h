@@ -15,7 +15,18 @@
  *
  * The scan runs in its own threads; emit() is called from them (so it must
  * be thread-safe) and the scan writes to done_eventfd (a counter of 1) when
- * it has finished, successfully or not.
+ * it has finished, successfully or not (not when scan_start() fails).
+ *
+ * Nothing is skipped silently: a directory that cannot be read (EACCES,
+ * EIO, ...) is reported as (its handle, ".", FST_ENTRIES | FST_RECURSIVE)
+ * and counted in errors; an entry that vanishes while the scan runs is not
+ * an error (the live watcher sees its removal). Mount points below the root
+ * are neither reported nor entered. A negative return of emit() stops the
+ * scan with that result.
+ *
+ * File descriptors: the scan holds at most max_open_dirs + 2 * threads + 2
+ * of them; directories queued beyond that are queued by file handle and
+ * reopened with open_by_handle_at() (which needs CAP_DAC_READ_SEARCH).
  */
 #ifndef FST_SCAN_H
 #define FST_SCAN_H
@@ -40,13 +51,15 @@ struct scan_params {
 	int done_eventfd;     /* written when finished; -1: nobody to tell */
 	scan_emit_fn emit;
 	void *userdata;
+	unsigned max_open_dirs; /* queued directory fds; 0: from RLIMIT_NOFILE */
+	bool prune_recursive;	/* don't walk below a dir reported FST_RECURSIVE */
 };
 
 struct scan_progress {
 	uint64_t dirs;	  /* directories read */
 	uint64_t inodes;  /* entries statx'ed */
 	uint64_t emitted; /* places reported */
-	uint64_t errors;  /* entries that could not be read (vanished, EACCES) */
+	uint64_t errors;  /* entries or dirs that could not be read (EACCES, EIO) */
 	bool done;
 	int result; /* 0 or -errno once done */
 };

@@ -39,17 +39,51 @@ enum fst_kind {
 const char *fst_kind_name(unsigned bit_index);
 /* Parse a kind name into its bit; 0 if unknown. */
 unsigned fst_kind_from_name(const char *name);
+/*
+ * Write the names of the bits set in kinds, separated by sep, into buf
+ * ("modified,attrib"; "" for 0). Returns the length or -ENOSPC.
+ * FST_KINDS_TEXT_MAX bytes always suffice.
+ */
+int fst_kinds_format(unsigned kinds, char sep, char *buf, size_t size);
+#define FST_KINDS_TEXT_MAX 80
 
 typedef struct fst_client fst_client;
 
 /*
- * Connect to the daemon. socket_path NULL means $FSTRACK_SOCKET, else
- * FST_DEFAULT_SOCKET.
+ * The socket a client uses: socket_path if not NULL, else $FSTRACK_SOCKET
+ * if set and not empty, else FST_DEFAULT_SOCKET.
+ */
+const char *fst_socket_path(const char *socket_path);
+
+/*
+ * Connect to the daemon at fst_socket_path(socket_path). On failure *ret is
+ * NULL; fst_connect_strerror() describes the failure.
  */
 int fst_connect(const char *socket_path, fst_client **ret);
+/*
+ * One line for a failed fst_connect() (err < 0) into buf, with advice when
+ * the daemon is not running: "cannot connect to fstrackd at PATH: ...".
+ */
+void fst_connect_strerror(const char *socket_path, int err, char *buf, size_t size);
 fst_client *fst_client_free(fst_client *c);
 /* The daemon's message for the last failed call, or a local description. */
 const char *fst_client_error(const fst_client *c);
+/*
+ * Bound how long one call waits for the daemon (0, the default: no bound).
+ * A call that runs out of time returns -ETIMEDOUT; the connection is then
+ * unusable (every later call returns -ENOTCONN).
+ */
+void fst_client_set_timeout(fst_client *c, unsigned timeout_ms);
+
+/* The daemon's version string (caller frees); checks the protocol version. */
+int fst_hello(fst_client *c, char **ret_version);
+
+/*
+ * Send one request (a JSON object as text; "v" is added when absent) and
+ * return the response line as received (caller frees). Returns 0 whenever
+ * a response arrived, even one with "ok": false.
+ */
+int fst_request_raw(fst_client *c, const char *request_json, char **ret_response);
 
 /* Start tracking dir (absolute or relative to the caller's cwd). */
 int fst_watch(fst_client *c, const char *dir, char **ret_token);
@@ -71,12 +105,17 @@ struct fst_changes {
 /*
  * What changed under dir since token. wait_ms bounds how long the daemon
  * may wait for a catch-up scan in progress (0: the daemon's default).
+ * A kind name this library does not know is reported as FST_RECURSIVE: a
+ * false positive is a cost, a false negative a bug.
  */
 int fst_changes(fst_client *c, const char *dir, const char *since, unsigned wait_ms,
 		struct fst_changes **ret);
 struct fst_changes *fst_changes_free(struct fst_changes *ch);
 
-/* The daemon's status document as JSON text (caller frees). */
+/*
+ * The daemon's status document as JSON text (caller frees): the response
+ * without "v" and "ok", i.e. {"daemon":...,"filesystems":...,"scopes":...}.
+ */
 int fst_status_json(fst_client *c, char **ret_json);
 
 /*
@@ -90,6 +129,7 @@ enum fst_stream_type {
 	FST_STREAM_HISTORY_DONE = 2, /* token */
 	FST_STREAM_GAP = 3,	     /* resume with changes --since token */
 	FST_STREAM_FRESH = 4,	     /* token unusable: rescan, then resume at token */
+	FST_STREAM_OTHER = 5,	     /* an event this library does not know: see json */
 };
 
 struct fst_stream_event {

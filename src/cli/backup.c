@@ -1,1 +1,748 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * fstrack backup SRC DST: rsync driven by fstrack, and the rsync file list
+ * that 'fstrack changes --rsync' prints.
+ *
+ * The recipe. rsync -a --files-from=LIST --from0 (which implies -R and -d,
+ * not -r) copies exactly the listed names; a directory listed with a
+ * trailing slash ("dir/", or "." for the top) has its direct children
+ * copied, and with --delete the names in the copy that are not in the
+ * source are deleted there (recursively). --delete-missing-args deletes in
+ * the copy a listed name that no longer exists in the source. So for the
+ * answer R of 'changes --since T SRC':
+ *
+ *   exact path p (any kind but entries/recursive)   "p"
+ *     p missing and its parent missing too           nothing: whatever
+ *                                                    removed the parent is
+ *                                                    in R and covers p
+ *   directory d with kind entries                    "d/"
+ *   directory d with kind recursive                  "d/" and "x/" for every
+ *                                                    directory x below d
+ *   fresh                                            as recursive "."
+ *
+ * and rsync -a --delete --delete-missing-args --files-from=- --from0 -x
+ * SRC/ DST/ makes DST equal to SRC for everything R covers. Walks stay on
+ * SRC's filesystem (rsync -x), since fstrackd does not cross mount points.
+ *
+ * The backup state (source and token) lives in DST/.fstrack-backup, excluded
+ * from every transfer (so --delete never removes it) and written atomically
+ * only after rsync succeeded: a failed or interrupted run leaves the old
+ * token, whose answer next time covers everything this run missed. A file
+ * rather than a user.* xattr on DST, because every filesystem rsync can
+ * write to holds a file, and a file is easy to inspect or delete (deleting
+ * it makes the next run a full copy).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "basic/hashmap.h"
+#include "basic/token.h"
+#include "basic/util.h"
+#include "cli/cli.h"
+#include "fstrack.h"
+
+#define STATE_NAME ".fstrack-backup"
+#define STATE_MAGIC "fstrack-backup 1"
+
+/* ---- the rsync list ---- */
+
+struct list {
+	FILE *out;
+	int src_fd;
+	dev_t dev;
+	struct hashmap *seen;
+	size_t count;
+};
+
+static int emit(struct list *l, const char *name)
+{
+	uintptr_t *slot;
+	size_t len = strlen(name);
+	int r = hashmap_upsert(l->seen, name, len, &slot);
+
+	if (r <= 0)
+		return r;
+	if (fwrite(name, 1, len + 1, l->out) != len + 1)
+		return errno ? -errno : -EIO;
+	l->count++;
+	return 0;
+}
+
+/* "d/" (or "." for the top): the form that makes rsync sync d's children. */
+static int emit_contents(struct list *l, const char *d)
+{
+	char *s;
+	int r;
+
+	if (strcmp(d, ".") == 0)
+		return emit(l, ".");
+	if (asprintf(&s, "%s/", d) < 0)
+		return -ENOMEM;
+	r = emit(l, s);
+	free(s);
+	return r;
+}
+
+struct pathq {
+	char **v;
+	size_t head, n, cap;
+};
+
+static int pathq_push(struct pathq *q, char *p)
+{
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 64;
+		char **nv = realloc(q->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			free(p);
+			return -ENOMEM;
+		}
+		q->v = nv;
+		q->cap = ncap;
+	}
+	q->v[q->n++] = p;
+	return 0;
+}
+
+static void pathq_release(struct pathq *q)
+{
+	for (size_t i = q->head; i < q->n; i++)
+		free(q->v[i]);
+	free(q->v);
+}
+
+/* Queue the subdirectories of dir (relative to src) that are on src's filesystem. */
+static int queue_subdirs(struct list *l, struct pathq *q, const char *dir)
+{
+	int fd = openat(l->src_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return 0; /* gone or unreadable: rsync will say so for the listed "dir/" */
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return errno == ENOMEM ? -ENOMEM : 0;
+	}
+	for (;;) {
+		struct stat st;
+		char *child;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			break;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(st.st_mode) || st.st_dev != l->dev)
+			continue;
+		if (strcmp(dir, ".") == 0)
+			child = strdup(de->d_name);
+		else if (asprintf(&child, "%s/%s", dir, de->d_name) < 0)
+			child = NULL;
+		if (!child) {
+			r = -ENOMEM;
+			break;
+		}
+		r = pathq_push(q, child);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+/* "d/" and "x/" for every directory x below d. */
+static int emit_tree(struct list *l, const char *top)
+{
+	struct pathq q = {0};
+	char *p = strdup(top);
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = pathq_push(&q, p);
+	while (r == 0 && q.head < q.n) {
+		p = q.v[q.head++];
+		r = emit_contents(l, p);
+		if (r == 0)
+			r = queue_subdirs(l, &q, p);
+		free(p);
+	}
+	pathq_release(&q);
+	return r;
+}
+
+static bool parent_is_dir(struct list *l, const char *p)
+{
+	const char *slash = strrchr(p, '/');
+	struct stat st;
+	char *parent;
+	bool ok;
+
+	if (!slash)
+		return true; /* the top itself */
+	parent = strndup(p, (size_t)(slash - p));
+	if (!parent)
+		return true; /* listing a name too many is harmless */
+	ok = fstatat(l->src_fd, parent, &st, 0) == 0 && S_ISDIR(st.st_mode);
+	free(parent);
+	return ok;
+}
+
+static int emit_change(struct list *l, const struct fst_change *c)
+{
+	struct stat st;
+
+	if (fstatat(l->src_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return emit(l, c->path); /* let rsync say what is wrong */
+		if (!parent_is_dir(l, c->path))
+			return 0;
+		return emit(l, c->path);
+	}
+	if (S_ISDIR(st.st_mode) && st.st_dev == l->dev) {
+		if (c->kinds & FST_RECURSIVE)
+			return emit_tree(l, c->path);
+		if (c->kinds & FST_ENTRIES)
+			return emit_contents(l, c->path);
+	}
+	return emit(l, c->path);
+}
+
+int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, size_t *ret_count)
+{
+	struct list l = {.out = out};
+	struct stat st;
+	int r = 0;
+
+	for (size_t i = 0; i < ch->n; i++)
+		if (!cli_path_is_clean(ch->v[i].path))
+			return -EBADMSG;
+	l.src_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l.src_fd < 0)
+		return -errno;
+	if (fstat(l.src_fd, &st) < 0) {
+		r = -errno;
+		close(l.src_fd);
+		return r;
+	}
+	l.dev = st.st_dev;
+	l.seen = hashmap_new();
+	if (!l.seen) {
+		close(l.src_fd);
+		return -ENOMEM;
+	}
+	if (ch->fresh)
+		r = emit_tree(&l, ".");
+	for (size_t i = 0; r == 0 && !ch->fresh && i < ch->n; i++)
+		r = emit_change(&l, &ch->v[i]);
+	if (r == 0 && fflush(out) != 0)
+		r = errno ? -errno : -EIO;
+	hashmap_free(l.seen);
+	close(l.src_fd);
+	if (ret_count)
+		*ret_count = l.count;
+	return r;
+}
+
+/* ---- fstrack backup ---- */
+
+const char backup_synopsis[] =
+    "backup [--dry-run] [--full] [--hard-links] [--verbose] [--state FILE] [--rsync-opt OPT]... "
+    "SRC DST";
+
+const char backup_help[] =
+    "The first run watches SRC and copies it whole (rsync -a --delete -x SRC/ DST/);\n"
+    "later runs ask fstrackd what changed since the previous run and give rsync only\n"
+    "those names (rsync " RSYNC_LIST_OPTIONS " -x). The token is saved in\n"
+    "DST/" STATE_NAME " only after rsync succeeded, so a failed run is simply\n"
+    "repeated next time. Delete that file to force a full copy.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --dry-run      run rsync with --dry-run and save nothing\n"
+    "  --full             copy everything this time, as on the first run\n"
+    "  -H, --hard-links   keep hard links (rsync -H; in an incremental run only among\n"
+    "                     the files that changed)\n"
+    "  -v, --verbose      say what is done, and run rsync with -v\n"
+    "  --state FILE       keep the backup state in FILE instead of DST/" STATE_NAME "\n"
+    "                     (then DST may be anything rsync accepts, e.g. host:/path)\n"
+    "  --rsync-opt OPT    pass OPT to rsync (repeatable), e.g. --rsync-opt=-AX\n"
+    "\n"
+    "DST must change only through fstrack backup. Other filesystems mounted below SRC\n"
+    "are not copied (rsync -x), nor a file named " STATE_NAME " at the top of SRC.\n";
+
+struct backup {
+	const char *src_arg, *dst_arg;
+	char *src;	  /* absolute, resolved */
+	char *state_path; /* where the state lives */
+	bool state_in_dst;
+	bool dry_run, full, hard_links, verbose;
+	const char **rsync_opts;
+	size_t n_rsync_opts;
+};
+
+/* Saved state: the source it belongs to and the token. */
+static int state_read(const struct backup *b, char **ret_token)
+{
+	char *text = NULL, *line, *save = NULL, *src = NULL, *token = NULL;
+	bool magic = false;
+	int r;
+
+	*ret_token = NULL;
+	r = read_file(b->state_path, &text, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strcmp(line, STATE_MAGIC) == 0)
+			magic = true;
+		else if (strncmp(line, "source ", 7) == 0)
+			src = line + 7;
+		else if (strncmp(line, "token ", 6) == 0)
+			token = line + 6;
+	}
+	if (!magic || !src || !token) {
+		cli_warn("%s is not a backup state written by fstrack; making a full copy",
+			 b->state_path);
+	} else if (strcmp(src, b->src) != 0) {
+		cli_warn("%s belongs to a backup of %s, not of %s; making a full copy",
+			 b->state_path, src, b->src);
+	} else {
+		*ret_token = strdup(token);
+		if (!*ret_token)
+			r = -ENOMEM;
+	}
+	free(text);
+	return r;
+}
+
+static int state_write(const struct backup *b, const char *token)
+{
+	char *text;
+	int r;
+
+	if (asprintf(&text,
+		     STATE_MAGIC
+		     "\n"
+		     "# written by 'fstrack backup'; delete this file to force a full copy\n"
+		     "source %s\n"
+		     "token %s\n",
+		     b->src, token) < 0)
+		return -ENOMEM;
+	r = write_file_atomic(b->state_path, text, strlen(text), 0644);
+	free(text);
+	return r;
+}
+
+/*
+ * Run rsync with the common options plus extra; if list is not NULL it is
+ * fed to rsync's stdin (--files-from=-). Returns rsync's exit status (>= 0)
+ * or -errno when rsync could not run.
+ */
+static int run_rsync(const struct backup *b, const char *const *extra, size_t n_extra,
+		     const char *list, size_t list_len)
+{
+	const char *argv[64];
+	size_t n = 0;
+	char src_slash[PATH_MAX + 2], dst_slash[PATH_MAX + 2];
+	posix_spawn_file_actions_t fa;
+	int pipefd[2] = {-1, -1};
+	pid_t pid;
+	int r, status;
+
+	if (b->n_rsync_opts + n_extra + 16 > ARRAY_SIZE(argv))
+		return -E2BIG;
+	snprintf(src_slash, sizeof(src_slash), "%s/", b->src);
+	snprintf(dst_slash, sizeof(dst_slash), "%s/", b->dst_arg);
+
+	argv[n++] = "rsync";
+	argv[n++] = "-a";
+	argv[n++] = "-x";
+	argv[n++] = "--delete";
+	if (b->hard_links)
+		argv[n++] = "-H";
+	if (b->dry_run)
+		argv[n++] = "--dry-run";
+	if (b->verbose)
+		argv[n++] = "-v";
+	if (b->state_in_dst) {
+		argv[n++] = "--exclude=/" STATE_NAME;
+		argv[n++] = "--exclude=/" STATE_NAME ".tmp";
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		argv[n++] = extra[i];
+	for (size_t i = 0; i < b->n_rsync_opts; i++)
+		argv[n++] = b->rsync_opts[i];
+	argv[n++] = "--";
+	argv[n++] = src_slash;
+	argv[n++] = dst_slash;
+	argv[n] = NULL;
+
+	if (b->verbose) {
+		fputs("fstrack: running", stderr);
+		for (size_t i = 0; argv[i]; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fputs(list ? " < list\n" : "\n", stderr);
+	}
+
+	r = posix_spawn_file_actions_init(&fa);
+	if (r)
+		return -r;
+	if (list) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0) {
+			r = -errno;
+			posix_spawn_file_actions_destroy(&fa);
+			return r;
+		}
+		r = posix_spawn_file_actions_adddup2(&fa, pipefd[0], STDIN_FILENO);
+		if (r) {
+			r = -r;
+			goto out;
+		}
+	}
+	r = posix_spawnp(&pid, "rsync", &fa, NULL, (char *const *)argv, environ);
+	if (r) {
+		r = -r;
+		goto out;
+	}
+	if (list) {
+		close(pipefd[0]);
+		pipefd[0] = -1;
+		/* rsync may stop reading early; its exit status tells why */
+		(void)write_all(pipefd[1], list, list_len);
+		close(pipefd[1]);
+		pipefd[1] = -1;
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	}
+	if (WIFEXITED(status))
+		r = WEXITSTATUS(status);
+	else
+		r = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	posix_spawn_file_actions_destroy(&fa);
+	return r;
+}
+
+/* 0 if rsync's status means DST now holds everything up to the token. */
+static int rsync_result(int r)
+{
+	if (r == -ENOENT)
+		return cli_error("cannot run rsync: not found; install it (apt-get install rsync)");
+	if (r < 0)
+		return cli_error("cannot run rsync: %s", strerror(-r));
+	if (r == 24) {
+		/* Files vanished while rsync ran: they changed after the token was
+		 * issued, so the next run lists them. */
+		cli_warn("some files vanished during the transfer; the next run catches up");
+		return 0;
+	}
+	if (r != 0)
+		return cli_error("rsync failed (exit status %d); the backup state was not updated, "
+				 "so the next run retries these changes",
+				 r);
+	return 0;
+}
+
+static int finish(const struct backup *b, const char *token)
+{
+	int r;
+
+	if (b->dry_run) {
+		if (b->verbose)
+			fprintf(stderr, "fstrack: dry run: backup state not saved\n");
+		return EXIT_OK;
+	}
+	r = state_write(b, token);
+	if (r < 0)
+		return cli_error("rsync succeeded but saving the backup state to %s failed: %s; "
+				 "the next run repeats this one",
+				 b->state_path, strerror(-r));
+	if (b->verbose)
+		fprintf(stderr, "fstrack: backup state saved in %s\n", b->state_path);
+	return EXIT_OK;
+}
+
+static int full_copy(const struct backup *b, const char *token)
+{
+	int code = rsync_result(run_rsync(b, NULL, 0, NULL, 0));
+
+	return code ? code : finish(b, token);
+}
+
+static int incremental(const struct backup *b, const struct fst_changes *ch)
+{
+	static const char *const extra[] = {"--delete-missing-args", "--files-from=-", "--from0"};
+	char *list = NULL;
+	size_t len = 0, count = 0;
+	FILE *f;
+	int r, code;
+
+	if (ch->n == 0) {
+		if (b->verbose)
+			fprintf(stderr, "fstrack: nothing changed under %s\n", b->src);
+		return finish(b, ch->token);
+	}
+	f = open_memstream(&list, &len);
+	if (!f)
+		return cli_error("out of memory");
+	r = rsync_list_write(f, b->src, ch, &count);
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r < 0) {
+		free(list);
+		if (r == -EBADMSG)
+			return cli_error(
+			    "fstrackd sent a path that is not inside %s; this is a bug "
+			    "in fstrackd; use --full",
+			    b->src);
+		return cli_error("cannot list the changes of %s: %s", b->src, strerror(-r));
+	}
+	if (b->verbose)
+		fprintf(stderr,
+			"fstrack: %zu changed paths since the last backup, %zu names for rsync\n",
+			ch->n, count);
+	code = rsync_result(run_rsync(b, extra, ARRAY_SIZE(extra), list, len));
+	free(list);
+	return code ? code : finish(b, ch->token);
+}
+
+/* Watch SRC (or take a token if it is watched already). */
+static int start_tracking(fst_client *c, const char *src, char **ret_token)
+{
+	int r = fst_watch(c, src, ret_token);
+
+	if (r == -EEXIST)
+		r = fst_token(c, src, ret_token);
+	return r;
+}
+
+/* DST inside SRC would copy the copy into itself. */
+static int check_dst(const struct backup *b)
+{
+	char *dst = realpath(b->dst_arg, NULL), *parent = NULL;
+	const char *rel;
+	bool inside;
+
+	if (!dst) {
+		char *slash;
+
+		if (errno != ENOENT)
+			return cli_error("cannot resolve %s: %s", b->dst_arg, strerror(errno));
+		parent = strdup(b->dst_arg);
+		if (!parent)
+			return cli_error("out of memory");
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		else if (slash)
+			slash[1] = '\0';
+		else
+			strcpy(parent, ".");
+		dst = realpath(parent, NULL);
+		free(parent);
+		if (!dst)
+			return cli_error("cannot use %s: its parent directory does not resolve: %s",
+					 b->dst_arg, strerror(errno));
+	}
+	inside = path_under(dst, b->src, &rel);
+	free(dst);
+	if (inside)
+		return cli_error("%s is inside %s; choose a destination outside the source",
+				 b->dst_arg, b->src_arg);
+	return 0;
+}
+
+int cmd_backup(const struct cli *cli_in, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"full", no_argument, NULL, 'F'},
+	    {"hard-links", no_argument, NULL, 'H'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"state", required_argument, NULL, 'T'},
+	    {"rsync-opt", required_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"socket", required_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct cli cli = *cli_in;
+	struct backup b = {0};
+	const char *state_opt = NULL;
+	struct fst_changes *ch = NULL;
+	fst_client *c = NULL;
+	char *old = NULL, *token = NULL;
+	struct stat st;
+	int opt, r, code;
+
+	b.rsync_opts = calloc((size_t)argc + 1, sizeof(*b.rsync_opts));
+	if (!b.rsync_opts)
+		return cli_error("out of memory");
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hnHv", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			printf("usage: fstrack [--socket PATH] %s\n\n"
+			       "Bring a copy of SRC in DST up to date with rsync.\n\n%s"
+			       "\nSee fstrack(1) for more.\n",
+			       backup_synopsis, backup_help);
+			code = EXIT_OK;
+			goto out;
+		case 'S':
+			cli.socket = optarg;
+			break;
+		case 'n':
+			b.dry_run = true;
+			break;
+		case 'F':
+			b.full = true;
+			break;
+		case 'H':
+			b.hard_links = true;
+			break;
+		case 'v':
+			b.verbose = true;
+			break;
+		case 'T':
+			state_opt = optarg;
+			break;
+		case 'R':
+			b.rsync_opts[b.n_rsync_opts++] = optarg;
+			break;
+		case ':':
+			code = cli_usage_error("backup", "option '%s' needs a value",
+					       argv[optind - 1]);
+			goto out;
+		default:
+			if (optopt)
+				code = cli_usage_error("backup", "unknown option '-%c'", optopt);
+			else
+				code = cli_usage_error("backup", "unknown option '%s'",
+						       argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		code = cli_usage_error("backup", argc - optind < 2 ? "missing SRC or DST"
+								   : "too many arguments");
+		goto out;
+	}
+	b.src_arg = argv[optind];
+	b.dst_arg = argv[optind + 1];
+	b.src = realpath(b.src_arg, NULL);
+	if (!b.src || stat(b.src, &st) < 0) {
+		code = cli_error("cannot use %s as the source: %s", b.src_arg, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		code = cli_error("%s is not a directory; fstrack backup copies directories",
+				 b.src_arg);
+		goto out;
+	}
+	if (state_opt) {
+		b.state_path = strdup(state_opt);
+	} else {
+		if (strchr(b.dst_arg, ':') &&
+		    (!strchr(b.dst_arg, '/') || strchr(b.dst_arg, ':') < strchr(b.dst_arg, '/'))) {
+			code =
+			    cli_error("%s is a remote destination; keep the backup state locally "
+				      "with --state FILE",
+				      b.dst_arg);
+			goto out;
+		}
+		if (asprintf(&b.state_path, "%s/" STATE_NAME, b.dst_arg) < 0)
+			b.state_path = NULL;
+		b.state_in_dst = true;
+	}
+	if (!b.state_path) {
+		code = cli_error("out of memory");
+		goto out;
+	}
+	if (b.state_in_dst) {
+		code = check_dst(&b);
+		if (code)
+			goto out;
+	}
+
+	/* SIGPIPE would kill us when rsync stops reading its list early. */
+	signal(SIGPIPE, SIG_IGN);
+
+	code = cli_connect(&cli, &c);
+	if (code)
+		goto out;
+	if (!b.full) {
+		r = state_read(&b, &old);
+		if (r < 0) {
+			code = cli_error("cannot read the backup state %s: %s", b.state_path,
+					 strerror(-r));
+			goto out;
+		}
+	}
+	if (old) {
+		r = fst_changes(c, b.src, old, 0, &ch);
+		if (r == 0 && ch->fresh) {
+			cli_warn(
+			    "fstrackd cannot tell what changed since the last backup (the token "
+			    "is too old or from another journal); making a full copy");
+			code = full_copy(&b, ch->token);
+			goto out;
+		}
+		if (r == 0) {
+			code = incremental(&b, ch);
+			goto out;
+		}
+		if (r != -ENOENT && r != -EINVAL) {
+			code = r == -EAGAIN ? cli_error("%s; run the backup again later",
+							fst_client_error(c))
+					    : cli_client_error(c, r);
+			goto out;
+		}
+		cli_warn("%s; making a full copy", fst_client_error(c));
+	}
+	r = start_tracking(c, b.src, &token);
+	if (r < 0) {
+		code = cli_client_error(c, r);
+		goto out;
+	}
+	if (b.verbose)
+		fprintf(stderr, "fstrack: full copy of %s to %s\n", b.src, b.dst_arg);
+	code = full_copy(&b, token);
+out:
+	fst_changes_free(ch);
+	fst_client_free(c);
+	free(old);
+	free(token);
+	free(b.src);
+	free(b.state_path);
+	free(b.rsync_opts);
+	return code;
+}

@@ -1,1 +1,351 @@
-/* placeholder: being written */
+/* SPDX-License-Identifier: MIT */
+/*
+ * fstrack git-fsmonitor: git's core.fsmonitor hook, hook protocol version 2.
+ *
+ * git runs "<hook> 2 <token>" through the shell in the root of the work
+ * tree and reads from stdout: the new token, a NUL, then NUL-separated
+ * paths relative to the work tree that may have changed. A first path "/"
+ * means "everything may have changed" (git then checks every file and does
+ * not trust its untracked cache). A failing hook makes git do the same.
+ *
+ * What git does with a path (fsmonitor.c fsmonitor_refresh_callback and
+ * dir.c untracked_cache_invalidate_path, git 2.31 to 2.39 at least):
+ *   "a/b"   re-checks the index entry a/b and re-reads the untracked-cache
+ *           listing of the directory a (the one that contains b);
+ *   "a/b/"  re-checks every index entry below a/b/ and re-reads the listing
+ *           of a, but NOT the listing of a/b itself;
+ *   paths with a ".git" component are ignored (verify_path refuses them).
+ * So a directory d whose entries changed (names we do not know came or
+ * went) is reported as "d/" (its tracked files, even the deleted ones) and
+ * "d/" INVALIDATE (d's own listing: any name inside d does it; this one
+ * is never a real change); for a recursive change every directory found
+ * below d now gets its INVALIDATE too, since git would otherwise trust
+ * listings it cached for directories of the same names before. Entries or
+ * recursive changes of the work tree itself cannot be said without "/"
+ * (git has no "every entry directly in the top" path): they give "/".
+ *
+ * Safety: any doubt gives "/" with a token that is still right. When the
+ * daemon cannot answer and git's token is ours, that token goes back
+ * unchanged with "/": git checks everything now, and the next call asks
+ * again since the same token. On first use (git's token is a timestamp or
+ * empty) the work tree is watched and its new token comes with "/".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic/token.h"
+#include "basic/util.h"
+#include "cli/cli.h"
+#include "fstrack.h"
+
+#define INVALIDATE ".fstrack-rescan"
+/* How long a catch-up scan may hold git up before git checks everything itself. */
+#define SCAN_WAIT_MS 1000
+/* How long the daemon may take at all before git checks everything itself. */
+#define ANSWER_TIMEOUT_MS 30000
+
+const char git_fsmonitor_synopsis[] = "git-fsmonitor VERSION TOKEN";
+
+const char git_fsmonitor_help[] =
+    "Use it as git's fsmonitor hook, in the work tree of a repository:\n"
+    "  git config core.fsmonitor \"fstrack git-fsmonitor\"\n"
+    "  git config core.untrackedCache true     # optional, makes untracked files fast too\n"
+    "The first git command watches the work tree (as 'fstrack watch' would) and\n"
+    "checks every file once; later ones only look at what changed. With a --socket,\n"
+    "put it before the command: \"fstrack --socket PATH git-fsmonitor\".\n"
+    "\n"
+    "Speaks hook protocol version 2; for version 1 it answers \"everything may have\n"
+    "changed\". When fstrackd cannot answer, git checks every file (and fstrack says\n"
+    "why on stderr): a missed change is never the result.\n";
+
+struct out {
+	FILE *f;
+	bool everything;
+};
+
+static void put(struct out *o, const char *path)
+{
+	fputs(path, o->f);
+	fputc('\0', o->f);
+}
+
+static bool has_git_component(const char *p)
+{
+	for (const char *s = p; *s;) {
+		const char *e = strchrnul(s, '/');
+
+		if (e - s == 4 && strncmp(s, ".git", 4) == 0)
+			return true;
+		if (!*e)
+			break;
+		s = e + 1;
+	}
+	return false;
+}
+
+static int put_dir_invalidate(struct out *o, const char *dir)
+{
+	char *s;
+
+	if (asprintf(&s, "%s/" INVALIDATE, dir) < 0)
+		return -ENOMEM;
+	put(o, s);
+	free(s);
+	return 0;
+}
+
+/* INVALIDATE for dir and every directory below it (not .git, not through symlinks). */
+static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
+{
+	char **stack = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	stack = malloc(sizeof(*stack) * 16);
+	if (!stack)
+		return -ENOMEM;
+	cap = 16;
+	stack[n] = strdup(dir);
+	if (!stack[n]) {
+		free(stack);
+		return -ENOMEM;
+	}
+	n++;
+	while (n > 0 && r == 0) {
+		char *p = stack[--n];
+		int fd;
+		DIR *d;
+		struct dirent *de;
+
+		r = put_dir_invalidate(o, p);
+		fd = r == 0 ? openat(top_fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			    : -1;
+		d = fd >= 0 ? fdopendir(fd) : NULL;
+		if (fd >= 0 && !d)
+			close(fd);
+		while (d && r == 0 && (de = readdir(d))) {
+			struct stat st;
+			char *child;
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			    strcmp(de->d_name, ".git") == 0)
+				continue;
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+			if (de->d_type == DT_UNKNOWN &&
+			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			     !S_ISDIR(st.st_mode)))
+				continue;
+			if (asprintf(&child, "%s/%s", p, de->d_name) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+			if (n == cap) {
+				char **ns = realloc(stack, sizeof(*stack) * cap * 2);
+				if (!ns) {
+					free(child);
+					r = -ENOMEM;
+					break;
+				}
+				stack = ns;
+				cap *= 2;
+			}
+			stack[n++] = child;
+		}
+		if (d)
+			closedir(d);
+		free(p);
+	}
+	while (n > 0)
+		free(stack[--n]);
+	free(stack);
+	return r;
+}
+
+/* The paths for git; o->everything set when only "/" will do. */
+static int put_changes(struct out *o, const struct fst_changes *ch)
+{
+	int top_fd, r = 0;
+
+	if (ch->fresh) {
+		o->everything = true;
+		return 0;
+	}
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct fst_change *c = &ch->v[i];
+
+		if (!cli_path_is_clean(c->path)) {
+			o->everything = true;
+			return 0;
+		}
+		if (strcmp(c->path, ".") == 0 && (c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
+			o->everything = true;
+			return 0;
+		}
+	}
+
+	top_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top_fd < 0)
+		return -errno;
+	for (size_t i = 0; r == 0 && i < ch->n; i++) {
+		const struct fst_change *c = &ch->v[i];
+		struct stat st;
+		char *s;
+
+		if (strcmp(c->path, ".") == 0 || has_git_component(c->path))
+			continue; /* the top's own attributes; git's own files */
+		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
+			put(o, c->path);
+			continue;
+		}
+		if (asprintf(&s, "%s/", c->path) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		put(o, s);
+		free(s);
+		if ((c->kinds & FST_RECURSIVE) &&
+		    fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			r = put_tree_invalidate(o, top_fd, c->path);
+		else
+			r = put_dir_invalidate(o, c->path);
+	}
+	close(top_fd);
+	return r;
+}
+
+/* The answer when nothing better can be said: token, then "/". */
+static int answer_everything(const char *token)
+{
+	fputs(token, stdout);
+	fputc('\0', stdout);
+	fputs("/", stdout);
+	fputc('\0', stdout);
+	if (fflush(stdout) != 0)
+		return EXIT_ERROR;
+	return EXIT_OK;
+}
+
+/* First use, or the scope is gone: watch the work tree, check everything. */
+static int start_over(fst_client *c, const char *top)
+{
+	char *token = NULL;
+	int r, code;
+
+	r = fst_watch(c, top, &token);
+	if (r == -EEXIST)
+		r = fst_token(c, top, &token);
+	if (r < 0) {
+		/* git falls back to checking everything when the hook fails */
+		return cli_error("cannot watch the work tree %s: %s", top, fst_client_error(c));
+	}
+	code = answer_everything(token);
+	free(token);
+	return code;
+}
+
+int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
+{
+	const char *version, *last;
+	struct token parsed;
+	struct fst_changes *ch = NULL;
+	struct out o = {0};
+	fst_client *c = NULL;
+	char *top = NULL, *buf = NULL;
+	size_t len = 0;
+	bool ours;
+	int r, code;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: fstrack [--socket PATH] %s\n\n"
+		       "Answer git's core.fsmonitor hook (hook protocol version 2).\n\n%s"
+		       "\nSee fstrack(1) for more.\n",
+		       git_fsmonitor_synopsis, git_fsmonitor_help);
+		return EXIT_OK;
+	}
+	if (argc != 3)
+		return cli_usage_error("git-fsmonitor",
+				       "expected VERSION and TOKEN (git passes them; configure "
+				       "core.fsmonitor=\"fstrack git-fsmonitor\")");
+	version = argv[1];
+	last = argv[2];
+	if (strcmp(version, "1") == 0) {
+		/* Version 1 asks by time, which fstrackd cannot answer: everything. */
+		fputs("/", stdout);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+	}
+	if (strcmp(version, "2") != 0)
+		return cli_error("git asked for fsmonitor hook protocol version %s; only 2 is "
+				 "supported (git config core.fsmonitorHookVersion 2)",
+				 version);
+
+	top = realpath(".", NULL);
+	if (!top)
+		return cli_error("cannot resolve the work tree: %s", strerror(errno));
+	ours = token_parse(last, &parsed) == 0;
+
+	r = fst_connect(cli->socket, &c);
+	if (r < 0) {
+		char msg[1024];
+
+		fst_connect_strerror(cli->socket, r, msg, sizeof(msg));
+		if (ours) {
+			cli_warn("%s; git checks every file", msg);
+			code = answer_everything(last);
+		} else {
+			code = cli_error("%s", msg);
+		}
+		goto out;
+	}
+	fst_client_set_timeout(c, ANSWER_TIMEOUT_MS);
+	if (!ours) {
+		code = start_over(c, top);
+		goto out;
+	}
+	r = fst_changes(c, top, last, SCAN_WAIT_MS, &ch);
+	if (r == -ENOENT || r == -EINVAL) {
+		/* not watched (any more), or the daemon does not know the token */
+		code = start_over(c, top);
+		goto out;
+	}
+	if (r == -EAGAIN) {
+		/* a catch-up scan is running: git checks everything this time */
+		code = answer_everything(last);
+		goto out;
+	}
+	if (r < 0) {
+		cli_warn("%s; git checks every file", fst_client_error(c));
+		code = answer_everything(last);
+		goto out;
+	}
+
+	o.f = open_memstream(&buf, &len);
+	if (!o.f) {
+		code = answer_everything(last);
+		goto out;
+	}
+	r = put_changes(&o, ch);
+	if (fclose(o.f) != 0 && r == 0)
+		r = -ENOMEM;
+	if (r < 0 || o.everything) {
+		code = answer_everything(ch->token);
+		goto out;
+	}
+	fputs(ch->token, stdout);
+	fputc('\0', stdout);
+	fwrite(buf, 1, len, stdout);
+	code = fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+out:
+	free(buf);
+	fst_changes_free(ch);
+	fst_client_free(c);
+	free(top);
+	return code;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* cli: what the fstrack command's parts share (fstrack.c, git-fsmonitor.c, backup.c). */
+#ifndef FST_CLI_H
+#define FST_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "fstrack.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1, /* one line on stderr says what and what to do */
+	EXIT_USAGE = 2,
+	EXIT_GAP = 3, /* stream: the daemon dropped the subscriber; resume with changes */
+};
+
+/* Options given before the command. */
+struct cli {
+	const char *socket; /* NULL: $FSTRACK_SOCKET, else the default */
+};
+
+/* "fstrack: <message>" on stderr; returns EXIT_ERROR. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "fstrack: warning: <message>" on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "fstrack CMD: <message>; see 'fstrack help CMD'" on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Connect, or say why not; returns 0 or EXIT_ERROR. */
+int cli_connect(const struct cli *cli, fst_client **ret);
+/* Report a failed library call r (< 0) on c; returns EXIT_ERROR. */
+int cli_client_error(fst_client *c, int r);
+
+/* Write token + '\n' to path atomically (tmp, fsync, rename, fsync dir). */
+int cli_write_token_file(const char *path, const char *token);
+
+/* Is p a relative path without "..", "." or empty components (or exactly ".")? */
+bool cli_path_is_clean(const char *p);
+
+/*
+ * The NUL-separated list for rsync --files-from --from0 that brings a copy
+ * of src up to date with changes ch (see backup.c for the recipe). Written
+ * to out; 0 or -errno (*ret_count: how many names).
+ */
+int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, size_t *ret_count);
+/* The rsync options the list needs, for messages and documentation. */
+#define RSYNC_LIST_OPTIONS "-a --delete --delete-missing-args --files-from=- --from0"
+
+int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv);
+extern const char git_fsmonitor_synopsis[];
+extern const char git_fsmonitor_help[];
+
+int cmd_backup(const struct cli *cli, int argc, char **argv);
+extern const char backup_synopsis[];
+extern const char backup_help[];
+
+#endif

@@ -65,7 +65,7 @@ struct fsys {
 	dev_t dev;
 	char fstype[32];
 	char mount_path[PATH_MAX]; /* where the filesystem's root is mounted */
-	int mount_fd;		 /* O_PATH of mount_path: open_by_handle_at base */
+	int mount_fd;		 /* fsys_mount_fd(): open_by_handle_at base, -1 between rounds */
 	int fan_fd;
 	struct journal *journal;
 	struct hashmap *recorded; /* (handle, name) -> kinds recorded this epoch */
@@ -149,6 +149,8 @@ void fsys_gap(struct fsys *fs, uint64_t since_ns, const char *why);
 void fsys_kick(struct fsys *fs);
 void fsys_scan_finished(struct fsys *fs);
 uint64_t fsys_watermark(const struct fsys *fs);
+int fsys_mount_fd(struct fsys *fs);
+void fsys_release_mount(struct fsys *fs);
 int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len);
 int scope_add(struct daemon *d, const char *path, char *errbuf, size_t errlen,
 	      struct scope **ret);

@@ -67,6 +67,34 @@ bool fhandle_eq(const struct fhandle *a, const struct fhandle *b)
 	return a->type == b->type && a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
 }
 
+/*
+ * The base for open_by_handle_at: a (not O_PATH) fd of the mount root. It
+ * is opened on demand and closed after each round of the main loop
+ * (fsys_release_mount), so the daemon never keeps a filesystem busy and
+ * cannot be unmounted under it. The device is checked: something else
+ * mounted over the same path must not decode our handles.
+ */
+int fsys_mount_fd(struct fsys *fs)
+{
+	struct stat st;
+
+	if (fs->mount_fd >= 0)
+		return fs->mount_fd;
+	fs->mount_fd = open(fs->mount_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->mount_fd < 0)
+		return -errno;
+	if (fstat(fs->mount_fd, &st) < 0 || st.st_dev != fs->dev) {
+		fs->mount_fd = safe_close(fs->mount_fd);
+		return -ENODEV;
+	}
+	return fs->mount_fd;
+}
+
+void fsys_release_mount(struct fsys *fs)
+{
+	fs->mount_fd = safe_close(fs->mount_fd);
+}
+
 int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len)
 {
 	union {
@@ -79,7 +107,10 @@ int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len
 	u.fh.handle_bytes = h->len;
 	u.fh.handle_type = h->type;
 	memcpy(u.fh.f_handle, h->bytes, h->len);
-	fd = open_by_handle_at(fs->mount_fd, &u.fh, O_PATH | O_CLOEXEC);
+	r = fsys_mount_fd(fs);
+	if (r < 0)
+		return r;
+	fd = open_by_handle_at(r, &u.fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	r = fd_get_path(fd, buf, len);
@@ -301,9 +332,8 @@ int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **re
 		fsys_free(fs);
 		return r;
 	}
-	fs->mount_fd = open(fs->mount_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fs->mount_fd < 0) {
-		r = -errno;
+	r = fsys_mount_fd(fs);
+	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot open mount point %s: %s", fs->mount_path,
 			 strerror(-r));
 		fsys_free(fs);

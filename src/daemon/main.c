@@ -271,6 +271,9 @@ static int run(struct daemon *d)
 			if (t->kind == EV_CLIENT || t->kind == EV_MOUNTS)
 				break; /* objects may have been freed: poll again */
 		}
+		/* hold no mount busy between rounds */
+		for (struct fsys *fs = d->filesystems; fs; fs = fs->next)
+			fsys_release_mount(fs);
 	}
 	return 0;
 }

@@ -9,9 +9,12 @@
  *  - a directory D with ctime >= cutoff: (D's own handle, ".",
  *    FST_ENTRIES), plus FST_RECURSIVE when D's parent has mtime >= cutoff
  *    (D may have been created, or moved or renamed into its parent while
- *    nobody watched, so its whole subtree has new paths);
+ *    nobody watched, so its whole subtree has new paths) or when D's own
+ *    mtime >= cutoff (a subdirectory of D may have been removed or moved
+ *    away, and the old paths below it are covered by nothing else);
  *  - the scope root itself is treated as a directory whose parent is
- *    unknown: ctime >= cutoff gives (root handle, ".", FST_ENTRIES).
+ *    unknown: ctime >= cutoff gives (root handle, ".", FST_ENTRIES), with
+ *    FST_RECURSIVE when its own mtime >= cutoff.
  *
  * The scan runs in its own threads; emit() is called from them (so it must
  * be thread-safe) and the scan writes to done_eventfd (a counter of 1) when

@@ -952,6 +952,7 @@ int scope_remove(struct daemon *d, struct scope *s)
 				*fp = fs->next;
 				break;
 			}
+		server_fs_ready(d, fs); /* streams on it end with "gap" */
 		fsys_free(fs);
 	}
 	return scopes_save(d);

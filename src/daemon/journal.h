@@ -44,15 +44,21 @@ struct jrec {
 	const char *name;
 };
 
+struct jio;
+
 struct journal_options {
 	uint64_t segment_bytes; /* roll to a new segment past this (default 16 MiB) */
 	uint64_t max_bytes;	/* remove oldest segments past this (default 256 MiB) */
+	/* Additions; zero is the default. */
+	struct jio *io;	 /* journal-io.h context for tests; NULL: plain system calls */
+	bool read_only;	 /* inspect only: no truncation, no new segment, no writes;
+			  * append/commit fail with -EROFS (fst-journal-tool verify) */
 };
 
 struct journal_stats {
 	uint64_t first_seq;	   /* oldest seq still kept */
 	uint64_t next_seq;	   /* seq the next record gets */
-	uint64_t durable_seq;	   /* every seq below is on disk */
+	uint64_t durable_seq;	   /* every seq below is on disk (or in a bad range) */
 	uint64_t bytes;		   /* total size of the segment files */
 	uint64_t segments;
 	uint64_t records_appended; /* since open */
@@ -60,7 +66,12 @@ struct journal_stats {
 	uint64_t bad_ranges;	   /* corrupted / missing ranges known */
 	uint64_t watermark_ns;	   /* durable watermark (0: none) */
 	bool recovered_clean;	   /* last run ended with JREC_CLEAN_STOP */
-	uint64_t truncated_bytes;  /* torn tail removed at open */
+	uint64_t truncated_bytes;  /* torn tail removed at open (read_only: found, left) */
+	/* Additions. */
+	uint64_t broken_segments;  /* segment files with an unusable header */
+	uint64_t corrupt_bytes;	   /* bytes skipped between valid frames */
+	uint64_t failed_commits;   /* commits that returned an error, since open */
+	uint64_t lost_records;	   /* records dropped by those commits */
 };
 
 struct journal;
@@ -120,5 +131,23 @@ int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata
  * Append JREC_CLEAN_STOP(now) and commit. Called once on SIGTERM.
  */
 int journal_close_clean(struct journal *j, uint64_t now_ns);
+
+/* Additions for inspection (fst-journal-tool verify, status). */
+struct journal_segment_info {
+	char name[32];		/* seg-<16 hex digits of first_seq>.fsj */
+	uint64_t first_seq;	/* from the name */
+	uint64_t end_seq;	/* last valid seq + 1; first_seq when empty */
+	uint64_t records;	/* valid frames */
+	uint64_t bytes;		/* file size */
+	uint64_t valid_bytes;	/* end of the last valid frame */
+	uint64_t corrupt_bytes; /* skipped between valid frames */
+	uint64_t tail_bytes;	/* after the last valid frame (torn tail, garbage) */
+	const char *problem;	/* NULL, or why the segment is unusable */
+};
+/* Segment idx, oldest first: 0, or -ENOENT past the last one. */
+int journal_get_segment(const struct journal *j, size_t idx, struct journal_segment_info *ret);
+/* Bad range idx as [*ret_from, *ret_to): 0, or -ENOENT past the last one. */
+int journal_get_bad_range(const struct journal *j, size_t idx, uint64_t *ret_from,
+			  uint64_t *ret_to);
 
 #endif

@@ -38,6 +38,7 @@ struct daemon_config {
 	uint64_t segment_bytes;
 	unsigned margin_ms;	 /* catch-up scan looks back this far past the watermark */
 	bool unlimited_queue;	 /* FAN_UNLIMITED_QUEUE */
+	unsigned long queue_events; /* our groups' queue size (0: the kernel's default) */
 	unsigned scan_threads;
 	unsigned query_wait_ms;	 /* default wait for a running catch-up scan */
 	size_t recorder_max;	 /* entries in the "already recorded" set before it is reset */

@@ -55,6 +55,8 @@ static void usage(FILE *f)
 		"  --segment-bytes N        journal segment size (default 16 MiB)\n"
 		"  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
 		"  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
+		"  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
+		"                           default: the kernel's max_queued_events, 16384)\n"
 		"  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
 		"  --help, --version\n",
 		DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
@@ -76,7 +78,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 {
 	enum { O_STATE = 256, O_SOCKET, O_FG, O_VERBOSE, O_COMMIT, O_MAXJ, O_SEG, O_MARGIN, O_SCANT,
-	       O_UNLIM, O_HELP, O_VERSION };
+	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE };
 	static const struct option opts[] = {
 		{"state-dir", required_argument, NULL, O_STATE},
 		{"socket", required_argument, NULL, O_SOCKET},
@@ -90,6 +92,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{"unlimited-queue", no_argument, NULL, O_UNLIM},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
+		{"queue-events", required_argument, NULL, O_QUEUE},
 		{0},
 	};
 	int c;
@@ -97,7 +100,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
-			   c == O_SCANT;
+			   c == O_SCANT || c == O_QUEUE;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -134,6 +137,9 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 			break;
 		case O_UNLIM:
 			cfg->unlimited_queue = true;
+			break;
+		case O_QUEUE:
+			cfg->queue_events = (unsigned long)v;
 			break;
 		case O_HELP:
 			usage(stdout);

@@ -20,6 +20,7 @@
 
 #include "basic/util.h"
 #include "daemon/daemon.h"
+#include "fstrack.h"
 
 struct change {
 	char *path;
@@ -59,6 +60,19 @@ static int collect(const struct jrec *r, void *userdata)
 	if (added < 0)
 		return added;
 	*v |= r->kinds;
+	/*
+	 * A name added to or removed from a directory changes the directory
+	 * itself too (mtime, ctime, size, link count): list it as "entries".
+	 */
+	if (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO)) {
+		added = hashmap_upsert(places, key,
+				       place_key(key, r->handle_type, r->handle_len, r->handle, ".",
+						 1),
+				       &v);
+		if (added < 0)
+			return added;
+		*v |= FST_ENTRIES;
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
@@ -32,6 +33,35 @@
 	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |     \
 	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
 
+#define MAX_QUEUED_PATH "/proc/sys/fs/fanotify/max_queued_events"
+
+/*
+ * The kernel sizes a group's queue from max_queued_events when the group is
+ * created. --queue-events N gives our groups a queue of N events by setting
+ * the sysctl for the moment of fanotify_init() and restoring it after:
+ * bounded, unlike FAN_UNLIMITED_QUEUE, and other programs keep the default.
+ */
+static int set_max_queued(unsigned long v, unsigned long *ret_old)
+{
+	char *text = NULL, buf[32];
+	int fd, r;
+
+	if (ret_old) {
+		r = read_file(MAX_QUEUED_PATH, &text, NULL);
+		if (r < 0)
+			return r;
+		*ret_old = strtoul(text, NULL, 10);
+		free(text);
+	}
+	fd = open(MAX_QUEUED_PATH, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(buf, sizeof(buf), "%lu\n", v);
+	r = write_all(fd, buf, strlen(buf));
+	safe_close(fd);
+	return r;
+}
+
 int watcher_open(struct fsys *fs, const char *path, char *errbuf, size_t errlen)
 {
 	unsigned flags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME |
@@ -40,9 +70,21 @@ int watcher_open(struct fsys *fs, const char *path, char *errbuf, size_t errlen)
 
 	if (fs->d->cfg.unlimited_queue)
 		flags |= FAN_UNLIMITED_QUEUE;
+	unsigned long old_max = 0;
+	bool resized = false;
+
+	if (fs->d->cfg.queue_events && !fs->d->cfg.unlimited_queue) {
+		r = set_max_queued(fs->d->cfg.queue_events, &old_max);
+		if (r < 0)
+			log_errno(LOG_LEVEL_WARN, r, "cannot set %s; using the kernel's queue size",
+				  MAX_QUEUED_PATH);
+		resized = r == 0;
+	}
 	fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	if (resized && set_max_queued(old_max, NULL) < 0)
+		log_warn("cannot restore %s to %lu", MAX_QUEUED_PATH, old_max);
 	if (fd < 0) {
-		r = -errno;
 		snprintf(errbuf, errlen,
 			 "cannot create a fanotify group: %s (fstrackd needs root, CAP_SYS_ADMIN, "
 			 "and Linux 5.17 or later)",

@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Catch-up scan rate against GNU find, on a real filesystem.
+#
+# Makes a sparse ext4 image (IMG_SIZE, default 4G), loop-mounts it, makes a
+# tree of N inodes (default 1000000), takes a marker, changes K files
+# (default 1000), then times, warm and cold (after drop_caches):
+#   - the scan (bench/scan-bench.c over src/daemon/scan.c) for each thread
+#     count in THREADS (default "1 2 4 8 16"; 0 = the scan's default),
+#   - find DIR -newer MARKER.
+# Root only (mount, drop_caches). Everything is removed on exit, failure
+# included. Usage: [N=...] [K=...] [THREADS="..."] bench/scan-rate.sh
+set -euo pipefail
+
+N=${N:-1000000}
+K=${K:-1000}
+THREADS=${THREADS:-"1 2 4 8 16"}
+IMG_SIZE=${IMG_SIZE:-4G}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+[ "$(id -u)" = 0 ] || { echo "scan-rate: must run as root" >&2; exit 1; }
+
+OUT=$(mktemp -d /tmp/fst-scan-rate.XXXXXX)
+MNT="$OUT/mnt"
+LOOP=
+cleanup() {
+	set +e
+	if mountpoint -q "$MNT"; then
+		umount "$MNT" || umount -l "$MNT"
+	fi
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cc -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I "$SRC/include" -I "$SRC/src" \
+	"$SRC/bench/scan-bench.c" "$SRC/src/daemon/scan.c" -lpthread -o "$OUT/scan-bench"
+BENCH="$OUT/scan-bench"
+
+truncate -s "$IMG_SIZE" "$OUT/img"
+# enough inodes, every table initialised now (no background init during timing)
+mkfs.ext4 -q -N $((N + N / 8 + 16384)) -E lazy_itable_init=0,lazy_journal_init=0 "$OUT/img"
+LOOP=$(losetup --find --show --direct-io=on "$OUT/img")
+mkdir "$MNT"
+mount "$LOOP" "$MNT"
+
+t0=$(date +%s.%N)
+"$BENCH" mktree "$MNT/tree" "$N"
+t1=$(date +%s.%N)
+echo "tree made in $(echo "$t1 - $t0" | bc) s"
+sync
+sleep 1.1 # past the coarse clock tick of the last change
+touch "$MNT/marker"
+"$BENCH" change "$MNT/tree" "$K"
+sync
+
+cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# prints: seconds inodes emitted
+run_scan() {
+	local line
+	line=$("$BENCH" scan "$MNT/tree" "$MNT/marker" "$1")
+	set -- $line
+	echo "$1 $3 $4"
+}
+
+run_find() {
+	local t0 t1 n
+	t0=$(date +%s.%N)
+	n=$(find "$MNT/tree" -newer "$MNT/marker" | wc -l)
+	t1=$(date +%s.%N)
+	echo "$(echo "$t1 - $t0" | bc) $N $n"
+}
+
+declare -A SECS
+rows=()
+record() { # name cache seconds inodes emitted
+	SECS["$1/$2"]=$3
+	rows+=("$1|$2|$3|$4|$5")
+}
+
+# warm: one untimed pass fills the caches
+run_scan 0 >/dev/null
+for cache in warm cold; do
+	for t in $THREADS; do
+		[ $cache = cold ] && cold
+		set -- $(run_scan "$t")
+		record "scan threads=$t" $cache "$1" "$2" "$3"
+	done
+	[ $cache = cold ] && cold
+	set -- $(run_find)
+	record "find -newer" $cache "$1" "$2" "$3"
+done
+
+printf '\n%s inodes (%s changed), ext4 on loop, %s CPUs, kernel %s\n' "$N" "$K" \
+	"$(nproc)" "$(uname -r)"
+printf '%-18s %-5s %9s %12s %8s %9s\n' what cache seconds inodes/s found "find/this"
+for row in "${rows[@]}"; do
+	IFS='|' read -r name cache secs inodes emitted <<<"$row"
+	rate=$(echo "$inodes / $secs" | bc)
+	ratio=$(echo "scale=2; ${SECS["find -newer/$cache"]} / $secs" | bc)
+	printf '%-18s %-5s %9.3f %12s %8s %9s\n' "$name" "$cache" "$secs" "$rate" "$emitted" "$ratio"
+done

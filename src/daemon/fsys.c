@@ -849,6 +849,27 @@ int scopes_load(struct daemon *d)
 	return scopes_save(d);
 }
 
+/* Take s off the scope list (and off a scan still to come) and free it. */
+static void scope_unlink(struct daemon *d, struct scope *s)
+{
+	struct scope **pp;
+	struct fsys *fs = s->fs;
+
+	for (pp = &d->scopes; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	log_info("no longer watching %s", s->path);
+	if (fs) {
+		/* a scan still to come must not visit a freed scope */
+		for (size_t i = 0; i < fs->n_scan_roots; i++)
+			if (fs->scan_roots[i] == s)
+				fs->scan_roots[i] = fs->scan_roots[--fs->n_scan_roots];
+	}
+	free(s);
+}
+
 int scope_add(struct daemon *d, const char *path, char *errbuf, size_t errlen,
 	      struct scope **ret)
 {
@@ -873,6 +894,15 @@ int scope_add(struct daemon *d, const char *path, char *errbuf, size_t errlen,
 	if (r < 0) {
 		safe_close(fd);
 		return r;
+	}
+	/* A scope at this path whose directory is gone is replaced. */
+	for (struct scope *o = d->scopes; o; o = o->next) {
+		char now[PATH_MAX];
+		if (o->fs == fs && strcmp(o->path, canon) == 0 &&
+		    fsys_resolve(fs, &o->handle, now, sizeof(now)) < 0) {
+			scope_unlink(d, o); /* the filesystem stays: it gets the new scope */
+			break;
+		}
 	}
 	s = scope_find_for(d, fs, canon, true);
 	if (s) {
@@ -924,23 +954,10 @@ int scope_add(struct daemon *d, const char *path, char *errbuf, size_t errlen,
 
 int scope_remove(struct daemon *d, struct scope *s)
 {
-	struct scope **pp;
 	struct fsys *fs = s->fs;
 	bool fs_used = false;
 
-	for (pp = &d->scopes; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	log_info("no longer watching %s", s->path);
-	if (fs) {
-		/* a scan still to come must not visit a freed scope */
-		for (size_t i = 0; i < fs->n_scan_roots; i++)
-			if (fs->scan_roots[i] == s)
-				fs->scan_roots[i] = fs->scan_roots[--fs->n_scan_roots];
-	}
-	free(s);
+	scope_unlink(d, s);
 	for (struct scope *o = d->scopes; o; o = o->next)
 		fs_used |= o->fs == fs;
 	if (fs && !fs_used) {

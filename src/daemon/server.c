@@ -518,8 +518,13 @@ static void do_status(struct client *c)
 		struct json_object *so = json_object_new_object();
 		json_object_object_add(so, "path", json_object_new_string(s->path));
 		json_object_object_add(so, "filesystem", json_object_new_string(s->fs_id));
-		json_object_object_add(so, "state", json_object_new_string(
-							    s->state == SCOPE_ACTIVE ? "active" : "missing"));
+		const char *state = s->state == SCOPE_ACTIVE ? "active" : "missing";
+		char now[PATH_MAX];
+
+		/* active, but its directory was deleted (or replaced) since */
+		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) < 0)
+			state = "vanished";
+		json_object_object_add(so, "state", json_object_new_string(state));
 		json_object_object_add(so, "added_seq", json_object_new_uint64(s->added_seq));
 		json_object_array_add(sa, so);
 	}

@@ -143,6 +143,13 @@ static int cmp_strp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* qsort() of an array of strings; NULL with n == 0 is fine. */
+static void sort_strings(char **v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_strp);
+}
+
 /* A growing byte string, always NUL-terminated. */
 struct sbuf {
 	char *s;
@@ -462,7 +469,7 @@ static void hash_xattrs(const char *abs, char out[33])
 		names = xrealloc(names, (nnames + 1) * sizeof(*names));
 		names[nnames++] = list + i;
 	}
-	qsort(names, nnames, sizeof(*names), cmp_strp);
+	sort_strings(names, nnames);
 	h128_init(&h, 0x78617474); /* "xatt" */
 	for (size_t i = 0; i < nnames; i++) {
 		ssize_t vlen = lgetxattr(abs, names[i], NULL, 0);
@@ -542,7 +549,7 @@ static void manifest_walk(struct manifest *m, struct sbuf *abs, struct sbuf *rel
 	if (errno)
 		die("cannot read directory %s: %s", abs->s, strerror(errno));
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_strp);
+	sort_strings(names, n);
 
 	for (size_t i = 0; i < n; i++) {
 		bool at_root = strcmp(rel->s, ".") == 0;
@@ -609,7 +616,8 @@ static int cmd_manifest(int argc, char **argv)
 	sb_adds(&rel, ".");
 	manifest_walk(&m, &abs, &rel, st.st_dev);
 	/* The walk visits in name order per directory; print sorted by path. */
-	qsort(m.v, m.n, sizeof(*m.v), cmp_mentry);
+	if (m.n > 1)
+		qsort(m.v, m.n, sizeof(*m.v), cmp_mentry);
 	for (size_t i = 0; i < m.n; i++)
 		manifest_print(stdout, &m.v[i]);
 	if (fflush(stdout) != 0 || ferror(stdout))
@@ -1069,7 +1077,7 @@ static int cmd_check(int argc, char **argv)
 	for (size_t i = 0; i < m2.n; i++)
 		if (!manifest_get(&m1, m2.v[i].path))
 			all[nall++] = m2.v[i].path;
-	qsort(all, nall, sizeof(*all), cmp_strp);
+	sort_strings(all, nall);
 
 	for (size_t i = 0; i < nall; i++) {
 		const char *p = all[i], *via;
@@ -1273,7 +1281,7 @@ static int cmd_answer(int argc, char **argv)
 	} else if (!strcmp(argv[2], "dump")) {
 		char **sorted = xmalloc(a.n * sizeof(*sorted));
 		memcpy(sorted, a.paths, a.n * sizeof(*sorted));
-		qsort(sorted, a.n, sizeof(*sorted), cmp_strp);
+		sort_strings(sorted, a.n);
 		for (size_t i = 0; i < a.n; i++) {
 			kinds_format((unsigned)answer_kinds(&a, sorted[i], strlen(sorted[i])), &tmp);
 			printf("%s %s\n", sorted[i], tmp.s);
@@ -1315,7 +1323,7 @@ static int cmd_oracle(int argc, char **argv)
 	for (size_t i = 0; i < m2.n; i++)
 		if (!manifest_get(&m1, m2.v[i].path))
 			all[nall++] = m2.v[i].path;
-	qsort(all, nall, sizeof(*all), cmp_strp);
+	sort_strings(all, nall);
 	for (size_t i = 0; i < nall; i++) {
 		const struct mentry *e1 = manifest_get(&m1, all[i]), *e2 = manifest_get(&m2, all[i]);
 		const char *kind = !e1 ? "created" : !e2 ? "deleted" : "modified";
@@ -1530,7 +1538,7 @@ static int wtree_read(struct wctx *w, const char *rel, int depth, int parent)
 			names[n++] = xstrdup(de->d_name);
 		}
 		closedir(d);
-		qsort(names, n, sizeof(*names), cmp_strp);
+		sort_strings(names, n);
 		for (size_t i = 0; i < n; i++) {
 			char *child = strcmp(rel, ".") ? xasprintf("%s/%s", rel, names[i])
 						       : xstrdup(names[i]);
@@ -1959,7 +1967,7 @@ static int op_rmxattr(struct wctx *w)
 		free(abs);
 		return 1;
 	}
-	qsort(names, n, sizeof(*names), cmp_strp);
+	sort_strings(names, n);
 	victim = names[rng_below(&w->rng, n)];
 	if (lremovexattr(abs, victim) < 0)
 		wfail(w, "removexattr", w->v[e].path);
@@ -2121,7 +2129,7 @@ static void wrm_tree(struct wctx *w, int dfd, const char *name, const char *show
 		names = xrealloc(names, (n + 1) * sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), cmp_strp);
+	sort_strings(names, n);
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)

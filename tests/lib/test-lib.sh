@@ -62,8 +62,11 @@ SHARNESS_BUILD_DIRECTORY=$FST_BUILD_DIR
 export SHARNESS_TEST_DIRECTORY SHARNESS_BUILD_DIRECTORY
 mkdir -p "$FST_TEST_ROOT" || exit 1
 
-# Sanitizers: every report is fatal and lands in a file the tests check.
-# tests/run-all exports the same defaults; log_path is per script.
+# Sanitizers: every report is fatal (the program aborts). ASan and LSan
+# reports land in $FST_SANITIZER_DIR, which the tests check; GCC's UBSan
+# ignores log_path and writes to stderr, which for the daemon is its log
+# (checked too). tests/run-all exports the same defaults; log_path is per
+# script.
 FST_SANITIZER_DIR=$FST_TEST_ROOT/sanitizer.$(basename "$0" .sh)
 ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:print_stacktrace=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}:log_path=$FST_SANITIZER_DIR/asan"
 UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}:log_path=$FST_SANITIZER_DIR/ubsan"

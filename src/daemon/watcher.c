@@ -144,9 +144,32 @@ static void note(struct fsys *fs, const struct fhandle *h, const char *name, uns
 		log_errno(LOG_LEVEL_WARN, r, "cannot record a change on %s", fs->mount_path);
 }
 
+/*
+ * Record an inode known only by its handle under the name the kernel has
+ * for it now (the dentry was just used, so it is cached and connected).
+ * A deleted inode has no name left to report: its deletion is recorded.
+ */
+static void note_object(struct fsys *fs, const struct fhandle *obj)
+{
+	char path[PATH_MAX];
+	struct fhandle dir;
+	char *slash;
+
+	if (fsys_resolve(fs, obj, path, sizeof(path)) < 0)
+		return;
+	slash = strrchr(path, '/');
+	if (!slash || !slash[1])
+		return;
+	*slash = '\0';
+	if (fhandle_of(AT_FDCWD, path[0] ? path : "/", 0, &dir) < 0)
+		return;
+	note(fs, &dir, slash + 1, FST_ATTRIB);
+}
+
 static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *m)
 {
-	struct fhandle dir, olddir, newdir;
+	struct fhandle dir, olddir, newdir, obj;
+	bool have_obj = false;
 	const char *name = NULL, *oldname = NULL, *newname = NULL;
 	bool have_dir = false, have_old = false, have_new = false;
 	bool ondir = m->mask & FAN_ONDIR;
@@ -184,8 +207,11 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 			have_new = copy_handle(kh, &newdir) == 0;
 			newname = nm;
 			break;
+		case FAN_EVENT_INFO_TYPE_FID:
+			have_obj = copy_handle(kh, &obj) == 0;
+			break;
 		default:
-			break; /* FAN_EVENT_INFO_TYPE_FID: the object itself */
+			break;
 		}
 		p += hdr->len;
 	}
@@ -196,8 +222,17 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 		if (have_new)
 			note(fs, &newdir, newname, FST_RENAMED_TO | rec);
 	}
-	if (!have_dir)
-		return; /* an inode-only event (link count, *_SELF): its names are reported too */
+	if (!have_dir) {
+		/*
+		 * An inode-only event: a link count change (link, unlink,
+		 * rename over it) or *_SELF. The name that changed is reported
+		 * by its own event, but the inode's other names changed too
+		 * (ctime, nlink): name the inode by a path it still has.
+		 */
+		if (have_obj && (m->mask & FAN_ATTRIB) && !ondir)
+			note_object(fs, &obj);
+		return;
+	}
 	if (m->mask & FAN_MOVED_FROM)
 		note(fs, &dir, name, FST_RENAMED_FROM | rec);
 	if (m->mask & FAN_MOVED_TO)

@@ -63,7 +63,10 @@ struct fsys {
 	struct daemon *d;
 	struct fsys *next;
 	char id[96];		 /* journal directory name: uuid-... or fsid-... */
-	dev_t dev;
+	dev_t dev;		 /* st_dev of its files (btrfs: of the subvolume) */
+	dev_t sb_dev;		 /* the superblock's device, as mountinfo shows it */
+	dev_t extra_devs[64];	 /* st_devs of btrfs subvolumes seen below */
+	size_t n_extra_devs;
 	char fstype[32];
 	char mount_path[PATH_MAX]; /* where the filesystem's root is mounted */
 	int mount_fd;		 /* fsys_mount_fd(): open_by_handle_at base, -1 between rounds */
@@ -137,6 +140,7 @@ struct daemon {
 /* fsys.c: filesystems and scopes */
 int fhandle_of(int dirfd, const char *name, int flags, struct fhandle *ret);
 bool fhandle_eq(const struct fhandle *a, const struct fhandle *b);
+struct fsys *fsys_find(struct daemon *d, int dirfd);
 int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **ret,
 		 char *errbuf, size_t errlen);
 struct fsys *fsys_free(struct fsys *fs);

@@ -145,11 +145,14 @@ static void unescape_mount(char *s)
 }
 
 /*
- * Find where dev is mounted, preferring a mount of the filesystem's root
- * (so every directory handle resolves to a real path) and, among those, the
- * shortest mount point.
+ * Find where the filesystem with superblock device sb_dev is mounted,
+ * preferring a mount of the filesystem's root (so every directory handle
+ * resolves to a real path) and, among those, the shortest mount point.
+ * With sb_dev == 0, first look up the device of mount id mnt_id: btrfs
+ * gives files the st_dev of their subvolume, not the superblock's.
  */
-static int find_mount(dev_t dev, char *ret_path, size_t len, char *ret_type, size_t tlen)
+static int find_mount(dev_t sb_dev, uint64_t mnt_id, dev_t *ret_sb_dev, char *ret_path,
+		      size_t len, char *ret_type, size_t tlen)
 {
 	char *text = NULL, *save = NULL;
 	int r = read_file("/proc/self/mountinfo", &text, NULL);
@@ -158,27 +161,48 @@ static int find_mount(dev_t dev, char *ret_path, size_t len, char *ret_type, siz
 
 	if (r < 0)
 		return r;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned maj, min;
-		char root[PATH_MAX], mnt[PATH_MAX], type[64];
-		char *dash = strstr(line, " - ");
-		int score;
-
-		if (!dash || sscanf(line, "%*d %*d %u:%u %4095s %4095s", &maj, &min, root, mnt) != 4)
-			continue;
-		if (makedev(maj, min) != dev || sscanf(dash + 3, "%63s", type) != 1)
-			continue;
-		unescape_mount(root);
-		unescape_mount(mnt);
-		score = strcmp(root, "/") == 0 ? 2 : 1;
-		if (score > best || (score == best && strlen(mnt) < best_len)) {
-			best = score;
-			best_len = strlen(mnt);
-			snprintf(ret_path, len, "%s", mnt);
-			snprintf(ret_type, tlen, "%s", type);
+	for (int pass = sb_dev ? 1 : 0; pass < 2; pass++) {
+		char *copy = strdup(text);
+		if (!copy) {
+			free(text);
+			return -ENOMEM;
 		}
+		save = NULL;
+		for (char *line = strtok_r(copy, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			unsigned maj, min;
+			unsigned long long id;
+			char root[PATH_MAX], mnt[PATH_MAX], type[64];
+			char *dash = strstr(line, " - ");
+			int score;
+
+			if (!dash || sscanf(line, "%llu %*d %u:%u %4095s %4095s", &id, &maj, &min,
+					    root, mnt) != 5)
+				continue;
+			if (pass == 0) {
+				if (id == mnt_id)
+					sb_dev = makedev(maj, min);
+				continue;
+			}
+			if (makedev(maj, min) != sb_dev || sscanf(dash + 3, "%63s", type) != 1)
+				continue;
+			unescape_mount(root);
+			unescape_mount(mnt);
+			score = strcmp(root, "/") == 0 ? 2 : 1;
+			if (score > best || (score == best && strlen(mnt) < best_len)) {
+				best = score;
+				best_len = strlen(mnt);
+				snprintf(ret_path, len, "%s", mnt);
+				snprintf(ret_type, tlen, "%s", type);
+			}
+		}
+		free(copy);
+		if (pass == 0 && !sb_dev)
+			break;
 	}
 	free(text);
+	if (ret_sb_dev)
+		*ret_sb_dev = sb_dev;
 	return best < 0 ? -ENOENT : 0;
 }
 
@@ -294,6 +318,39 @@ struct fsys *fsys_free(struct fsys *fs)
 	return NULL;
 }
 
+/*
+ * The tracked filesystem a directory is on: by st_dev, or (btrfs
+ * subvolumes have st_devs of their own) by the superblock device of its
+ * mount, which is then remembered as another st_dev of that filesystem.
+ */
+struct fsys *fsys_find(struct daemon *d, int dirfd)
+{
+	struct stat st;
+	struct statx stx;
+	dev_t sb_dev = 0;
+	char path[PATH_MAX], type[64];
+
+	if (fstat(dirfd, &st) < 0)
+		return NULL;
+	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
+		if (fs->dev == st.st_dev)
+			return fs;
+		for (size_t i = 0; i < fs->n_extra_devs; i++)
+			if (fs->extra_devs[i] == st.st_dev)
+				return fs;
+	}
+	if (statx(dirfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    find_mount(0, stx.stx_mnt_id, &sb_dev, path, sizeof(path), type, sizeof(type)) < 0)
+		return NULL;
+	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
+		if (fs->sb_dev != sb_dev || fs->n_extra_devs == ARRAY_SIZE(fs->extra_devs))
+			continue;
+		fs->extra_devs[fs->n_extra_devs++] = st.st_dev;
+		return fs;
+	}
+	return NULL;
+}
+
 int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **ret, char *errbuf,
 		 size_t errlen)
 {
@@ -307,17 +364,16 @@ int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **re
 		snprintf(errbuf, errlen, "cannot stat %s: %s", path, strerror(-r));
 		return r;
 	}
-	for (fs = d->filesystems; fs; fs = fs->next)
-		if (fs->dev == st.st_dev) {
-			*ret = fs;
-			return 0;
-		}
+	fs = fsys_find(d, dirfd);
+	if (fs) {
+		*ret = fs;
+		return 0;
+	}
 
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
 	fs->d = d;
-	fs->dev = st.st_dev;
 	fs->fan_fd = fs->scan_efd = fs->mount_fd = -1;
 	pthread_mutex_init(&fs->scan_lock, NULL);
 	fs->recorded = hashmap_new();
@@ -325,13 +381,22 @@ int fsys_for_dir(struct daemon *d, int dirfd, const char *path, struct fsys **re
 		fsys_free(fs);
 		return -ENOMEM;
 	}
-	r = find_mount(st.st_dev, fs->mount_path, sizeof(fs->mount_path), fs->fstype,
-		       sizeof(fs->fstype));
+	{
+		struct statx stx;
+		if (statx(dirfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
+			r = -errno;
+		else
+			r = find_mount(0, stx.stx_mnt_id, &fs->sb_dev, fs->mount_path,
+				       sizeof(fs->mount_path), fs->fstype, sizeof(fs->fstype));
+	}
+	if (r == 0 && stat(fs->mount_path, &st) < 0)
+		r = -errno;
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot find the mount of %s in /proc/self/mountinfo", path);
 		fsys_free(fs);
 		return r;
 	}
+	fs->dev = st.st_dev; /* of the mount root: a btrfs subvolume below has another */
 	r = fsys_mount_fd(fs);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "cannot open mount point %s: %s", fs->mount_path,
@@ -833,6 +898,15 @@ int scopes_load(struct daemon *d)
 			continue;
 		}
 		s->handle.len = (uint16_t)len;
+		bool dup = false;
+		for (struct scope *o = d->scopes; o; o = o->next)
+			dup |= strcmp(o->path, s->path) == 0;
+		if (dup) {
+			log_warn("%s: %s is listed twice; the second entry is dropped",
+				 d->scopes_path, s->path);
+			free(s);
+			continue;
+		}
 		s->state = SCOPE_MISSING;
 		*tail = s;
 		tail = &s->next;
@@ -990,7 +1064,7 @@ void daemon_recheck_mounts(struct daemon *d)
 		struct stat st;
 
 		if (stat(fs->mount_path, &st) == 0 && st.st_dev == fs->dev &&
-		    find_mount(fs->dev, path, sizeof(path), type, sizeof(type)) == 0) {
+		    find_mount(fs->sb_dev, 0, NULL, path, sizeof(path), type, sizeof(type)) == 0) {
 			fp = &fs->next;
 			continue;
 		}

@@ -762,6 +762,17 @@ static int segment_create(struct journal *j, uint64_t first_seq)
 	r = random_bytes(&salt, sizeof(salt));
 	if (r < 0)
 		return r;
+	/*
+	 * The newest segment starts at the same seq only when it holds no
+	 * valid record (a torn tail we could not cut): the rename below
+	 * replaces it, so forget it now, whatever happens next.
+	 */
+	if (j->n_segs > 0 && j->segs[j->n_segs - 1].first_seq == first_seq) {
+		(void)jio_close(j->io, j->fd); /* never written through: nothing to lose */
+		j->fd = -1;
+		segment_release(&j->segs[j->n_segs - 1]);
+		j->n_segs--;
+	}
 	/* room first, so nothing can fail after the file is in place */
 	ns = realloc(j->segs, (j->n_segs + 1) * sizeof(*ns));
 	if (!ns)
@@ -788,11 +799,6 @@ static int segment_create(struct journal *j, uint64_t first_seq)
 		return r;
 	}
 
-	/* An empty newest segment of the same first seq was just replaced. */
-	if (j->n_segs > 0 && j->segs[j->n_segs - 1].first_seq == first_seq) {
-		segment_release(&j->segs[j->n_segs - 1]);
-		j->n_segs--;
-	}
 	seg = (struct segment){
 	    .first_seq = first_seq,
 	    .end_seq = first_seq,

@@ -192,9 +192,7 @@ static int resolve_target(struct client *c, const char *path, struct target *t)
 		send_error(c, r, "cannot stat %s: %s", path, strerror(-r));
 		return r;
 	}
-	for (t->fs = d->filesystems; t->fs; t->fs = t->fs->next)
-		if (t->fs->dev == st.st_dev)
-			break;
+	t->fs = fsys_find(d, fd);
 	if (!t->fs) {
 		safe_close(fd);
 		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);

@@ -899,8 +899,8 @@ int scopes_load(struct daemon *d)
 		}
 		s->handle.len = (uint16_t)len;
 		bool dup = false;
-		for (struct scope *o = d->scopes; o; o = o->next)
-			dup |= strcmp(o->path, s->path) == 0;
+		for (struct scope *other = d->scopes; other; other = other->next)
+			dup |= strcmp(other->path, s->path) == 0;
 		if (dup) {
 			log_warn("%s: %s is listed twice; the second entry is dropped",
 				 d->scopes_path, s->path);

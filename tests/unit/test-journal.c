@@ -1297,6 +1297,48 @@ static void test_roll_failure(void **state)
 	jio_free(io);
 }
 
+/* The newest segment is all torn tail and cannot be cut: the roll replaces it. */
+static void test_roll_replaces_empty_newest(void **state)
+{
+	struct fixture *f = *state;
+	struct jio *io = jio_new();
+	struct journal_stats st;
+	struct journal *j;
+	char path[256];
+
+	j = open_j(f->dir, 0, 0, NULL);
+	commit_events(j, 1);
+	journal_free(j);
+	seg_path(path, sizeof(path), f->dir, 0);
+	cut_file(path, HDR + 20); /* not one whole frame */
+
+	jio_fail_nth(io, JIO_TRUNCATE, 1, -EIO, 0);
+	j = open_j(f->dir, 0, 0, io);
+	assert_int_equal(journal_next_seq(j), 0);
+	/* first try: the new file's name does not become durable, and is removed */
+	jio_fail_nth(io, JIO_FSYNC_DIR, jio_count(io, JIO_FSYNC_DIR) + 1, -EIO, 0);
+	append_events(j, 2);
+	assert_int_equal(journal_commit(j, 0), -EIO);
+	stats(j, &st);
+	assert_int_equal(st.segments, 0);
+	assert_false(file_exists(path));
+	/* then it works, at the seqs after the lost ones */
+	commit_events(j, 3);
+	stats(j, &st);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.first_seq, 0);
+	expect_seqs(j, 2, 5, NULL, 0, 0);
+	journal_free(j);
+	j = open_j(f->dir, 0, 0, NULL);
+	stats(j, &st);
+	assert_int_equal(st.first_seq, 2);
+	assert_int_equal(st.next_seq, 5);
+	assert_int_equal(st.bad_ranges, 0);
+	expect_seqs(j, 2, 5, NULL, 0, 0);
+	journal_free(j);
+	jio_free(io);
+}
+
 static void test_open_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -1665,6 +1707,7 @@ int main(void)
 	    T(test_failed_commit_then_empty_commit),
 	    T(test_truncate_fails_too),
 	    T(test_roll_failure),
+	    T(test_roll_replaces_empty_newest),
 	    T(test_open_errors),
 	    T(test_crash_drops_unsynced),
 	    T(test_crash_loses_new_segment_name),

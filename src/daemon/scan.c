@@ -54,7 +54,7 @@
 #define SCAN_MAX_OPEN_DIRS 4096
 #define SCAN_MIN_OPEN_DIRS 4
 #define SCAN_STATX_FLAGS (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)
-#define SCAN_STATX_MASK (STATX_TYPE | STATX_INO | STATX_CTIME | STATX_MNT_ID)
+#define SCAN_STATX_MASK (STATX_TYPE | STATX_INO | STATX_CTIME | STATX_MTIME | STATX_MNT_ID)
 #define SCAN_DIR_STATX_MASK (SCAN_STATX_MASK | STATX_MTIME)
 #define FH_ALLOC_SIZE (sizeof(struct file_handle) + MAX_HANDLE_SZ)
 
@@ -354,7 +354,15 @@ static int visit_subdir(struct worker *w, int dfd, bool parent_changed, const ch
 {
 	struct scan *s = w->s;
 	bool changed = ts_at_or_after(&stx->stx_ctime, s);
-	unsigned kinds = FST_ENTRIES | (parent_changed ? FST_RECURSIVE : 0);
+	/*
+	 * RECURSIVE when C may have been created or moved in (its parent's
+	 * names changed) or when C's own names changed: a subdirectory of C
+	 * removed or moved away while nobody watched took its subtree's old
+	 * paths with it, and only C is left to name them.
+	 */
+	unsigned kinds = FST_ENTRIES | ((parent_changed || ts_at_or_after(&stx->stx_mtime, s))
+						? FST_RECURSIVE
+						: 0);
 	bool walk = !(changed && parent_changed && s->p.prune_recursive);
 	const struct file_handle *fh = NULL;
 	struct scan_item *it;
@@ -495,7 +503,7 @@ static int read_dir(struct worker *w, struct scan_item *it)
 
 		r = dir_handle(w, dfd, &fh);
 		if (r >= 0)
-			r = report(w, fh, ".", FST_ENTRIES);
+			r = report(w, fh, ".", FST_ENTRIES | (parent_changed ? FST_RECURSIVE : 0));
 		if (r < 0)
 			goto out;
 	}

@@ -612,6 +612,7 @@ static int start_next_root(struct fsys *fs)
 			p.exclude_dev = st.st_dev;
 			p.exclude_ino = st.st_ino;
 		}
+		p.prune_recursive = true; /* all below a recursive directory is covered */
 		p.done_eventfd = fs->scan_efd;
 		p.emit = scan_emit;
 		p.userdata = fs;

@@ -137,7 +137,23 @@ test_failure_() {
 	test -z "$FST_TEST_LOG" || echo "not ok $test_count - $1" >>"$FST_TEST_LOG"
 	shift
 	echo "$@" | sed -e 's/^/#	/'
+	fst__post_mortem >"$FST_LOGS/post-mortem" 2>&1
+	sed -e 's/^/# /' "$FST_LOGS/post-mortem"
 	test "$immediate" = "" || { EXIT_OK=t; exit 1; }
+}
+
+# After a failure: did the daemon die? Say how, once.
+fst__post_mortem() {
+	test -n "$FST_DAEMON_PID" || return 0
+	fst__alive "$FST_DAEMON_PID" && return 0
+	wait "$FST_DAEMON_PID"
+	echo "fstrackd (pid $FST_DAEMON_PID) died with status $?; end of $FST_DAEMON_LOG:"
+	tail -n 20 "$FST_DAEMON_LOG"
+	FST_DAEMON_PID=
+	fst_check_sanitizer >/dev/null || fst_check_sanitizer | head -n 25
+	if test -n "$FST_TEST_LOG"; then
+		echo "(the whole log: $FST_DAEMON_LOG)"
+	fi
 }
 
 # A diagnostic line in the TAP stream; also on stderr when prove would hide it.

@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 			.segment_bytes = 16ull << 20,
 			.margin_ms = 2000,
 			.query_wait_ms = 60000,
-			.recorder_max = 1u << 20,
+			.recorder_max = 1u << 18,
 			.stream_buffer_max = 4u << 20},
 		.listen_fd = -1,
 		.timer_fd = -1,

@@ -1328,7 +1328,7 @@ static size_t seg_find(const struct journal *j, uint64_t seq)
 }
 
 static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb cb, void *userdata,
-			uint8_t *buf, bool *damaged)
+			uint8_t *buf, bool *ret_damaged)
 {
 	struct segment *seg = &j->segs[idx];
 	bool own_fd = !(idx + 1 == j->n_segs && j->fd >= 0);
@@ -1343,7 +1343,7 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 		if (is_resource_error(fd))
 			return fd;
 		add_bad(j, seg->first_seq, seg->end_seq); /* gone or unreadable now */
-		*damaged = true;
+		*ret_damaged = true;
 		return 0;
 	}
 	walker_init(&w, j->io, fd, buf, READ_CHUNK, seg, seg->valid_end, true);
@@ -1365,7 +1365,7 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 		if (w.damage_off != NO_OFFSET) {
 			/* not there at open: the file changed under us */
 			add_bad(j, expected, rec.seq);
-			*damaged = true;
+			*ret_damaged = true;
 		}
 		expected = rec.seq + 1;
 		if (rec.seq < from)
@@ -1383,7 +1383,7 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 	/* records we knew of and could not read now (I/O error, file cut): damage */
 	if (expected < seg->end_seq) {
 		add_bad(j, expected, seg->end_seq);
-		*damaged = true;
+		*ret_damaged = true;
 	}
 	return 0;
 }

@@ -20,7 +20,6 @@
 
 #include <cmocka.h>
 
-#include "basic/crc32c.h"
 #include "daemon/journal-io.h"
 #include "daemon/journal.h"
 
@@ -946,6 +945,37 @@ static void test_roll_and_max_bytes(void **state)
 	journal_free(j);
 }
 
+/* A lost range is forgotten once the segments around it are removed. */
+static void test_bad_range_ages_out(void **state)
+{
+	struct fixture *f = *state;
+	struct jio *io = jio_new();
+	struct journal_stats st;
+	struct journal *j;
+
+	j = open_j(f->dir, 1024, 3000, io);
+	commit_events(j, 4);
+	jio_fail_nth(io, JIO_WRITE, jio_count(io, JIO_WRITE) + 1, -ENOSPC, 0);
+	append_events(j, 3);
+	assert_int_equal(journal_commit(j, 0), -ENOSPC);
+	stats(j, &st);
+	assert_int_equal(st.bad_ranges, 1);
+	assert_false(journal_range_intact(j, 4));
+	while (journal_first_seq(j) <= 6)
+		commit_events(j, 6);
+	stats(j, &st);
+	assert_int_equal(st.bad_ranges, 0);
+	assert_true(journal_range_intact(j, st.first_seq));
+	assert_false(journal_range_intact(j, 4)); /* older than what is kept */
+	journal_free(j);
+	j = open_j(f->dir, 1024, 3000, NULL);
+	stats(j, &st);
+	assert_int_equal(st.bad_ranges, 0);
+	assert_true(journal_range_intact(j, st.first_seq));
+	journal_free(j);
+	jio_free(io);
+}
+
 static void test_read_positions(void **state)
 {
 	struct fixture *f = *state;
@@ -1697,6 +1727,7 @@ int main(void)
 	    T(test_tmp_leftover_removed),
 	    T(test_read_only),
 	    T(test_roll_and_max_bytes),
+	    T(test_bad_range_ages_out),
 	    T(test_read_positions),
 	    T(test_read_detects_change),
 	    T(test_range_intact_edges),

@@ -371,6 +371,12 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 	if (*ret_fresh)
 		return 1;
 	r = query_changes(t->fs, tk.seq, t->canon, &qo, ret_cs);
+	if (r == -EBADMSG) {
+		/* the journal changed under us: it now knows the damaged range */
+		*ret_fresh = token_is_fresh(t, &tk);
+		if (*ret_fresh)
+			return 1;
+	}
 	if (r < 0) {
 		send_error(c, r, "cannot read the journal of %s: %s", t->fs->mount_path,
 			   strerror(-r));

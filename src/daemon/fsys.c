@@ -505,9 +505,11 @@ int fsys_commit(struct fsys *fs)
 		fsys_gap(fs, js.watermark_ns, "failed journal commit");
 		return r;
 	}
-	if (fs->last_commit_error)
+	if (fs->last_commit_error) {
 		log_info("the journal of %s commits again", fs->mount_path);
-	fs->last_commit_error = 0;
+		fs->last_commit_error = 0;
+		fsys_kick(fs);
+	}
 	return 0;
 }
 
@@ -675,21 +677,27 @@ static void start_scan(struct fsys *fs)
 		fsys_scan_finished(fs);
 }
 
+/*
+ * Start the scan of a pending gap, unless one runs or the journal cannot
+ * commit (what a scan finds could not be kept; it waits for a commit that
+ * works instead of scanning in a loop).
+ */
 void fsys_kick(struct fsys *fs)
 {
-	if (fs->gap_pending && !fs->scanning)
+	if (fs->gap_pending && !fs->scanning && !fs->last_commit_error)
 		start_scan(fs);
 }
 
 void fsys_gap(struct fsys *fs, uint64_t since_ns, const char *why)
 {
-	if (!fs->gap_pending || since_ns < fs->pending_gap_ns)
+	if (!fs->gap_pending || since_ns < fs->pending_gap_ns) {
+		log_info("%s on %s: changes since the watermark %" PRIu64
+			 " will be found by a scan",
+			 why, fs->mount_path, since_ns);
 		fs->pending_gap_ns = since_ns;
+	}
 	fs->gap_pending = true;
-	log_info("%s on %s: changes since the watermark %" PRIu64 " will be found by a scan", why,
-		 fs->mount_path, since_ns);
-	if (!fs->scanning)
-		start_scan(fs);
+	fsys_kick(fs);
 }
 
 /* The eventfd said a scan ended (or start_scan had nothing to scan). */

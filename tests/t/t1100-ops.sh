@@ -1,0 +1,208 @@
+#!/bin/sh
+test_description='every kind of operation, alone, is reported
+
+On tmpfs, ext4, xfs and btrfs (images made here), each operation is done
+by itself between a token and "changes --json": the answer must list the
+path with the expected kind, and cover every path whose manifest line
+changed (the coverage rule of DESIGN.md).'
+
+. "$(dirname "$0")"/../lib/test-lib.sh
+
+# The token and the manifest before an operation.
+op_begin() {
+	fstrack token "$S" >tok &&
+	fst-test-tool manifest "$S" >m1
+}
+
+# The manifest after, the answer, the coverage rule.
+op_end() {
+	fst-test-tool manifest "$S" >m2 &&
+	fst_changes "$(cat tok)" "$S" ans.json &&
+	fst_check_answer m1 m2 ans.json
+}
+
+# listed PATH [KIND...]: the answer lists PATH (with every KIND)
+listed() {
+	fst-test-tool has ans.json "$@"
+}
+
+# covered PATH: the answer covers PATH (itself, its parent's entries, ...)
+covered() {
+	fst-test-tool covers ans.json "$1" >/dev/null
+}
+
+# op_test TITLE OPERATION CHECKS: one operation on the current filesystem
+op_test() {
+	test_expect_success "$fs_prereq,${FS}_READY" "$fs: $1" "
+		op_begin &&
+		$2 &&
+		op_end &&
+		$3
+	"
+}
+
+test_expect_success ROOT,FANOTIFY 'start the daemon' '
+	fst_daemon_start
+'
+
+for fs in tmpfs ext4 xfs btrfs
+do
+	FS=$(echo $fs | tr a-z A-Z)
+	M=$PWD/$fs
+	S=$M/scope
+	if test $fs = tmpfs
+	then
+		fs_prereq=ROOT,FANOTIFY,TMPFS
+	else
+		fs_prereq=ROOT,FANOTIFY,LOOP,$FS
+	fi
+
+	test_expect_success $fs_prereq "$fs: mount, make a tree, watch" '
+		if test $fs = tmpfs
+		then
+			fst_mount_tmpfs "$M"
+		else
+			fst_mount_image $fs "$M"
+		fi &&
+		mkdir -p "$S/d1" "$S/d2" "$S/tree/a/b" &&
+		echo hello >"$S/f" &&
+		echo world >"$S/g" &&
+		echo x >"$S/d1/x" &&
+		echo y >"$S/d1/y" &&
+		echo z >"$S/d2/z" &&
+		echo c >"$S/tree/a/b/c" &&
+		echo outside >"$M/outside" &&
+		mkdir "$M/outdir" &&
+		echo w >"$M/outdir/w" &&
+		fstrack watch "$S" >/dev/null &&
+		test_set_prereq ${FS}_READY
+	'
+
+	op_test 'create a file' \
+		'echo new >"$S/created"' \
+		'listed created created'
+	op_test 'mkdir' \
+		'mkdir "$S/newdir"' \
+		'listed newdir created'
+	op_test 'create a file in a subdirectory' \
+		'echo new >"$S/d2/new"' \
+		'listed d2/new created && covered d2'
+	op_test 'overwrite part of a file' \
+		'printf XY | dd of="$S/f" bs=1 seek=1 conv=notrunc 2>/dev/null' \
+		'listed f modified'
+	op_test 'append' \
+		'echo more >>"$S/g"' \
+		'listed g modified'
+	op_test 'truncate' \
+		'truncate -s 2 "$S/g"' \
+		'listed g modified'
+	op_test 'open with O_TRUNC and write' \
+		'echo rewritten >"$S/g"' \
+		'listed g modified'
+	op_test 'chmod' \
+		'chmod 600 "$S/f"' \
+		'listed f attrib'
+	op_test 'chown' \
+		'chown 1000:1001 "$S/f"' \
+		'listed f attrib'
+	op_test 'chgrp alone' \
+		'chgrp 1002 "$S/f"' \
+		'listed f attrib'
+	op_test 'utimes (both times)' \
+		'touch -d "2001-02-03 04:05:06" "$S/f"' \
+		'listed f attrib'
+	op_test 'utimes (mtime alone)' \
+		'touch -m -d "2002-02-03 04:05:06" "$S/f"' \
+		'listed f'
+	op_test 'setxattr' \
+		'setfattr -n user.k -v v1 "$S/f"' \
+		'listed f attrib'
+	op_test 'setxattr again, another value' \
+		'setfattr -n user.k -v v2 "$S/f"' \
+		'listed f attrib'
+	op_test 'removexattr' \
+		'setfattr -x user.k "$S/f"' \
+		'listed f attrib'
+	op_test 'chmod of a directory' \
+		'chmod 700 "$S/d2"' \
+		'listed d2 attrib'
+	op_test 'chmod of the watched directory itself' \
+		'chmod 750 "$S"' \
+		'listed . attrib'
+	op_test 'rename a file in its directory' \
+		'mv "$S/d1/x" "$S/d1/x2"' \
+		'listed d1/x renamed_from && listed d1/x2 renamed_to'
+	op_test 'rename a file to another directory' \
+		'mv "$S/d1/y" "$S/d2/y"' \
+		'listed d1/y renamed_from && listed d2/y renamed_to'
+	op_test 'rename a file over an existing one' \
+		'mv "$S/d2/y" "$S/d2/z"' \
+		'listed d2/y renamed_from && listed d2/z renamed_to'
+	op_test 'rename a directory in its directory' \
+		'mv "$S/tree" "$S/tree2"' \
+		'listed tree renamed_from && listed tree2 renamed_to &&
+		 covered tree/a/b/c && covered tree2/a/b/c'
+	op_test 'rename a directory to another directory' \
+		'mv "$S/tree2" "$S/d1/tree3"' \
+		'listed tree2 renamed_from && listed d1/tree3 renamed_to &&
+		 covered d1/tree3/a/b/c'
+	op_test 'rename a directory over an empty one' \
+		'mkdir "$S/empty" && echo c >"$S/newdir/child" && op_begin &&
+		 mv -T "$S/newdir" "$S/empty"' \
+		'listed newdir renamed_from && listed empty renamed_to && covered empty/child'
+	op_test 'unlink' \
+		'rm "$S/g"' \
+		'listed g deleted'
+	op_test 'hard link' \
+		'ln "$S/f" "$S/f.link"' \
+		'listed f.link created'
+	op_test 'write through a hard link' \
+		'echo via-link >>"$S/f.link"' \
+		'listed f.link modified'
+	op_test 'unlink one of two hard links' \
+		'rm "$S/f.link"' \
+		'listed f.link deleted'
+	op_test 'symlink' \
+		'ln -s f "$S/sym"' \
+		'listed sym created'
+	op_test 'chown of a symlink itself' \
+		'chown -h 1000 "$S/sym"' \
+		'listed sym attrib'
+	op_test 'rmdir of an empty directory' \
+		'rm "$S/empty/child" && op_begin && rmdir "$S/empty"' \
+		'listed empty deleted'
+	op_test 'rm -rf of a tree' \
+		'rm -rf "$S/d1"' \
+		'listed d1 deleted && covered d1/tree3/a/b/c'
+	op_test 'a name with a newline, a space and a non-UTF-8 byte' \
+		'touch "$S/new
+line" "$S/sp ace" "$S/bad$(printf "\\377")"' \
+		'listed "new
+line" created && listed "sp ace" created && listed "bad$(printf "\\377")" created'
+	op_test 'move a file in from outside the watched directory' \
+		'mv "$M/outside" "$S/inside"' \
+		'listed inside'
+	op_test 'move a tree in from outside' \
+		'mv "$M/outdir" "$S/indir"' \
+		'listed indir && covered indir/w'
+	op_test 'move a tree out' \
+		'mv "$S/d2" "$M/d2out"' \
+		'listed d2 && covered d2/z'
+	op_test 'a change outside the watched directory' \
+		'echo x >>"$M/d2out/z"' \
+		'test "$(fst-test-tool answer ans.json count)" = 0'
+	op_test 'delete a file and create it again' \
+		'rm "$S/f" && echo again >"$S/f"' \
+		'listed f'
+	op_test 'several operations on one file' \
+		'echo 1 >"$S/multi" && chmod 640 "$S/multi" && mv "$S/multi" "$S/multi2" &&
+		 echo 2 >>"$S/multi2"' \
+		'listed multi2'
+
+	test_expect_success "$fs_prereq,${FS}_READY" "$fs: unwatch; the filesystem can be unmounted" '
+		fstrack unwatch "$S" &&
+		umount "$M"
+	'
+done
+
+fst_done

@@ -360,10 +360,9 @@ static int visit_subdir(struct worker *w, int dfd, bool parent_changed, const ch
 	 * removed or moved away while nobody watched took its subtree's old
 	 * paths with it, and only C is left to name them.
 	 */
-	unsigned kinds = FST_ENTRIES | ((parent_changed || ts_at_or_after(&stx->stx_mtime, s))
-						? FST_RECURSIVE
-						: 0);
-	bool walk = !(changed && parent_changed && s->p.prune_recursive);
+	bool recursive = parent_changed || ts_at_or_after(&stx->stx_mtime, s);
+	unsigned kinds = FST_ENTRIES | (recursive ? FST_RECURSIVE : 0);
+	bool walk = !(changed && recursive && s->p.prune_recursive);
 	const struct file_handle *fh = NULL;
 	struct scan_item *it;
 	int cfd = -1, r = 0;

@@ -17,6 +17,7 @@
  *   oracle [--omit N] M1 M2            the perfect answer (without its Nth change)
  *   json FILE [KEY...]                 a value of a JSON document, jq-free
  *   probe-fanotify DIR                 FAN_MARK_FILESYSTEM with FAN_REPORT_DFID_NAME works
+ *   mmap-write, splice-write, copy-range   writes by other paths than write(2)
  *
  * Exit status: 0 success, 1 failure (a false negative, a missing entry, an
  * error), 2 usage.
@@ -2486,6 +2487,111 @@ static int cmd_shutdown(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Write STRING at OFFSET of FILE through a shared mapping. --close-first
+ * closes the fd before the write (no close event follows it); --wait maps,
+ * prints "mapped" and waits for a line on stdin before writing, so that
+ * the mapping can be made before a token and the write done after it.
+ */
+static int cmd_mmap_write(int argc, char **argv)
+{
+	bool close_first = false, wait_input = false;
+	const char *file, *data;
+	uint64_t off;
+	struct stat st;
+	uint8_t *map;
+	int fd;
+
+	while (argc > 1 && argv[1][0] == '-') {
+		if (!strcmp(argv[1], "--close-first"))
+			close_first = true;
+		else if (!strcmp(argv[1], "--wait"))
+			wait_input = true;
+		else
+			break;
+		argc--;
+		argv++;
+	}
+	if (argc != 4 || !parse_u64(argv[2], &off))
+		usage_error("usage: mmap-write [--close-first] [--wait] FILE OFFSET STRING");
+	file = argv[1];
+	data = argv[3];
+	fd = open(file, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		die("cannot open %s: %s", file, strerror(errno));
+	if (off + strlen(data) > (uint64_t)st.st_size)
+		die("%s: %" PRIu64 " bytes at %" PRIu64 " go past the end (%lld)", file,
+		    (uint64_t)strlen(data), off, (long long)st.st_size);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("cannot map %s: %s", file, strerror(errno));
+	if (close_first)
+		close(fd);
+	if (wait_input) {
+		char line[64];
+		printf("mapped\n");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			die("mmap-write: no go-ahead on stdin");
+	}
+	memcpy(map + off, data, strlen(data));
+	if (munmap(map, (size_t)st.st_size) < 0)
+		die("munmap: %s", strerror(errno));
+	if (!close_first)
+		close(fd);
+	return 0;
+}
+
+/* Write STRING at OFFSET of FILE with splice(2) from a pipe. */
+static int cmd_splice_write(int argc, char **argv)
+{
+	uint64_t off;
+	loff_t pos;
+	int fd, p[2];
+	size_t len;
+	ssize_t n;
+
+	if (argc != 4 || !parse_u64(argv[2], &off))
+		usage_error("usage: splice-write FILE OFFSET STRING");
+	fd = open(argv[1], O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("cannot open %s: %s", argv[1], strerror(errno));
+	if (pipe(p) < 0)
+		die("pipe: %s", strerror(errno));
+	len = strlen(argv[3]);
+	if (write(p[1], argv[3], len) != (ssize_t)len)
+		die("write to pipe: %s", strerror(errno));
+	pos = (loff_t)off;
+	n = splice(p[0], NULL, fd, &pos, len, 0);
+	if (n != (ssize_t)len)
+		die("splice into %s: %s", argv[1], n < 0 ? strerror(errno) : "short");
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	return 0;
+}
+
+/* Copy SRC over the start of DST with copy_file_range(2) (a reflink on some filesystems). */
+static int cmd_copy_range(int argc, char **argv)
+{
+	int in, out;
+	struct stat st;
+	ssize_t n;
+
+	if (argc != 3)
+		usage_error("usage: copy-range SRC DST");
+	in = open(argv[1], O_RDONLY | O_CLOEXEC);
+	out = open(argv[2], O_WRONLY | O_CLOEXEC);
+	if (in < 0 || out < 0 || fstat(in, &st) < 0)
+		die("cannot open %s or %s: %s", argv[1], argv[2], strerror(errno));
+	n = copy_file_range(in, NULL, out, NULL, (size_t)st.st_size, 0);
+	if (n != st.st_size)
+		die("copy_file_range: %s", n < 0 ? strerror(errno) : "short");
+	close(in);
+	close(out);
+	return 0;
+}
+
 /* Can this process mark DIR's filesystem the way fstrackd does? */
 static int cmd_probe_fanotify(int argc, char **argv)
 {
@@ -2520,6 +2626,10 @@ static int cmd_help(int argc, char **argv)
 	       "                                without its Nth change (named on stderr)\n"
 	       "  json FILE [KEY...]            print the value at KEY/KEY ('*': every element)\n"
 	       "  probe-fanotify DIR            can a filesystem mark be put on DIR's fs?\n"
+	       "  mmap-write [--close-first] [--wait] FILE OFFSET STRING\n"
+	       "                                write through a shared mapping\n"
+	       "  splice-write FILE OFFSET STRING                 write with splice(2)\n"
+	       "  copy-range SRC DST            copy_file_range(2) SRC over DST\n"
 	       "  workload --seed N --ops K [--start I] [--log FILE] [--max-entries N]\n"
 	       "           [--max-depth N] DIR  deterministic random operations in DIR\n"
 	       "  storm DIR N                   N quick create+write+close(+unlink) rounds\n"
@@ -2538,6 +2648,8 @@ int main(int argc, char **argv)
 		{"manifest", cmd_manifest}, {"check", cmd_check},	  {"validate", cmd_validate},
 		{"has", cmd_has},	    {"covers", cmd_covers},	  {"answer", cmd_answer},
 		{"workload", cmd_workload}, {"storm", cmd_storm},	  {"shutdown", cmd_shutdown},
+		{"mmap-write", cmd_mmap_write}, {"splice-write", cmd_splice_write},
+		{"copy-range", cmd_copy_range},
 		{"oracle", cmd_oracle},	    {"json", cmd_json},	  {"probe-fanotify", cmd_probe_fanotify},
 		{"help", cmd_help},	    {"--help", cmd_help},
 	};

@@ -199,6 +199,36 @@ line" created && listed "sp ace" created && listed "bad$(printf "\\377")" create
 		 echo 2 >>"$S/multi2"' \
 		'listed multi2'
 
+	op_test 'write through splice(2)' \
+		'echo 0123456789 >"$S/spl" && op_begin && fst-test-tool splice-write "$S/spl" 2 AB' \
+		'listed spl modified'
+	op_test 'copy_file_range(2) over a file' \
+		'echo 0123456789 >"$S/cfr" && echo abcdefghij >"$M/src" && op_begin &&
+		 fst-test-tool copy-range "$M/src" "$S/cfr"' \
+		'listed cfr modified'
+	op_test 'write through a shared mapping made before the token, fd closed' \
+		'echo 0123456789 >"$S/map" && rm -f ctl mapped && mkfifo ctl &&
+		 { fst-test-tool mmap-write --close-first --wait "$S/map" 3 XY <ctl >mapped & } &&
+		 exec 9>ctl &&
+		 while ! grep mapped mapped >/dev/null 2>&1; do sleep 0.05; done &&
+		 op_begin && echo go >&9 && exec 9>&- && wait $!' \
+		'listed map'
+
+	# A hard link whose other name is outside the watched directory: the
+	# change is made through the outside name, the inside name changes.
+	op_test 'write through a hard link outside the watched directory' \
+		'echo in >"$S/hl" && ln "$S/hl" "$M/hl-out" && op_begin && echo more >>"$M/hl-out"' \
+		'listed hl'
+	op_test 'chmod through a hard link outside the watched directory' \
+		'chmod 640 "$M/hl-out"' \
+		'listed hl'
+	op_test 'a new outside name for an inside file (link count)' \
+		'ln "$M/hl-out" "$M/hl-out2"' \
+		'listed hl'
+	op_test 'an outside name removed (link count)' \
+		'rm "$M/hl-out" "$M/hl-out2"' \
+		'listed hl'
+
 	test_expect_success "$fs_prereq,${FS}_READY" "$fs: unwatch; the filesystem can be unmounted" '
 		fstrack unwatch "$S" &&
 		umount "$M"

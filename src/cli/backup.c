@@ -19,6 +19,7 @@
  *   directory d with kind recursive                  "d/" and "x/" for every
  *                                                    directory x below d
  *   fresh                                            as recursive "."
+ *   a missing name at the top                        "." too (see below)
  *
  * and rsync -a --delete --delete-missing-args --files-from=- --from0 -x
  * SRC/ DST/ makes DST equal to SRC for everything R covers. Walks stay on
@@ -63,6 +64,7 @@ struct list {
 	dev_t dev;
 	struct hashmap *seen;
 	size_t count;
+	bool top_missing; /* a name at the top is listed for --delete-missing-args */
 };
 
 static int emit(struct list *l, const char *name)
@@ -217,6 +219,8 @@ static int emit_change(struct list *l, const struct fst_change *c)
 			return emit(l, c->path); /* let rsync say what is wrong */
 		if (!parent_is_dir(l, c->path))
 			return 0;
+		if (!strchr(c->path, '/'))
+			l->top_missing = true;
 		return emit(l, c->path);
 	}
 	if (S_ISDIR(st.st_mode) && st.st_dev == l->dev) {
@@ -251,10 +255,27 @@ int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, s
 		close(l.src_fd);
 		return -ENOMEM;
 	}
-	if (ch->fresh)
+	if (ch->fresh) {
 		r = emit_tree(&l, ".");
-	for (size_t i = 0; r == 0 && !ch->fresh && i < ch->n; i++)
-		r = emit_change(&l, &ch->v[i]);
+	} else {
+		/* below a recursive directory, its walk lists everything */
+		struct hashmap *rec = cli_recursive_set(ch);
+
+		if (!rec)
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < ch->n; i++)
+			if (!cli_under_recursive(rec, ch->v[i].path))
+				r = emit_change(&l, &ch->v[i]);
+		hashmap_free(rec);
+		/*
+		 * rsync (seen with 3.5.0) deletes missing names at the
+		 * top after it has set the top's times, when other names are
+		 * transferred too: then list the top's children (".") so that
+		 * --delete removes them in time.
+		 */
+		if (r == 0 && l.top_missing)
+			r = emit(&l, ".");
+	}
 	if (r == 0 && fflush(out) != 0)
 		r = errno ? -errno : -EIO;
 	hashmap_free(l.seen);
@@ -338,6 +359,8 @@ static int state_read(const struct backup *b, char **ret_token)
 
 static int state_write(const struct backup *b, const char *token)
 {
+	struct stat st;
+	bool have_times = true;
 	char *text;
 	int r;
 
@@ -349,8 +372,20 @@ static int state_write(const struct backup *b, const char *token)
 		     "token %s\n",
 		     b->src, token) < 0)
 		return -ENOMEM;
+	/*
+	 * Writing the state into DST changes DST's times, which rsync has just
+	 * made equal to SRC's: put them back.
+	 */
+	if (b->state_in_dst && stat(b->dst_arg, &st) < 0)
+		have_times = false;
 	r = write_file_atomic(b->state_path, text, strlen(text), 0644);
 	free(text);
+	if (r == 0 && b->state_in_dst && have_times) {
+		struct timespec ts[2] = {st.st_atim, st.st_mtim};
+
+		if (utimensat(AT_FDCWD, b->dst_arg, ts, 0) < 0)
+			cli_warn("cannot restore the times of %s: %s", b->dst_arg, strerror(errno));
+	}
 	return r;
 }
 

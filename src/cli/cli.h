@@ -39,6 +39,15 @@ int cli_write_token_file(const char *path, const char *token);
 /* Is p a relative path without "..", "." or empty components (or exactly ".")? */
 bool cli_path_is_clean(const char *p);
 
+struct hashmap;
+/* The paths of ch that have the kind recursive (NULL: out of memory). */
+struct hashmap *cli_recursive_set(const struct fst_changes *ch);
+/*
+ * Does a proper ancestor of path have the kind recursive? Then whatever
+ * rescans that ancestor covers path too. ("." is everyone's ancestor.)
+ */
+bool cli_under_recursive(const struct hashmap *set, const char *path);
+
 /*
  * The NUL-separated list for rsync --files-from --from0 that brings a copy
  * of src up to date with changes ch (see backup.c for the recipe). Written

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "basic/hashmap.h"
 #include "basic/util.h"
 #include "cli/cli.h"
 #include "fstrack.h"
@@ -111,6 +112,32 @@ bool cli_path_is_clean(const char *p)
 			return false; /* trailing slash */
 	}
 	return true;
+}
+
+struct hashmap *cli_recursive_set(const struct fst_changes *ch)
+{
+	struct hashmap *set = hashmap_new();
+
+	for (size_t i = 0; set && i < ch->n; i++) {
+		uintptr_t *slot;
+
+		if ((ch->v[i].kinds & FST_RECURSIVE) &&
+		    hashmap_upsert(set, ch->v[i].path, strlen(ch->v[i].path), &slot) < 0)
+			set = hashmap_free(set);
+	}
+	return set;
+}
+
+bool cli_under_recursive(const struct hashmap *set, const char *path)
+{
+	if (strcmp(path, ".") == 0)
+		return false;
+	if (hashmap_get(set, ".", 1))
+		return true;
+	for (const char *s = strchr(path, '/'); s; s = strchr(s + 1, '/'))
+		if (hashmap_get(set, path, (size_t)(s - path)))
+			return true;
+	return false;
 }
 
 /* ---- help ---- */

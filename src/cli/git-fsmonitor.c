@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basic/hashmap.h"
 #include "basic/token.h"
 #include "basic/util.h"
 #include "cli/cli.h"
@@ -172,6 +173,7 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 /* The paths for git; o->everything set when only "/" will do. */
 static int put_changes(struct out *o, const struct fst_changes *ch)
 {
+	struct hashmap *rec;
 	int top_fd, r = 0;
 
 	if (ch->fresh) {
@@ -191,9 +193,14 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 		}
 	}
 
+	rec = cli_recursive_set(ch);
+	if (!rec)
+		return -ENOMEM;
 	top_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (top_fd < 0)
+	if (top_fd < 0) {
+		hashmap_free(rec);
 		return -errno;
+	}
 	for (size_t i = 0; r == 0 && i < ch->n; i++) {
 		const struct fst_change *c = &ch->v[i];
 		struct stat st;
@@ -201,6 +208,8 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 
 		if (strcmp(c->path, ".") == 0 || has_git_component(c->path))
 			continue; /* the top's own attributes; git's own files */
+		if (cli_under_recursive(rec, c->path))
+			continue; /* "d/" and the walk of a recursive ancestor cover it */
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
 			put(o, c->path);
 			continue;
@@ -218,6 +227,7 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 			r = put_dir_invalidate(o, c->path);
 	}
 	close(top_fd);
+	hashmap_free(rec);
 	return r;
 }
 

@@ -19,6 +19,9 @@
  *   directory d with kind recursive                  "d/" and "x/" for every
  *                                                    directory x below d
  *   fresh                                            as recursive "."
+ *   a listed file with hard links                    its other names below
+ *                                                    SRC too (fstrackd names
+ *                                                    one of them)
  *   a missing name at the top                        "." too (see below)
  *
  * and rsync -a --delete --delete-missing-args --files-from=- --from0 -x
@@ -63,6 +66,7 @@ struct list {
 	int src_fd;
 	dev_t dev;
 	struct hashmap *seen;
+	struct hashmap *links; /* inodes of listed files with other names */
 	size_t count;
 	bool top_missing; /* a name at the top is listed for --delete-missing-args */
 };
@@ -229,7 +233,14 @@ static int emit_change(struct list *l, const struct fst_change *c)
 		if (c->kinds & FST_ENTRIES)
 			return emit_contents(l, c->path);
 	}
+	if (cli_note_link(l->links, &st) < 0)
+		return -ENOMEM;
 	return emit(l, c->path);
+}
+
+static int emit_link(void *data, const char *path)
+{
+	return emit(data, path);
 }
 
 int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, size_t *ret_count)
@@ -251,7 +262,10 @@ int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, s
 	}
 	l.dev = st.st_dev;
 	l.seen = hashmap_new();
-	if (!l.seen) {
+	l.links = hashmap_new();
+	if (!l.seen || !l.links) {
+		hashmap_free(l.seen);
+		hashmap_free(l.links);
 		close(l.src_fd);
 		return -ENOMEM;
 	}
@@ -275,10 +289,14 @@ int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, s
 		 */
 		if (r == 0 && l.top_missing)
 			r = emit(&l, ".");
+		/* the other names of changed files with hard links */
+		if (r == 0)
+			r = cli_walk_links(l.src_fd, l.links, false, emit_link, &l);
 	}
 	if (r == 0 && fflush(out) != 0)
 		r = errno ? -errno : -EIO;
 	hashmap_free(l.seen);
+	hashmap_free(l.links);
 	close(l.src_fd);
 	if (ret_count)
 		*ret_count = l.count;
@@ -301,8 +319,7 @@ const char backup_help[] =
     "Options:\n"
     "  -n, --dry-run      run rsync with --dry-run and save nothing\n"
     "  --full             copy everything this time, as on the first run\n"
-    "  -H, --hard-links   keep hard links (rsync -H; in an incremental run only among\n"
-    "                     the files that changed)\n"
+    "  -H, --hard-links   keep hard links (rsync -H)\n"
     "  -v, --verbose      say what is done, and run rsync with -v\n"
     "  --state FILE       keep the backup state in FILE instead of DST/" STATE_NAME "\n"
     "                     (then DST may be anything rsync accepts, e.g. host:/path)\n"

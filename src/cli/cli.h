@@ -49,6 +49,19 @@ struct hashmap *cli_recursive_set(const struct fst_changes *ch);
 bool cli_under_recursive(const struct hashmap *set, const char *path);
 
 /*
+ * Hard links. fstrackd reports a changed inode under at least one of its
+ * names, not all: a file written through one name changed under its other
+ * names too. Note such files (regular, st_nlink > 1) in inos, then let
+ * cli_walk_links() find every name below top_fd whose inode is noted (by
+ * d_ino, reading directories only; not into other filesystems, nor into
+ * ".git" directories when skip_git).
+ */
+struct stat;
+int cli_note_link(struct hashmap *inos, const struct stat *st);
+int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
+		   int (*found)(void *data, const char *path), void *data);
+
+/*
  * The NUL-separated list for rsync --files-from --from0 that brings a copy
  * of src up to date with changes ch (see backup.c for the recipe). Written
  * to out; 0 or -errno (*ret_count: how many names).

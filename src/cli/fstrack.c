@@ -5,7 +5,9 @@
  * stays as it is; the rest (stream, backup, git-fsmonitor, --rsync,
  * --token-file) is built around it.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -13,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -138,6 +142,108 @@ bool cli_under_recursive(const struct hashmap *set, const char *path)
 		if (hashmap_get(set, path, (size_t)(s - path)))
 			return true;
 	return false;
+}
+
+int cli_note_link(struct hashmap *inos, const struct stat *st)
+{
+	uintptr_t *slot;
+	uint64_t ino = (uint64_t)st->st_ino;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink < 2)
+		return 0;
+	return hashmap_upsert(inos, &ino, sizeof(ino), &slot) < 0 ? -ENOMEM : 0;
+}
+
+/* Directories still to read, relative to the top; freed as they are read. */
+struct dirq {
+	char **v;
+	size_t head, n, cap;
+};
+
+static int dirq_push(struct dirq *q, char *p)
+{
+	if (!p)
+		return -ENOMEM;
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 64;
+		char **nv = realloc(q->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			free(p);
+			return -ENOMEM;
+		}
+		q->v = nv;
+		q->cap = ncap;
+	}
+	q->v[q->n++] = p;
+	return 0;
+}
+
+static char *child_path(const char *dir, const char *name)
+{
+	char *p;
+
+	if (strcmp(dir, ".") == 0)
+		return strdup(name);
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
+		   int (*found)(void *data, const char *path), void *data)
+{
+	struct dirq q = {0};
+	struct stat top;
+	int r;
+
+	if (hashmap_size(inos) == 0)
+		return 0;
+	if (fstat(top_fd, &top) < 0)
+		return -errno;
+	r = dirq_push(&q, strdup("."));
+	while (r == 0 && q.head < q.n) {
+		char *dir = q.v[q.head++];
+		int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		struct dirent *de;
+		DIR *d = NULL;
+
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == top.st_dev)
+			d = fdopendir(fd);
+		if (!d && fd >= 0)
+			close(fd);
+		while (r == 0 && d && (de = readdir(d))) {
+			unsigned char type = de->d_type;
+			uint64_t ino = (uint64_t)de->d_ino;
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (type == DT_UNKNOWN) {
+				if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+					continue;
+				type = S_ISDIR(st.st_mode)   ? DT_DIR
+				       : S_ISREG(st.st_mode) ? DT_REG
+							     : 0;
+			}
+			if (type == DT_DIR) {
+				if (!(skip_git && strcmp(de->d_name, ".git") == 0))
+					r = dirq_push(&q, child_path(dir, de->d_name));
+			} else if (type == DT_REG && hashmap_get(inos, &ino, sizeof(ino))) {
+				char *p = child_path(dir, de->d_name);
+
+				r = p ? found(data, p) : -ENOMEM;
+				free(p);
+			}
+		}
+		if (d)
+			closedir(d);
+		free(dir);
+	}
+	while (q.head < q.n)
+		free(q.v[q.head++]);
+	free(q.v);
+	return r;
 }
 
 /* ---- help ---- */
@@ -976,7 +1082,7 @@ static const struct command commands[] = {
      "subscriber that fell behind, it prints the 'gap' line and exits with status 3:\n"
      "continue with 'fstrack changes --since' and the gap's token.\n"},
     {"unwatch", cmd_unwatch, "unwatch DIR", "Stop tracking DIR",
-     "Tokens issued for DIR become useless. DIR need not exist any more.\n"},
+     "Tokens issued for DIR become useless. Only root or the owner of DIR may do it.\n"},
     {"status", cmd_status, "status [--json]",
      "Show the daemon's filesystems and watched directories",
      "Options:\n"

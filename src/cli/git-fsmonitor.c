@@ -24,6 +24,10 @@
  * recursive changes of the work tree itself cannot be said without "/"
  * (git has no "every entry directly in the top" path): they give "/".
  *
+ * fstrackd names a changed file under one of its names: a changed file
+ * with hard links has its other names in the work tree found and reported
+ * too (a readdir walk, only then).
+ *
  * Safety: any doubt gives "/" with a token that is still right. When the
  * daemon cannot answer and git's token is ours, that token goes back
  * unchanged with "/": git checks everything now, and the next call asks
@@ -171,9 +175,15 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 }
 
 /* The paths for git; o->everything set when only "/" will do. */
+static int put_link(void *data, const char *path)
+{
+	put(data, path);
+	return 0;
+}
+
 static int put_changes(struct out *o, const struct fst_changes *ch)
 {
-	struct hashmap *rec;
+	struct hashmap *rec, *links;
 	int top_fd, r = 0;
 
 	if (ch->fresh) {
@@ -194,12 +204,13 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 	}
 
 	rec = cli_recursive_set(ch);
-	if (!rec)
-		return -ENOMEM;
-	top_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	links = hashmap_new();
+	top_fd = rec && links ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (top_fd < 0) {
+		r = rec && links ? -errno : -ENOMEM;
 		hashmap_free(rec);
-		return -errno;
+		hashmap_free(links);
+		return r;
 	}
 	for (size_t i = 0; r == 0 && i < ch->n; i++) {
 		const struct fst_change *c = &ch->v[i];
@@ -212,6 +223,9 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 			continue; /* "d/" and the walk of a recursive ancestor cover it */
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
 			put(o, c->path);
+			if (fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    cli_note_link(links, &st) < 0)
+				r = -ENOMEM;
 			continue;
 		}
 		if (asprintf(&s, "%s/", c->path) < 0) {
@@ -226,8 +240,12 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 		else
 			r = put_dir_invalidate(o, c->path);
 	}
+	/* a file changed through one name changed under its other names too */
+	if (r == 0)
+		r = cli_walk_links(top_fd, links, true, put_link, o);
 	close(top_fd);
 	hashmap_free(rec);
+	hashmap_free(links);
 	return r;
 }
 

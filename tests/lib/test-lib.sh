@@ -11,7 +11,9 @@
 # Environment:
 #   FSTRACK_BUILD     build directory with the binaries (default: build), relative
 #                     to the top of the source tree or absolute
-#   FST_TEST_ROOT     where trash directories go (default: /tmp/fstrack-test.<id>)
+#   FST_TEST_ROOT     where trash directories go (default: /tmp/fstrack-test.<id>,
+#                     one per build directory; a script waits for another run
+#                     of itself with the same build)
 #   FST_TEST_LOG_DIR  if set, each script's verbose output goes to
 #                     $FST_TEST_LOG_DIR/<script>.log and a failing script leaves
 #                     <script>.failed there (tests/run-all uses both)
@@ -54,13 +56,21 @@ export FSTRACKD FSTRACK FST_TEST_TOOL FST_JOURNAL_TOOL FST_SRC_DIR FST_BUILD_DIR
 # the build directory first in PATH.
 SHARNESS_TEST_EXTENSION=sh
 if test -z "$FST_TEST_ROOT"; then
-	FST_TEST_ROOT=/tmp/fstrack-test.$(printf '%s' "$FST_SRC_DIR" | cksum | cut -d' ' -f1)
+	FST_TEST_ROOT=/tmp/fstrack-test.$(printf '%s' "$FST_BUILD_DIR" | cksum | cut -d' ' -f1)
 fi
 root=$FST_TEST_ROOT
 SHARNESS_TEST_DIRECTORY=$FST_TEST_ROOT
 SHARNESS_BUILD_DIRECTORY=$FST_BUILD_DIR
 export SHARNESS_TEST_DIRECTORY SHARNESS_BUILD_DIRECTORY
 mkdir -p "$FST_TEST_ROOT" || exit 1
+
+# Two runs of one script with one build would share a trash directory and
+# its mounts: the second waits for the first.
+exec 8>"$FST_TEST_ROOT/$(basename "$0" .sh).lock"
+if ! flock -n 8; then
+	echo "$(basename "$0"): waiting for another run of this script with $FST_BUILD_DIR" >&2
+	flock -w 1800 8 || { echo "Bail out! another run of $0 kept the lock for 30 minutes"; exit 1; }
+fi
 
 # Sanitizers: every report is fatal (the program aborts). ASan and LSan
 # reports land in $FST_SANITIZER_DIR, which the tests check; GCC's UBSan
@@ -466,7 +476,7 @@ fst_daemon_start() {
 	FST_DAEMON_LOG=$FST_LOGS/fstrackd.$FST_DAEMON_N.log
 	mkdir -p "$FST_STATE" "$(dirname "$FST_SOCK")"
 	"$FSTRACKD" --foreground --state-dir "$FST_STATE" --socket "$FST_SOCK" "$@" \
-		</dev/null >"$FST_DAEMON_LOG" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- &
+		</dev/null >"$FST_DAEMON_LOG" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- &
 	FST_DAEMON_PID=$!
 	fst__register "daemon $FST_DAEMON_PID"
 	fst__t=0

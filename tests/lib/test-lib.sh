@@ -33,6 +33,11 @@
 #   fst_daemon_kill                   SIGKILL
 #   fst_set_sysctl PATH VALUE         restored at exit
 #   fst_check_sanitizer               no ASan/UBSan/LSan report so far
+#   fst_changes SINCE DIR FILE        the --json answer, checked against the contract
+#   fst_check_answer M1 M2 ANSWER     the coverage rule, with the details on failure
+#   fst_gt_begin NAME DIR / fst_gt_check NAME DIR / fst_not_fresh NAME
+#                                     ground truth around any scenario
+#   fst_mount_fs TYPE DIR, fst_fs_prereq TYPE   tmpfs or an image, and its prerequisites
 #   fst_diag MESSAGE                  a "# MESSAGE" line in the TAP output
 #   fst_cleanup                       what runs at exit, even on failure or ^C
 #   fst_done                          stop daemons, check sanitizers, test_done
@@ -92,8 +97,10 @@ exec 7>&2
 # trash directory, before sharness removes it (rm -rf must never walk into a
 # mount).
 fst__unmount_below() {
-	fst__esc=$(printf '%s' "$1" | sed 's/ /\\040/g')
-	awk -v p="$fst__esc" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo |
+	fst__esc=$(printf '%s' "$1" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
+	# (ENVIRON: awk -v would turn the \040 of the escaped path into a space)
+	FST_P=$fst__esc awk '$5 == ENVIRON["FST_P"] || index($5, ENVIRON["FST_P"] "/") == 1 { print $5 }' \
+		/proc/self/mountinfo |
 	sort -r |
 	while IFS= read -r fst__m; do
 		fst__m=$(printf '%b' "$(printf '%s' "$fst__m" | sed 's/\\0*\([0-7][0-7][0-7]\)/\\0\1/g')")
@@ -336,9 +343,15 @@ fst__alive() {
 	test -d "/proc/$1" && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
+# Is DIR a mount point? (From mountinfo: stat fails on a shut-down filesystem.)
+fst__is_mounted() {
+	fst__esc=$(printf '%s' "$1" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
+	FST_P=$fst__esc awk '$5 == ENVIRON["FST_P"] { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
 fst__unmount() {
 	fst__n=0
-	while mountpoint -q "$1" 2>/dev/null && test $fst__n -lt 5; do
+	while fst__is_mounted "$1" && test $fst__n -lt 5; do
 		fst__n=$(($fst__n + 1))
 		umount "$1" 2>/dev/null && continue
 		sleep 0.2
@@ -588,6 +601,49 @@ fst_check_answer() {
 		"$FST_TEST_TOOL" answer "$3" dump | head -n 200
 		return 1
 	}
+}
+
+# Ground truth around any scenario:
+#	fst_gt_begin NAME DIR    a token (NAME.tok) and the manifest (NAME.m0)
+#	...                      anything: operations, crashes, restarts
+#	fst_gt_check NAME DIR    the manifest after (NAME.m1), the answer since
+#	                         the token (NAME.json), the coverage rule
+#	fst_not_fresh NAME       the answer was not fresh
+fst_gt_begin() {
+	"$FSTRACK" token "$2" >"$1.tok" &&
+	"$FST_TEST_TOOL" manifest "$2" >"$1.m0"
+}
+
+fst_gt_check() {
+	"$FST_TEST_TOOL" manifest "$2" >"$1.m1" &&
+	fst_changes "$(cat "$1.tok")" "$2" "$1.json" &&
+	fst_check_answer "$1.m0" "$1.m1" "$1.json" "$1"
+}
+
+fst_not_fresh() {
+	test "$("$FST_TEST_TOOL" answer "$1.json" fresh)" = false || {
+		echo "$1: the answer is fresh (DESIGN.md: downtime, crashes and overflow are" \
+			"repaired by the catch-up scan, not answered fresh)"
+		return 1
+	}
+}
+
+# fst_mount_fs TYPE DIR: tmpfs, or an image of TYPE
+fst_mount_fs() {
+	if test "$1" = tmpfs
+	then
+		fst_mount_tmpfs "$2"
+	else
+		fst_mount_image "$1" "$2"
+	fi
+}
+
+# fst_fs_prereq TYPE: the prerequisites of a filesystem of TYPE
+fst_fs_prereq() {
+	case "$1" in
+	tmpfs) echo ROOT,FANOTIFY,TMPFS ;;
+	*) echo "ROOT,FANOTIFY,LOOP,$(echo "$1" | tr a-z A-Z)" ;;
+	esac
 }
 
 # ------------------------------------------------------------------

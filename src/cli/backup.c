@@ -11,22 +11,37 @@
  * the copy a listed name that no longer exists in the source. So for the
  * answer R of 'changes --since T SRC':
  *
- *   exact path p (any kind but entries/recursive)   "p"
+ *   exact path p (any kind but entries/recursive)   "p"                 [E]
+ *     p missing                                      "p"                 [D]
  *     p missing and its parent missing too           nothing: whatever
  *                                                    removed the parent is
  *                                                    in R and covers p
- *   directory d with kind entries                    "d/"
- *   directory d with kind recursive                  "d/" and "x/" for every
- *                                                    directory x below d
- *   fresh                                            as recursive "."
- *   a listed file with hard links                    its other names below
- *                                                    SRC too (fstrackd names
- *                                                    one of them)
- *   a missing name at the top                        "." too (see below)
+ *   directory d with kind entries                    "d/"                [D]
+ *   directory d with kind recursive                  "d/" and "x/" for   [E]
+ *                                                    every directory x
+ *                                                    below d
+ *   fresh                                            as recursive "."    [E]
+ *   a listed file with hard links                    its other names     [E]
+ *                                                    below SRC too
+ *                                                    (fstrackd names one)
+ *   a missing name at the top                        "." too             [D]
+ *                                                    (rsync 3.5.0 deletes
+ *                                                    it after setting the
+ *                                                    top's times, else)
  *
- * and rsync -a --delete --delete-missing-args --files-from=- --from0 -x
- * SRC/ DST/ makes DST equal to SRC for everything R covers. Walks stay on
- * SRC's filesystem (rsync -x), since fstrackd does not cross mount points.
+ * rsync's quick check skips a file whose size and mtime match the copy's,
+ * and a file rewritten in place with its mtime put back (tar, cp -p, touch
+ * -r) has both: the names that may have new content [E] go to rsync with
+ * --ignore-times. The children of an entries directory [D] did not change
+ * (a changed child is listed itself), so [D] keeps the quick check.
+ * 'changes --rsync' prints both lists as one, for one rsync with -I;
+ * backup runs two:
+ *
+ *   rsync -a -I --delete --delete-missing-args --files-from=E --from0 -x SRC/ DST/
+ *   rsync -a    --delete --delete-missing-args --files-from=D --from0 -x SRC/ DST/
+ *
+ * and DST equals SRC for everything R covers. Walks stay on SRC's
+ * filesystem (rsync -x), since fstrackd does not cross mount points.
  *
  * The backup state (source and token) lives in DST/.fstrack-backup, excluded
  * from every transfer (so --delete never removes it) and written atomically
@@ -61,17 +76,19 @@
 
 /* ---- the rsync list ---- */
 
+enum { EXACT, DIRS };
+
 struct list {
-	FILE *out;
+	FILE *out[2];
+	size_t count[2];
 	int src_fd;
 	dev_t dev;
 	struct hashmap *seen;
 	struct hashmap *links; /* inodes of listed files with other names */
-	size_t count;
-	bool top_missing; /* a name at the top is listed for --delete-missing-args */
+	bool top_missing;      /* a name at the top is listed for --delete-missing-args */
 };
 
-static int emit(struct list *l, const char *name)
+static int emit(struct list *l, int which, const char *name)
 {
 	uintptr_t *slot;
 	size_t len = strlen(name);
@@ -79,23 +96,23 @@ static int emit(struct list *l, const char *name)
 
 	if (r <= 0)
 		return r;
-	if (fwrite(name, 1, len + 1, l->out) != len + 1)
+	if (fwrite(name, 1, len + 1, l->out[which]) != len + 1)
 		return errno ? -errno : -EIO;
-	l->count++;
+	l->count[which]++;
 	return 0;
 }
 
 /* "d/" (or "." for the top): the form that makes rsync sync d's children. */
-static int emit_contents(struct list *l, const char *d)
+static int emit_contents(struct list *l, int which, const char *d)
 {
 	char *s;
 	int r;
 
 	if (strcmp(d, ".") == 0)
-		return emit(l, ".");
+		return emit(l, which, ".");
 	if (asprintf(&s, "%s/", d) < 0)
 		return -ENOMEM;
-	r = emit(l, s);
+	r = emit(l, which, s);
 	free(s);
 	return r;
 }
@@ -154,10 +171,15 @@ static int queue_subdirs(struct list *l, struct pathq *q, const char *dir)
 			break;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+		if (de->d_type != DT_DIR && de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
+		/* a file in the tree with names outside it: list those too, for -H */
+		if (cli_note_link(l->links, &st) < 0) {
+			r = -ENOMEM;
+			break;
+		}
 		if (!S_ISDIR(st.st_mode) || st.st_dev != l->dev)
 			continue;
 		if (strcmp(dir, ".") == 0)
@@ -188,7 +210,7 @@ static int emit_tree(struct list *l, const char *top)
 	r = pathq_push(&q, p);
 	while (r == 0 && q.head < q.n) {
 		p = q.v[q.head++];
-		r = emit_contents(l, p);
+		r = emit_contents(l, EXACT, p);
 		if (r == 0)
 			r = queue_subdirs(l, &q, p);
 		free(p);
@@ -220,32 +242,32 @@ static int emit_change(struct list *l, const struct fst_change *c)
 
 	if (fstatat(l->src_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
-			return emit(l, c->path); /* let rsync say what is wrong */
+			return emit(l, EXACT, c->path); /* let rsync say what is wrong */
 		if (!parent_is_dir(l, c->path))
 			return 0;
 		if (!strchr(c->path, '/'))
 			l->top_missing = true;
-		return emit(l, c->path);
+		return emit(l, DIRS, c->path);
 	}
 	if (S_ISDIR(st.st_mode) && st.st_dev == l->dev) {
 		if (c->kinds & FST_RECURSIVE)
 			return emit_tree(l, c->path);
 		if (c->kinds & FST_ENTRIES)
-			return emit_contents(l, c->path);
+			return emit_contents(l, DIRS, c->path);
 	}
 	if (cli_note_link(l->links, &st) < 0)
 		return -ENOMEM;
-	return emit(l, c->path);
+	return emit(l, EXACT, c->path);
 }
 
 static int emit_link(void *data, const char *path)
 {
-	return emit(data, path);
+	return emit(data, EXACT, path);
 }
 
-int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, size_t *ret_count)
+int rsync_list_write(struct rsync_lists *out, const char *src, const struct fst_changes *ch)
 {
-	struct list l = {.out = out};
+	struct list l = {.out = {out->exact, out->dirs}};
 	struct stat st;
 	int r = 0;
 
@@ -288,18 +310,18 @@ int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, s
 		 * --delete removes them in time.
 		 */
 		if (r == 0 && l.top_missing)
-			r = emit(&l, ".");
+			r = emit(&l, DIRS, ".");
 		/* the other names of changed files with hard links */
 		if (r == 0)
 			r = cli_walk_links(l.src_fd, l.links, false, emit_link, &l);
 	}
-	if (r == 0 && fflush(out) != 0)
+	if (r == 0 && (fflush(out->exact) != 0 || fflush(out->dirs) != 0))
 		r = errno ? -errno : -EIO;
 	hashmap_free(l.seen);
 	hashmap_free(l.links);
 	close(l.src_fd);
-	if (ret_count)
-		*ret_count = l.count;
+	out->n_exact = l.count[EXACT];
+	out->n_dirs = l.count[DIRS];
 	return r;
 }
 
@@ -310,9 +332,11 @@ const char backup_synopsis[] =
     "SRC DST";
 
 const char backup_help[] =
-    "The first run watches SRC and copies it whole (rsync -a --delete -x SRC/ DST/);\n"
+    "The first run watches SRC and copies it whole (rsync -a --delete -x SRC/ DST/,\n"
+    "with --checksum when DST already holds files);\n"
     "later runs ask fstrackd what changed since the previous run and give rsync only\n"
-    "those names (rsync " RSYNC_LIST_OPTIONS " -x). The token is saved in\n"
+    "those names: the ones that may have new content with --ignore-times, then the\n"
+    "directories that lost or gained names with --delete. The token is saved in\n"
     "DST/" STATE_NAME " only after rsync succeeded, so a failed run is simply\n"
     "repeated next time. Delete that file to force a full copy.\n"
     "\n"
@@ -543,47 +567,78 @@ static int finish(const struct backup *b, const char *token)
 	return EXIT_OK;
 }
 
+/* Does the local directory dst hold anything but the backup state? */
+static bool dst_has_files(const char *dst)
+{
+	DIR *d = opendir(dst);
+	struct dirent *de;
+	bool any = false;
+
+	if (!d)
+		return errno != ENOENT;
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		      strncmp(de->d_name, STATE_NAME, strlen(STATE_NAME)) != 0;
+	closedir(d);
+	return any;
+}
+
+/*
+ * Everything may have changed. Into a copy that already holds files, rsync
+ * compares contents (--checksum): its quick check would keep a file that
+ * was rewritten with its size and mtime put back.
+ */
 static int full_copy(const struct backup *b, const char *token)
 {
-	int code = rsync_result(run_rsync(b, NULL, 0, NULL, 0));
+	static const char *const checksum[] = {"--checksum"};
+	bool compare = !b->state_in_dst || dst_has_files(b->dst_arg);
+	int code = rsync_result(run_rsync(b, checksum, compare ? 1 : 0, NULL, 0));
 
 	return code ? code : finish(b, token);
 }
 
 static int incremental(const struct backup *b, const struct fst_changes *ch)
 {
-	static const char *const extra[] = {"--delete-missing-args", "--files-from=-", "--from0"};
-	char *list = NULL;
-	size_t len = 0, count = 0;
-	FILE *f;
-	int r, code;
+	static const char *const exact_opts[] = {"--ignore-times", "--delete-missing-args",
+						 "--files-from=-", "--from0"};
+	static const char *const dirs_opts[] = {"--delete-missing-args", "--files-from=-",
+						"--from0"};
+	struct rsync_lists lists = {0};
+	char *exact = NULL, *dirs = NULL;
+	size_t exact_len = 0, dirs_len = 0;
+	int r, code = 0;
 
 	if (ch->n == 0) {
 		if (b->verbose)
 			fprintf(stderr, "fstrack: nothing changed under %s\n", b->src);
 		return finish(b, ch->token);
 	}
-	f = open_memstream(&list, &len);
-	if (!f)
-		return cli_error("out of memory");
-	r = rsync_list_write(f, b->src, ch, &count);
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	if (r < 0) {
-		free(list);
-		if (r == -EBADMSG)
-			return cli_error(
-			    "fstrackd sent a path that is not inside %s; this is a bug "
-			    "in fstrackd; use --full",
-			    b->src);
-		return cli_error("cannot list the changes of %s: %s", b->src, strerror(-r));
-	}
-	if (b->verbose)
+	lists.exact = open_memstream(&exact, &exact_len);
+	lists.dirs = open_memstream(&dirs, &dirs_len);
+	r = lists.exact && lists.dirs ? rsync_list_write(&lists, b->src, ch) : -ENOMEM;
+	if (lists.exact && fclose(lists.exact) != 0 && r == 0)
+		r = -ENOMEM;
+	if (lists.dirs && fclose(lists.dirs) != 0 && r == 0)
+		r = -ENOMEM;
+	if (r == -EBADMSG)
+		code = cli_error("fstrackd sent a path that is not inside %s; this is a bug in "
+				 "fstrackd; use --full",
+				 b->src);
+	else if (r < 0)
+		code = cli_error("cannot list the changes of %s: %s", b->src, strerror(-r));
+	if (code == 0 && b->verbose)
 		fprintf(stderr,
-			"fstrack: %zu changed paths since the last backup, %zu names for rsync\n",
-			ch->n, count);
-	code = rsync_result(run_rsync(b, extra, ARRAY_SIZE(extra), list, len));
-	free(list);
+			"fstrack: %zu changed paths since the last backup; rsync of %zu names, "
+			"then of %zu directories and deleted names\n",
+			ch->n, lists.n_exact, lists.n_dirs);
+	/* First what changed (every listed file is sent), then directories. */
+	if (code == 0 && lists.n_exact)
+		code = rsync_result(
+		    run_rsync(b, exact_opts, ARRAY_SIZE(exact_opts), exact, exact_len));
+	if (code == 0 && lists.n_dirs)
+		code = rsync_result(run_rsync(b, dirs_opts, ARRAY_SIZE(dirs_opts), dirs, dirs_len));
+	free(exact);
+	free(dirs);
 	return code ? code : finish(b, ch->token);
 }
 

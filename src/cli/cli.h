@@ -62,13 +62,21 @@ int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 		   int (*found)(void *data, const char *path), void *data);
 
 /*
- * The NUL-separated list for rsync --files-from --from0 that brings a copy
- * of src up to date with changes ch (see backup.c for the recipe). Written
- * to out; 0 or -errno (*ret_count: how many names).
+ * The NUL-separated lists for rsync --files-from --from0 that bring a copy
+ * of src up to date with changes ch (see backup.c for the recipe): names
+ * whose content may have changed, for rsync --ignore-times (its quick check
+ * would skip a file rewritten with its size and mtime kept), and the rest
+ * (directories to list again, names to delete), for rsync's quick check.
+ * exact and dirs may be the same FILE. 0 or -errno.
  */
-int rsync_list_write(FILE *out, const char *src, const struct fst_changes *ch, size_t *ret_count);
-/* The rsync options the list needs, for messages and documentation. */
-#define RSYNC_LIST_OPTIONS "-a --delete --delete-missing-args --files-from=- --from0"
+struct rsync_lists {
+	FILE *exact;
+	FILE *dirs;
+	size_t n_exact, n_dirs; /* how many names were written to each */
+};
+int rsync_list_write(struct rsync_lists *out, const char *src, const struct fst_changes *ch);
+/* The rsync options one list of both needs, for messages and documentation. */
+#define RSYNC_LIST_OPTIONS "-a -I --delete --delete-missing-args --files-from=- --from0"
 
 int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv);
 extern const char git_fsmonitor_synopsis[];

@@ -637,7 +637,9 @@ static int cmd_changes(const struct cli *cli_in, int argc, char **argv)
 			code = cli_error("cannot resolve %s: %s", dir, strerror(errno));
 			goto out;
 		}
-		r = rsync_list_write(stdout, abs, ch, NULL);
+		struct rsync_lists lists = {.exact = stdout, .dirs = stdout};
+
+		r = rsync_list_write(&lists, abs, ch);
 		free(abs);
 		if (r < 0 && r != -EPIPE) {
 			code =
@@ -1060,8 +1062,9 @@ static const struct command commands[] = {
      "                     everything may have changed\n"
      "  --rsync            a NUL-separated list for rsync that brings a copy up to date:\n"
      "                       rsync " RSYNC_LIST_OPTIONS " DIR/ COPY/\n"
-     "                     (--delete is needed: it removes names that vanished from\n"
-     "                     directories reported as 'entries' or 'recursive')\n"
+     "                     (--delete removes names that vanished from directories\n"
+     "                     reported as 'entries' or 'recursive'; -I sends a listed\n"
+     "                     file even when its size and mtime match the copy's)\n"
      "  --token-file FILE  write the new token to FILE (atomically) once the answer is\n"
      "                     written; with -0 and --rsync the token goes to stderr without it\n"
      "  --wait-ms N        wait up to N ms for a catch-up scan in progress (default: the\n"

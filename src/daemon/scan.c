@@ -6,8 +6,8 @@
  * workers (a mutex and a condition variable). LIFO makes the walk roughly
  * depth-first, which keeps the stack short and the dcache warm. "pending"
  * counts the directories queued or being read; the walk is over when it
- * drops to 0, or as soon as someone calls fail() (cancel, emit error, no
- * memory).
+ * drops to 0, or as soon as scan_fail() is called (cancel, emit error,
+ * no memory).
  *
  * Bounded file descriptors. The worker that reads a directory P statx()es
  * every entry; for a subdirectory C it opens C (O_NOFOLLOW | O_DIRECTORY)
@@ -21,7 +21,8 @@
  *
  * Decisions about a directory C (reported or not, FST_RECURSIVE or not,
  * another mount, the excluded inode) are taken by the worker that reads
- * its parent P, which knows P's mtime (statx of its own fd) and C's ctime.
+ * its parent P, which knows P's mtime (statx of its own fd) and C's ctime
+ * and mtime (statx of C in P).
  * C's handle, needed to report C, is taken once and travels with the
  * queued item, so C's reader reuses it for its own entries; other
  * directories' handles are taken lazily, on their first report.

@@ -48,7 +48,7 @@ test_expect_success 'no daemon: exit 1, one line that says how to start it' '
 '
 
 test_expect_success ROOT,TMPFS,FANOTIFY 'setup: a tmpfs, the daemon, a watched directory' '
-	fst_mount_tmpfs mnt &&
+	fst_mount_tmpfs "$PWD/mnt" &&
 	mkdir mnt/w &&
 	fst_daemon_start &&
 	fstrack watch mnt/w >tok &&
@@ -153,6 +153,13 @@ test_expect_success ROOT,TMPFS,FANOTIFY 'status: tables of filesystems and scope
 	grep "^SCOPE *STATE" out &&
 	grep "$PWD/mnt/w *active" out &&
 	grep "tmpfs" out
+'
+
+# Unmount before sharness removes the trash directory (its rm -rf must not
+# walk into the mount).
+test_expect_success ROOT,TMPFS,FANOTIFY 'stop the daemon, unmount' '
+	fst_daemon_stop &&
+	umount "$PWD/mnt"
 '
 
 fst_done

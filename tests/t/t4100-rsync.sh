@@ -64,7 +64,7 @@ state_token() {
 }
 
 test_expect_success $P 'setup: a tmpfs, the daemon, a source tree' '
-	fst_mount_tmpfs mnt &&
+	fst_mount_tmpfs "$PWD/mnt" &&
 	mkdir mnt/src &&
 	fst_daemon_start &&
 	work 4100 200 &&
@@ -254,6 +254,13 @@ test_expect_success $P 'backup: a destination inside the source is refused' '
 test_expect_success $P 'backup: usage' '
 	test_expect_code 2 fstrack backup mnt/src &&
 	test_expect_code 2 fstrack backup --no-such-option mnt/src bk
+'
+
+# Unmount before sharness removes the trash directory (its rm -rf must not
+# walk into the mount).
+test_expect_success $P 'stop the daemon, unmount' '
+	fst_daemon_stop &&
+	umount "$PWD/mnt"
 '
 
 fst_done

@@ -581,6 +581,8 @@ static int cmd_changes(const struct cli *cli_in, int argc, char **argv)
 			code = parse_uint("changes", "--wait-ms", optarg, &wait_ms);
 			if (code)
 				return code;
+			if (wait_ms == 0)
+				wait_ms = 1; /* 0 means the daemon's default to the library */
 			continue;
 		case 'j':
 			f = FMT_JSON;
@@ -1067,8 +1069,8 @@ static const struct command commands[] = {
      "                     file even when its size and mtime match the copy's)\n"
      "  --token-file FILE  write the new token to FILE (atomically) once the answer is\n"
      "                     written; with -0 and --rsync the token goes to stderr without it\n"
-     "  --wait-ms N        wait up to N ms for a catch-up scan in progress (default: the\n"
-     "                     daemon's, 60000)\n"
+     "  --wait-ms N        wait up to N ms for a catch-up scan in progress (0: do not\n"
+     "                     wait; default: the daemon's, 60000)\n"
      "\n"
      "Default output: a line 'token TOKEN', a line 'fresh' when everything under DIR may\n"
      "have changed (rescan it all), then one line per changed path: its kinds separated\n"

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -662,6 +663,18 @@ static void build_big(struct fixture *f, unsigned ndirs, unsigned files_per)
 	}
 }
 
+static unsigned count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 static void run_collect(const struct scan_params *p, struct collect *c, struct scan_progress *prog)
 {
 	assert_int_equal(scan_run(p, prog), 0);
@@ -686,10 +699,12 @@ static void test_big_tree(void **state)
 	char rel[128], path[512];
 	uint64_t v;
 	struct scan *s;
+	unsigned fds;
 	int efd;
 
 	use_tmpfs(f);
 	build_big(f, 20, 1000);
+	fds = count_fds();
 	take_cutoff(f);
 
 	/* nothing changed: nothing reported, everything counted */
@@ -740,6 +755,7 @@ static void test_big_tree(void **state)
 
 	collect_release(&c1);
 	collect_release(&c8);
+	assert_int_equal(count_fds(), fds); /* none left open, spilled or not */
 	collect_release(&cspill);
 }
 
@@ -805,6 +821,7 @@ static void test_cancel(void **state)
 	struct scan_params p;
 	struct collect c;
 	struct scan *s;
+	unsigned fds;
 	uint64_t v;
 	int efd;
 
@@ -818,11 +835,13 @@ static void test_cancel(void **state)
 	assert_true(efd >= 0);
 	p.done_eventfd = efd;
 	c.delay_us = 200;
+	fds = count_fds();
 	assert_int_equal(scan_start(&p, &s), 0);
 	wait_emitted(s, 10);
 	scan_cancel(s);
 	scan_get_progress(s, &prog);
 	assert_int_equal(scan_join_free(s), -ECANCELED);
+	assert_int_equal(count_fds(), fds); /* queued fds closed */
 	assert_true(prog.emitted < 4000);
 	assert_int_equal(read(efd, &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 1);

@@ -134,6 +134,7 @@ struct daemon {
 	struct fsys *filesystems;
 	struct scope *scopes;
 	struct client *clients;
+	struct client *dead_clients; /* closed this round, freed by server_reap() */
 	char scopes_path[PATH_MAX];
 };
 
@@ -211,5 +212,6 @@ void server_after_commit(struct daemon *d, struct fsys *fs);
 void server_tick(struct daemon *d);
 void server_fs_ready(struct daemon *d, struct fsys *fs);
 void server_close_all(struct daemon *d);
+void server_reap(struct daemon *d);
 
 #endif

@@ -248,8 +248,9 @@ static int run(struct daemon *d)
 		}
 		for (int i = 0; i < n; i++) {
 			struct ev_tag *t = evs[i].data.ptr;
+			enum ev_kind kind = t->kind; /* t may be freed below */
 
-			switch (t->kind) {
+			switch (kind) {
 			case EV_LISTEN:
 				server_accept(d);
 				break;
@@ -274,9 +275,12 @@ static int run(struct daemon *d)
 				daemon_recheck_mounts(d);
 				break;
 			}
-			if (t->kind == EV_CLIENT || t->kind == EV_MOUNTS)
-				break; /* objects may have been freed: poll again */
+			/* a filesystem may have been freed (unwatch, unmount): the
+			 * rest of this batch may point into it, so poll again */
+			if (kind == EV_CLIENT || kind == EV_MOUNTS)
+				break;
 		}
+		server_reap(d); /* clients closed in this round */
 		/* hold no mount busy between rounds */
 		for (struct fsys *fs = d->filesystems; fs; fs = fs->next)
 			fsys_release_mount(fs);

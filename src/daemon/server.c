@@ -41,6 +41,7 @@ struct client {
 	size_t out_len, out_off, out_cap;
 	bool want_out;	 /* EPOLLOUT registered */
 	bool closing;	 /* close once the output is sent */
+	bool dead;	 /* closed; freed by server_reap() */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
@@ -281,10 +282,27 @@ static void do_watch(struct client *c, struct json_object *req)
 
 static void do_unwatch(struct client *c, struct json_object *req)
 {
+	const char *path = get_str(req, "path");
 	struct target t;
 	struct stat st;
 
-	if (resolve_target(c, get_str(req, "path"), &t) < 0)
+	/* A scope whose directory is gone (vanished, missing) goes by its path. */
+	for (struct scope *s = c->d->scopes; path && s; s = s->next) {
+		char now[PATH_MAX];
+
+		if (strcmp(s->path, path) != 0)
+			continue;
+		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) == 0)
+			break; /* alive: the checks below apply */
+		if (c->cred.uid != 0) {
+			send_error(c, EPERM, "only root may unwatch %s: its directory is gone", path);
+			return;
+		}
+		scope_remove(c->d, s);
+		send_json(c, ok_object());
+		return;
+	}
+	if (resolve_target(c, path, &t) < 0)
 		return;
 	t.scope = scope_find_for(c->d, t.fs, t.canon, true);
 	if (!t.scope) {
@@ -608,6 +626,10 @@ static void process_input(struct client *c)
 
 /* ---- connections -------------------------------------------------------- */
 
+/*
+ * Close a client. Its memory is kept until server_reap() at the end of the
+ * loop's round: epoll events of the same round may still point at it.
+ */
 static void client_free(struct client *c)
 {
 	struct client **pp;
@@ -618,15 +640,29 @@ static void client_free(struct client *c)
 			break;
 		}
 	daemon_epoll_del(c->d, c->fd);
-	safe_close(c->fd);
-	json_object_put(c->pending);
-	free(c->in);
-	free(c->out);
-	free(c);
+	c->fd = safe_close(c->fd);
+	c->dead = true;
+	c->next = c->d->dead_clients;
+	c->d->dead_clients = c;
+}
+
+void server_reap(struct daemon *d)
+{
+	while (d->dead_clients) {
+		struct client *c = d->dead_clients;
+
+		d->dead_clients = c->next;
+		json_object_put(c->pending);
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
 }
 
 void server_client_event(struct daemon *d, struct client *c, uint32_t events)
 {
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT)
 		client_flush(c);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -752,6 +788,7 @@ void server_close_all(struct daemon *d)
 {
 	while (d->clients)
 		client_free(d->clients);
+	server_reap(d);
 	if (d->listen_fd >= 0) {
 		unlink(d->cfg.socket_path);
 		d->listen_fd = safe_close(d->listen_fd);

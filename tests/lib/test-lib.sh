@@ -343,9 +343,16 @@ fst__alive() {
 	test -d "/proc/$1" && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
+fst__abspath() {
+	case "$1" in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$PWD/$1" ;;
+	esac
+}
+
 # Is DIR a mount point? (From mountinfo: stat fails on a shut-down filesystem.)
 fst__is_mounted() {
-	fst__esc=$(printf '%s' "$1" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
+	fst__esc=$(fst__abspath "$1" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
 	FST_P=$fst__esc awk '$5 == ENVIRON["FST_P"] { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
@@ -419,7 +426,7 @@ cleanup fst_cleanup
 fst_mount_tmpfs() {
 	mkdir -p "$1" &&
 	mount -t tmpfs -o size=512m,mode=0755 fst-test "$1" &&
-	fst__register "mount $1"
+	fst__register "mount $(fst__abspath "$1")"
 }
 
 FST_IMAGE_N=0
@@ -427,7 +434,7 @@ FST_IMAGE_N=0
 # fst_mount_image TYPE DIR [SIZE]
 fst_mount_image() {
 	fst__type=$1
-	fst__mnt=$2
+	fst__mnt=$(fst__abspath "$2")
 	fst__size=$3
 	if test -z "$fst__size"; then
 		case "$fst__type" in
@@ -453,7 +460,7 @@ fst_mount_image() {
 
 # Unmount DIR and mount its device again (after a shutdown, say).
 fst_remount() {
-	fst__dev=$(findmnt -n -o SOURCE -M "$1") || {
+	fst__dev=$(findmnt -n -o SOURCE -M "$(fst__abspath "$1")") || {
 		echo "fst_remount: $1 is not a mount point"
 		return 1
 	}

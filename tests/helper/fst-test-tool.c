@@ -1281,7 +1281,8 @@ static int cmd_answer(int argc, char **argv)
 		printf("%zu\n", a.n);
 	} else if (!strcmp(argv[2], "dump")) {
 		char **sorted = xmalloc(a.n * sizeof(*sorted));
-		memcpy(sorted, a.paths, a.n * sizeof(*sorted));
+		if (a.n)
+			memcpy(sorted, a.paths, a.n * sizeof(*sorted));
 		sort_strings(sorted, a.n);
 		for (size_t i = 0; i < a.n; i++) {
 			kinds_format((unsigned)answer_kinds(&a, sorted[i], strlen(sorted[i])), &tmp);

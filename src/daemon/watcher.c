@@ -166,7 +166,9 @@ static void note_object(struct fsys *fs, const struct fhandle *obj)
 	note(fs, &dir, slash + 1, FST_ATTRIB);
 }
 
-static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *m)
+/* m is an aligned copy of the metadata; raw points at the event in the buffer. */
+static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *m,
+			 const char *raw)
 {
 	struct fhandle dir, olddir, newdir, obj;
 	bool have_obj = false;
@@ -174,7 +176,7 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 	bool have_dir = false, have_old = false, have_new = false;
 	bool ondir = m->mask & FAN_ONDIR;
 	unsigned rec = ondir ? FST_RECURSIVE : 0;
-	const char *p = (const char *)(m + 1), *end = (const char *)m + m->event_len;
+	const char *p = raw + m->metadata_len, *end = raw + m->event_len;
 
 	while (p + sizeof(struct fanotify_event_info_header) <= end) {
 		const struct fanotify_event_info_header *hdr = (const void *)p;
@@ -259,7 +261,6 @@ int watcher_read(struct fsys *fs)
 
 	for (;;) {
 		ssize_t n = read(fs->fan_fd, buf, sizeof(buf));
-		const struct fanotify_event_metadata *m;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -271,24 +272,33 @@ int watcher_read(struct fsys *fs)
 		}
 		if (n == 0)
 			break;
-		for (m = (const void *)buf; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
-			if (m->vers != FANOTIFY_METADATA_VERSION) {
-				log_error("unexpected fanotify metadata version %u", m->vers);
+		/*
+		 * Events are 4-byte aligned when they carry names, the metadata
+		 * struct wants 8: look at each through an aligned copy.
+		 */
+		for (size_t off = 0; off + sizeof(struct fanotify_event_metadata) <= (size_t)n;) {
+			struct fanotify_event_metadata md;
+
+			memcpy(&md, buf + off, sizeof(md));
+			if (md.event_len < sizeof(md) || off + md.event_len > (size_t)n)
+				break;
+			if (md.vers != FANOTIFY_METADATA_VERSION) {
+				log_error("unexpected fanotify metadata version %u", md.vers);
 				return -EPROTO;
 			}
 			total++;
-			if (m->fd >= 0)
-				close(m->fd);
-			if (m->mask & FAN_Q_OVERFLOW) {
+			if (md.fd >= 0)
+				close(md.fd);
+			if (md.mask & FAN_Q_OVERFLOW) {
 				overflow = true;
-				continue;
+			} else {
+				fs->events_seen++;
+				if (md.pid == fs->d->pid)
+					fs->events_own++;
+				else
+					handle_event(fs, &md, buf + off);
 			}
-			fs->events_seen++;
-			if (m->pid == fs->d->pid) {
-				fs->events_own++;
-				continue;
-			}
-			handle_event(fs, m);
+			off += md.event_len;
 		}
 	}
 	if (overflow) {

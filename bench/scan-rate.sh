@@ -10,9 +10,11 @@
 #     count in THREADS (default "0 1 2 4 8 16"; 0 = the scan's default),
 #   - the scan with max_open_dirs=1 (every directory reopened by handle),
 #   - find DIR -newer MARKER.
-# Each figure is the best of REPEAT runs (default 3). Root only (mount,
-# drop_caches). Everything is removed on exit, failure included.
-# Usage: [N=...] [K=...] [THREADS="..."] [REPEAT=...] bench/scan-rate.sh
+# Each figure is the best of REPEAT runs (default 3). FS=tmpfs puts the
+# tree on a tmpfs instead: warm figures only, but immune to other jobs'
+# drop_caches on a shared machine. Root only (mount, drop_caches).
+# Everything is removed on exit, failure included.
+# Usage: [N=...] [K=...] [THREADS="..."] [REPEAT=...] [FS=ext4|tmpfs] bench/scan-rate.sh
 set -euo pipefail
 
 N=${N:-1000000}
@@ -20,6 +22,7 @@ K=${K:-1000}
 REPEAT=${REPEAT:-3}
 THREADS=${THREADS:-"0 1 2 4 8 16"}
 IMG_SIZE=${IMG_SIZE:-4G}
+FS=${FS:-ext4}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 [ "$(id -u)" = 0 ] || { echo "scan-rate: must run as root" >&2; exit 1; }
@@ -42,12 +45,23 @@ cc -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I "$SRC/include" -I "$
 	"$SRC/bench/scan-bench.c" "$SRC/src/daemon/scan.c" -lpthread -o "$OUT/scan-bench"
 BENCH="$OUT/scan-bench"
 
-truncate -s "$IMG_SIZE" "$OUT/img"
-# enough inodes, every table initialised now (no background init during timing)
-mkfs.ext4 -q -N $((N + N / 8 + 16384)) -E lazy_itable_init=0,lazy_journal_init=0 "$OUT/img"
-LOOP=$(losetup --find --show --direct-io=on "$OUT/img")
 mkdir "$MNT"
-mount "$LOOP" "$MNT"
+case $FS in
+ext4)
+	truncate -s "$IMG_SIZE" "$OUT/img"
+	# enough inodes, every table initialised now (no background init while timing)
+	mkfs.ext4 -q -N $((N + N / 8 + 16384)) -E lazy_itable_init=0,lazy_journal_init=0 \
+		"$OUT/img"
+	LOOP=$(losetup --find --show --direct-io=on "$OUT/img")
+	mount "$LOOP" "$MNT"
+	CACHES="warm cold"
+	;;
+tmpfs)
+	mount -t tmpfs -o size=4G,nr_inodes=$((N + N / 8 + 16384)) fst-scan-rate "$MNT"
+	CACHES=warm
+	;;
+*) echo "scan-rate: FS must be ext4 or tmpfs" >&2; exit 2 ;;
+esac
 
 t0=$(date +%s.%N)
 "$BENCH" mktree "$MNT/tree" "$N"
@@ -101,7 +115,7 @@ best() {
 
 # warm: one untimed pass fills the caches
 run_scan 0 >/dev/null
-for cache in warm cold; do
+for cache in $CACHES; do
 	for t in $THREADS; do
 		set -- $(best $cache run_scan "$t")
 		if [ "$t" = 0 ]; then name="scan default"; else name="scan threads=$t"; fi
@@ -114,8 +128,8 @@ for cache in warm cold; do
 	record "find -newer" $cache "$1" "$2" "$3"
 done
 
-printf '\n%s inodes (%s changed), ext4 on loop, %s CPUs, kernel %s, best of %s, load %s\n' \
-	"$N" "$K" "$(nproc)" "$(uname -r)" "$REPEAT" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n%s inodes (%s changed), %s, %s CPUs, kernel %s, best of %s, load %s\n' \
+	"$N" "$K" "$FS" "$(nproc)" "$(uname -r)" "$REPEAT" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-18s %-5s %9s %12s %8s %9s\n' what cache seconds inodes/s found "find/this"
 for row in "${rows[@]}"; do
 	IFS='|' read -r name cache secs inodes emitted <<<"$row"

@@ -272,30 +272,32 @@ static int report_dir_unreadable(struct worker *w, int dfd)
 }
 
 /*
- * Entry name of directory dfd could not be examined or opened (err): say
- * so as precisely as we can. A directory gets (its handle, ".",
- * ENTRIES|RECURSIVE), else (parent, ".", ENTRIES|RECURSIVE) if even its
- * handle is out of reach; anything else gets (parent, name, MODIFIED).
+ * Entry name (of type d_type) of directory dfd could not be examined or
+ * opened: say so as precisely as we can. A directory gets (its handle,
+ * ".", ENTRIES|RECURSIVE); an entry of unknown type, or a directory whose
+ * handle is out of reach too, gets (parent, ".", ENTRIES|RECURSIVE), as
+ * it may hide a subtree; anything else gets (parent, name, MODIFIED).
  */
-static int report_child_unreadable(struct worker *w, int dfd, const char *name, bool maybe_dir)
+static int report_child_unreadable(struct worker *w, int dfd, const char *name,
+				   unsigned char d_type)
 {
 	const struct file_handle *pfh;
 	int r;
 
-	if (maybe_dir) {
+	if (d_type == DT_DIR) {
 		r = get_handle(dfd, name, 0, w->child_fh, NULL);
 		if (r == -ENOENT)
 			return 0;
+		if (r == 0) {
+			w->errors++;
+			return report(w, w->child_fh, ".", FST_ENTRIES | FST_RECURSIVE);
+		}
 	}
 	w->errors++;
-	if (maybe_dir) {
-		if (r == 0)
-			return report(w, w->child_fh, ".", FST_ENTRIES | FST_RECURSIVE);
-	}
 	r = dir_handle(w, dfd, &pfh);
 	if (r < 0)
 		return r;
-	if (maybe_dir)
+	if (d_type == DT_DIR || d_type == DT_UNKNOWN)
 		return report(w, pfh, ".", FST_ENTRIES | FST_RECURSIVE);
 	return report(w, pfh, name, FST_MODIFIED);
 }
@@ -373,7 +375,7 @@ static int visit_subdir(struct worker *w, int dfd, bool parent_changed, const ch
 		if (vanished(r))
 			return 0;
 		if (r < 0)
-			return report_child_unreadable(w, dfd, name, true);
+			return report_child_unreadable(w, dfd, name, DT_DIR);
 	}
 	if (cfd >= 0) {
 		if (changed) {
@@ -393,7 +395,7 @@ static int visit_subdir(struct worker *w, int dfd, bool parent_changed, const ch
 		if (vanished(r))
 			return 0;
 		if (r < 0)
-			return report_child_unreadable(w, dfd, name, true);
+			return report_child_unreadable(w, dfd, name, DT_DIR);
 		if (s->have_mnt_id && (uint64_t)mnt != s->root_mnt_id)
 			return 0; /* mounted on since statx */
 		fh = w->child_fh;
@@ -438,8 +440,7 @@ static int visit_entry(struct worker *w, int dfd, bool parent_changed, const str
 		r = -errno;
 		if (r == -ENOENT)
 			return 0;
-		return report_child_unreadable(w, dfd, name,
-					       d->d_type == DT_DIR || d->d_type == DT_UNKNOWN);
+		return report_child_unreadable(w, dfd, name, d->d_type);
 	}
 	if (other_mount(s, &stx) || excluded(s, &stx))
 		return 0;

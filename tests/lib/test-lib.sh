@@ -11,6 +11,7 @@
 # Environment:
 #   FSTRACK_BUILD     build directory with the binaries (default: build), relative
 #                     to the top of the source tree or absolute
+#   FST_TOOL_BUILD    build directory of fst-test-tool (default: FSTRACK_BUILD)
 #   FST_TEST_ROOT     where trash directories go (default: /tmp/fstrack-test.<id>,
 #                     one per build directory; a script waits for another run
 #                     of itself with the same build)
@@ -53,9 +54,15 @@ case "$FSTRACK_BUILD" in
 esac
 FSTRACKD=$FST_BUILD_DIR/fstrackd
 FSTRACK=$FST_BUILD_DIR/fstrack
-FST_TEST_TOOL=$FST_BUILD_DIR/fst-test-tool
 FST_JOURNAL_TOOL=$FST_BUILD_DIR/fst-journal-tool
-export FSTRACKD FSTRACK FST_TEST_TOOL FST_JOURNAL_TOOL FST_SRC_DIR FST_BUILD_DIR
+# The ground-truth tool may come from another build (tests/run-all uses the
+# plain one: it runs thousands of times, and it is not the product).
+case "${FST_TOOL_BUILD:-$FST_BUILD_DIR}" in
+/*) FST_TOOL_BUILD=${FST_TOOL_BUILD:-$FST_BUILD_DIR} ;;
+*) FST_TOOL_BUILD=$FST_SRC_DIR/$FST_TOOL_BUILD ;;
+esac
+FST_TEST_TOOL=$FST_TOOL_BUILD/fst-test-tool
+export FSTRACKD FSTRACK FST_TEST_TOOL FST_JOURNAL_TOOL FST_SRC_DIR FST_BUILD_DIR FST_TOOL_BUILD
 
 # sharness: trash directories outside the source tree, named <script>, and
 # the build directory first in PATH.
@@ -120,6 +127,11 @@ fst__unmount_below() {
 fst__unmount_below "$FST_TEST_ROOT/trash directory.$(basename "$0" .sh)"
 
 . /usr/share/sharness/sharness.sh
+
+# fst-test-tool by name, from FST_TOOL_BUILD
+mkdir -p "$SHARNESS_TRASH_DIRECTORY/.bin" &&
+ln -sf "$FST_TEST_TOOL" "$SHARNESS_TRASH_DIRECTORY/.bin/fst-test-tool" || exit 1
+PATH=$SHARNESS_TRASH_DIRECTORY/.bin:$PATH
 
 FST_STATE=$SHARNESS_TRASH_DIRECTORY/state
 FST_SOCK=$SHARNESS_TRASH_DIRECTORY/fstrack.sock

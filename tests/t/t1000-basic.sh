@@ -165,6 +165,33 @@ test_expect_success ROOT,TMPFS,FANOTIFY 'a token from the future of this journal
 	fi
 '
 
+fst_lazy_prereq SETPRIV '
+	command -v setpriv >/dev/null || { echo "setpriv (util-linux) not found"; exit 1; }
+	setpriv --reuid=65534 --regid=65534 --clear-groups true
+'
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+test_expect_success ROOT,TMPFS,FANOTIFY,SETPRIV 'an unprivileged client never learns a name it cannot list' '
+	chmod 755 . mnt mnt/w &&
+	mkdir -p mnt/w/pub mnt/w/priv &&
+	chmod 755 mnt/w/pub && chmod 700 mnt/w/priv &&
+	t=$(as_nobody "$FSTRACK" token "$PWD/mnt/w") &&
+	echo x >mnt/w/priv/secret-name &&
+	mkdir mnt/w/priv/secret-dir &&
+	echo y >mnt/w/priv/secret-dir/secret2 &&
+	echo z >mnt/w/pub/visible &&
+	as_nobody "$FSTRACK" changes --since "$t" --json "$PWD/mnt/w" >nobody.json &&
+	fst-test-tool validate nobody.json &&
+	fst-test-tool has nobody.json pub/visible created &&
+	! grep secret nobody.json &&
+	fst-test-tool covers nobody.json priv/secret-name &&
+	test_expect_code 1 as_nobody "$FSTRACK" changes --since "$t" --json "$PWD/mnt/w/priv" 2>err &&
+	test "$(wc -l <err)" = 1 &&
+	test_expect_code 1 as_nobody "$FSTRACK" watch "$PWD/mnt/w/priv" 2>err
+'
+
 test_expect_success ROOT,TMPFS,FANOTIFY 'unwatch: the directory is no longer known' '
 	fstrack unwatch mnt/w &&
 	fstrack status --json >status.json &&

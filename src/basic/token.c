@@ -1,20 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "basic/token.h"
+#include "basic/util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int token_parse(const char *s, struct token *ret)
 {
@@ -25,11 +15,14 @@ int token_parse(const char *s, struct token *ret)
 	if (!s || strncmp(s, TOKEN_PREFIX, plen) != 0)
 		return -EINVAL;
 	p = s + plen;
-	for (int i = 0; i < 16; i++) {
-		int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
+	if (strnlen(p, 33) < 33 || p[32] != ':')
+		return -EINVAL;
+	{
+		char hex[33];
+		memcpy(hex, p, 32);
+		hex[32] = '\0';
+		if (hex_decode(hex, ret->uuid, 16, NULL) < 0)
 			return -EINVAL;
-		ret->uuid[i] = (uint8_t)(hi << 4 | lo);
 	}
 	p += 32;
 	if (*p++ != ':')

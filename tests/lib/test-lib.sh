@@ -614,7 +614,7 @@ fst_changes() {
 # fst_check_answer M1 M2 ANSWER [TAG]: the coverage rule; prints why on failure.
 fst_check_answer() {
 	"$FST_TEST_TOOL" check --before "$1" --after "$2" --answer "$3" >"$3.check" 2>&1 || {
-		echo "coverage check failed ${4:+($4)}:"
+		echo "coverage check failed${4:+ ($4)}:"
 		cat "$3.check"
 		echo "the answer:"
 		"$FST_TEST_TOOL" answer "$3" dump | head -n 200

@@ -177,6 +177,7 @@ int watcher_read(struct fsys *fs);
 /* recorder.c: "already recorded this epoch?" then journal */
 int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, size_t namelen,
 		  unsigned kinds);
+int recorder_note_object(struct fsys *fs, const struct fhandle *obj, unsigned kinds);
 void recorder_reset(struct fsys *fs);
 
 /* query.c */

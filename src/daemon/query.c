@@ -12,8 +12,11 @@
  * since shows at its new place, and its old place is covered by the
  * rename's own records (kind recursive on both sides).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,7 @@ static int collect(const struct jrec *r, void *userdata)
 
 	if (r->type != JREC_EVENT || r->handle_len > HANDLE_MAX || r->name_len > 255)
 		return 0;
+	/* an empty name: the handle is a hard-linked file's own (recorder) */
 	added = hashmap_upsert(places, key,
 			       place_key(key, r->handle_type, r->handle_len, r->handle, r->name,
 					 r->name_len),
@@ -82,6 +86,166 @@ static int cmp_change(const void *a, const void *b)
 }
 
 #define RESOLVE_FAILED ((uintptr_t)1)
+
+struct inode_want {
+	dev_t dev;
+	ino_t ino;
+	unsigned kinds;
+};
+
+struct link_search {
+	struct inode_want *v;
+	size_t n;
+	const char *root;
+	struct perm_cache *pc;
+	struct hashmap *out;
+	int err;
+};
+
+static int add_out(struct hashmap *out, const char *rel, unsigned kinds)
+{
+	uintptr_t *ov;
+	int r = hashmap_upsert(out, rel, strlen(rel) + 1, &ov);
+
+	if (r < 0)
+		return r;
+	*ov |= kinds;
+	return 0;
+}
+
+/* Walk dir (fd, path relative to the root) for the wanted inodes. */
+static void search_dir(struct link_search *ls, int fd, dev_t dev, const char *rel)
+{
+	DIR *dp = fdopendir(fd);
+	struct dirent *de;
+
+	if (!dp) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dp))) {
+		struct stat st;
+		char sub[PATH_MAX];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+		if (S_ISDIR(st.st_mode)) {
+			int cfd;
+			if (st.st_dev != dev)
+				continue; /* another mount */
+			cfd = openat(dirfd(dp), de->d_name,
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd >= 0)
+				search_dir(ls, cfd, dev, sub);
+			continue;
+		}
+		if (st.st_nlink < 2)
+			continue;
+		for (size_t i = 0; i < ls->n; i++) {
+			if (ls->v[i].ino != st.st_ino || ls->v[i].dev != st.st_dev)
+				continue;
+			if (ls->pc) {
+				char container[PATH_MAX];
+				snprintf(container, sizeof(container), "%s%s%s", ls->root,
+					 *rel ? "/" : "", rel);
+				if (!perm_can_list(ls->pc, container))
+					break;
+			}
+			if (add_out(ls->out, sub, ls->v[i].kinds) < 0)
+				ls->err = -ENOMEM;
+			break;
+		}
+	}
+	closedir(dp);
+}
+
+/*
+ * Hard-linked files that changed (recorded by their own handle): name them
+ * under canon_dir. The kernel's name for the inode is tried first; when it
+ * lies elsewhere (the change was made through a name outside canon_dir),
+ * canon_dir is searched for the inode's other names, once for all of them.
+ */
+static int add_hard_links(struct fsys *fs, struct hashmap *places, const char *canon_dir,
+			  struct perm_cache *pc, struct hashmap *out)
+{
+	struct link_search ls = {.root = canon_dir, .pc = pc, .out = out};
+	size_t pos = 0, klen, cap = 0;
+	const void *key;
+	uintptr_t val;
+	int mfd = -1, r = 0;
+
+	while (hashmap_iter(places, &pos, &key, &klen, &val)) {
+		const uint8_t *k = key;
+		union {
+			struct file_handle fh;
+			char raw[sizeof(struct file_handle) + HANDLE_MAX];
+		} u;
+		struct fhandle h;
+		char path[PATH_MAX], *slash;
+		const char *rel;
+		struct stat st;
+		uint16_t hlen;
+		int fd;
+
+		memcpy(&hlen, k + 4, 2);
+		if (klen != 6u + hlen)
+			continue; /* a (dir, name) place */
+		memcpy(&h.type, k, 4);
+		h.len = hlen;
+		memcpy(h.bytes, k + 6, hlen);
+		if (fsys_resolve(fs, &h, path, sizeof(path)) == 0 &&
+		    path_under(path, canon_dir, &rel) && strcmp(rel, ".") != 0) {
+			slash = strrchr(path, '/');
+			*slash = '\0';
+			if (!pc || perm_can_list(pc, path[0] ? path : "/")) {
+				r = add_out(out, rel, (unsigned)val);
+				if (r < 0)
+					break;
+			}
+		}
+		/* other names may be under canon_dir too: look for them */
+		if (mfd < 0 && (mfd = fsys_mount_fd(fs)) < 0)
+			break;
+		u.fh.handle_bytes = h.len;
+		u.fh.handle_type = h.type;
+		memcpy(u.fh.f_handle, h.bytes, h.len);
+		fd = open_by_handle_at(mfd, &u.fh, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = fstat(fd, &st) < 0 ? -errno : 0;
+		close(fd);
+		if (r < 0 || st.st_nlink < 2) {
+			r = 0;
+			continue;
+		}
+		if (ls.n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct inode_want *nv = realloc(ls.v, ncap * sizeof(*nv));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			ls.v = nv;
+			cap = ncap;
+		}
+		ls.v[ls.n++] = (struct inode_want){st.st_dev, st.st_ino, (unsigned)val};
+	}
+	if (r == 0 && ls.n > 0) {
+		int fd = open(canon_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct stat st;
+
+		if (fd >= 0 && fstat(fd, &st) == 0)
+			search_dir(&ls, fd, st.st_dev, "");
+		else if (fd >= 0)
+			close(fd);
+		r = ls.err;
+	}
+	free(ls.v);
+	return r;
+}
 
 int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,
 		  const struct query_opts *o, struct change_set **ret)
@@ -121,6 +285,8 @@ int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,
 		memcpy(&hlen, k + 4, 2);
 		name = (const char *)k + 6 + hlen;
 		nlen = klen - 6 - hlen;
+		if (nlen == 0)
+			continue; /* a file's own handle: add_hard_links() */
 
 		/* resolve each distinct directory once */
 		r = hashmap_upsert(dirs, k, 6 + hlen, &dv);
@@ -170,6 +336,10 @@ int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,
 			goto out;
 		*ov |= val;
 	}
+
+	r = add_hard_links(fs, places, canon_dir, pc, out);
+	if (r < 0)
+		goto out;
 
 	cs->n = hashmap_size(out);
 	cs->v = calloc(cs->n ? cs->n : 1, sizeof(*cs->v));

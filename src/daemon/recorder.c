@@ -7,7 +7,10 @@
  * on record after it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "basic/util.h"
 #include "daemon/daemon.h"
@@ -57,6 +60,57 @@ int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, 
 	*seen |= fresh;
 	fs->records_written++;
 	return 0;
+}
+
+/*
+ * A file with other names (hard links) changed: keep its own handle too
+ * (a record with an empty name), so a query can find its names inside the
+ * queried directory when the change was made through a name outside it.
+ * Files with a single name need nothing more than their (dir, name).
+ */
+int recorder_note_object(struct fsys *fs, const struct fhandle *obj, unsigned kinds)
+{
+	uint8_t key[KEY_MAX];
+	uintptr_t *seen;
+	unsigned fresh;
+	union {
+		struct file_handle fh;
+		char raw[sizeof(struct file_handle) + HANDLE_MAX];
+	} u;
+	struct stat st;
+	struct jrec r = {0};
+	int fd, mfd, ret;
+
+	ret = hashmap_upsert(fs->recorded, key, make_key(key, obj, "", 0), &seen);
+	if (ret < 0)
+		return ret;
+	fresh = kinds & ~(unsigned)*seen;
+	if (!fresh)
+		return 0;
+	*seen |= fresh;
+	mfd = fsys_mount_fd(fs);
+	if (mfd < 0)
+		return 0;
+	u.fh.handle_bytes = obj->len;
+	u.fh.handle_type = obj->type;
+	memcpy(u.fh.f_handle, obj->bytes, obj->len);
+	fd = open_by_handle_at(mfd, &u.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* gone: its names' deletions are recorded */
+	ret = fstat(fd, &st);
+	close(fd);
+	if (ret < 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
+		return 0;
+	r.type = JREC_EVENT;
+	r.kinds = (uint8_t)fresh;
+	r.time_ns = now_realtime_ns();
+	r.handle_type = obj->type;
+	r.handle_len = obj->len;
+	r.handle = obj->bytes;
+	ret = journal_append(fs->journal, &r);
+	if (ret == 0)
+		fs->records_written++;
+	return ret;
 }
 
 void recorder_reset(struct fsys *fs)

@@ -218,6 +218,9 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 		p += hdr->len;
 	}
 
+	/* a rename changes the moved inode's ctime: its other names too */
+	if (have_obj && !ondir && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
+		recorder_note_object(fs, &obj, FST_ATTRIB);
 	if (m->mask & FAN_RENAME) {
 		if (have_old)
 			note(fs, &olddir, oldname, FST_RENAMED_FROM | rec);
@@ -231,8 +234,10 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 		 * by its own event, but the inode's other names changed too
 		 * (ctime, nlink): name the inode by a path it still has.
 		 */
-		if (have_obj && (m->mask & FAN_ATTRIB) && !ondir)
+		if (have_obj && (m->mask & FAN_ATTRIB) && !ondir) {
 			note_object(fs, &obj);
+			recorder_note_object(fs, &obj, FST_ATTRIB);
+		}
 		return;
 	}
 	if (m->mask & FAN_MOVED_FROM)
@@ -247,6 +252,14 @@ static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *
 		note(fs, &dir, name, FST_MODIFIED);
 	if (m->mask & FAN_ATTRIB)
 		note(fs, &dir, name, FST_ATTRIB);
+	/* the same inode may have names elsewhere: hard links */
+	if (have_obj && !ondir && (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB))) {
+		int r = recorder_note_object(
+			fs, &obj, (m->mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
+				      (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0));
+		if (r < 0)
+			log_errno(LOG_LEVEL_WARN, r, "cannot record a change on %s", fs->mount_path);
+	}
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */
 }

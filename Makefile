@@ -38,8 +38,11 @@ run: all
 	@build/fstrackd
 	@echo "fstrackd is running; try: build/fstrack watch \$$HOME && build/fstrack status"
 
+# Stop the daemon that answers on the default socket (not every fstrackd).
 stop:
-	@pkill -TERM -x fstrackd || true
+	@pid=$$(build/fstrack status --json 2>/dev/null | sed -n 's/.*"pid":\([0-9]*\).*/\1/p'); \
+	if [ -n "$$pid" ]; then kill -TERM "$$pid" && echo "stopped fstrackd ($$pid)"; \
+	else echo "no fstrackd answers on the default socket"; fi
 
 check: test-deps all $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)

@@ -43,7 +43,8 @@ static size_t place_key(uint8_t *key, int32_t type, uint16_t hlen, const uint8_t
 	memcpy(key, &type, 4);
 	memcpy(key + 4, &hlen, 2);
 	memcpy(key + 6, h, hlen);
-	memcpy(key + 6 + hlen, name, nlen);
+	if (nlen) /* a file's own handle has no name (and name may be NULL) */
+		memcpy(key + 6 + hlen, name, nlen);
 	return 6 + hlen + nlen;
 }
 

@@ -15,16 +15,18 @@
 #include "basic/util.h"
 #include "daemon/daemon.h"
 
-#define KEY_MAX (4 + HANDLE_MAX + 256)
+#define KEY_MAX (6 + HANDLE_MAX + 256)
 
 static size_t make_key(uint8_t *key, const struct fhandle *dir, const char *name, size_t namelen)
 {
+	/* type, length, handle, name: unambiguous (the length says where the
+	 * handle ends); an empty name keys the handle of a file itself */
 	memcpy(key, &dir->type, 4);
-	memcpy(key + 4, dir->bytes, dir->len);
-	/* a NUL separates handle and name; names hold no NUL */
-	key[4 + dir->len] = 0;
-	memcpy(key + 5 + dir->len, name, namelen);
-	return 5 + dir->len + namelen;
+	memcpy(key + 4, &dir->len, 2);
+	memcpy(key + 6, dir->bytes, dir->len);
+	if (namelen)
+		memcpy(key + 6 + dir->len, name, namelen);
+	return 6 + dir->len + namelen;
 }
 
 int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, size_t namelen,

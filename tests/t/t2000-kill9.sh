@@ -1,14 +1,15 @@
 #!/bin/sh
 test_description='kill -9: no change is lost when the daemon dies
 
-Rounds of: a token, 50 operations, kill -9, 10 operations while the daemon
+Rounds of: a token, 50 operations, kill -9, 5 to 20 operations while the daemon
 is dead, a new start; each round'"'"'s answer must cover every change (the
 catch-up scan from the durable watermark), and so must one answer since
 the first token. Then kill -9 in the middle of a burst of operations.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 
-ROUNDS=${FST_KILL_ROUNDS:-10}
+# 17 rounds on each of three filesystems: 51 kill -9 trials (issue 3 asks for 50)
+ROUNDS=${FST_KILL_ROUNDS:-17}
 
 test_expect_success ROOT,FANOTIFY 'start the daemon' '
 	fst_daemon_start
@@ -31,7 +32,7 @@ do
 		test_set_prereq ${FS}_READY
 	'
 
-	test_expect_success $P "$fs: $ROUNDS rounds of 50 operations, kill -9, 10 more, start" '
+	test_expect_success $P "$fs: $ROUNDS rounds of 50 operations, kill -9, 5-20 more, start" '
 		fst_gt_begin $fs-all "$S" &&
 		r=1 op=151 bad= &&
 		while test $r -le $ROUNDS
@@ -39,17 +40,18 @@ do
 			fst_gt_begin $fs-$r "$S" &&
 			fst-test-tool workload --seed $seed --start $op --ops 50 --log ops.log "$S" &&
 			fst_daemon_kill &&
-			fst-test-tool workload --seed $seed --start $(($op + 50)) --ops 10 \
+			down=$((5 + $r * 7 % 16)) &&
+			fst-test-tool workload --seed $seed --start $(($op + 50)) --ops $down \
 				--log ops.log "$S" &&
 			fst_daemon_start &&
 			if ! fst_gt_check $fs-$r "$S" >round.out 2>&1
 			then
-				echo "round $r (ops $op..$(($op + 59)), seed $seed, the daemon" \
+				echo "round $r (ops $op..$(($op + 49 + $down)), seed $seed, the daemon" \
 					"killed after op $(($op + 49))):"
 				cat round.out
 				bad=t
 			fi &&
-			op=$(($op + 60)) &&
+			op=$(($op + 50 + $down)) &&
 			r=$(($r + 1)) || return 1
 		done &&
 		test -z "$bad"

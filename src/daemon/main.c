@@ -58,6 +58,8 @@ static void usage(FILE *f)
 		"  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
 		"                           default: the kernel's max_queued_events, 16384)\n"
 		"  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
+		"  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
+		"                           \"gap\" and is dropped (default 4 MiB)\n"
 		"  --help, --version\n",
 		DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -78,7 +80,7 @@ static int parse_u64(const char *s, uint64_t *ret)
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 {
 	enum { O_STATE = 256, O_SOCKET, O_FG, O_VERBOSE, O_COMMIT, O_MAXJ, O_SEG, O_MARGIN, O_SCANT,
-	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE };
+	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE, O_STREAMBUF };
 	static const struct option opts[] = {
 		{"state-dir", required_argument, NULL, O_STATE},
 		{"socket", required_argument, NULL, O_SOCKET},
@@ -93,6 +95,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{"queue-events", required_argument, NULL, O_QUEUE},
+		{"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
 		{0},
 	};
 	int c;
@@ -100,7 +103,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
-			   c == O_SCANT || c == O_QUEUE;
+			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -140,6 +143,9 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 			break;
 		case O_QUEUE:
 			cfg->queue_events = (unsigned long)v;
+			break;
+		case O_STREAMBUF:
+			cfg->stream_buffer_max = (size_t)v;
 			break;
 		case O_HELP:
 			usage(stdout);

@@ -108,7 +108,7 @@ static void send_json(struct client *c, struct json_object *o)
 	size_t len;
 
 	json_object_object_add(o, "v", json_object_new_int(FST_PROTOCOL_VERSION));
-	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	if (client_write(c, text, len) < 0)
 		c->closing = true;
 	json_object_put(o);

@@ -117,37 +117,8 @@ static int emit_contents(struct list *l, int which, const char *d)
 	return r;
 }
 
-struct pathq {
-	char **v;
-	size_t head, n, cap;
-};
-
-static int pathq_push(struct pathq *q, char *p)
-{
-	if (q->n == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 64;
-		char **nv = realloc(q->v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			free(p);
-			return -ENOMEM;
-		}
-		q->v = nv;
-		q->cap = ncap;
-	}
-	q->v[q->n++] = p;
-	return 0;
-}
-
-static void pathq_release(struct pathq *q)
-{
-	for (size_t i = q->head; i < q->n; i++)
-		free(q->v[i]);
-	free(q->v);
-}
-
 /* Queue the subdirectories of dir (relative to src) that are on src's filesystem. */
-static int queue_subdirs(struct list *l, struct pathq *q, const char *dir)
+static int queue_subdirs(struct list *l, struct cli_pathq *q, const char *dir)
 {
 	int fd = openat(l->src_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
@@ -190,7 +161,7 @@ static int queue_subdirs(struct list *l, struct pathq *q, const char *dir)
 			r = -ENOMEM;
 			break;
 		}
-		r = pathq_push(q, child);
+		r = cli_pathq_push(q, child);
 		if (r < 0)
 			break;
 	}
@@ -201,13 +172,13 @@ static int queue_subdirs(struct list *l, struct pathq *q, const char *dir)
 /* "d/" and "x/" for every directory x below d. */
 static int emit_tree(struct list *l, const char *top)
 {
-	struct pathq q = {0};
+	struct cli_pathq q = {0};
 	char *p = strdup(top);
 	int r;
 
 	if (!p)
 		return -ENOMEM;
-	r = pathq_push(&q, p);
+	r = cli_pathq_push(&q, p);
 	while (r == 0 && q.head < q.n) {
 		p = q.v[q.head++];
 		r = emit_contents(l, EXACT, p);
@@ -215,7 +186,7 @@ static int emit_tree(struct list *l, const char *top)
 			r = queue_subdirs(l, &q, p);
 		free(p);
 	}
-	pathq_release(&q);
+	cli_pathq_release(&q);
 	return r;
 }
 

@@ -39,6 +39,17 @@ int cli_write_token_file(const char *path, const char *token);
 /* Is p a relative path without "..", "." or empty components (or exactly ".")? */
 bool cli_path_is_clean(const char *p);
 
+/* A queue of malloc'ed paths (directories still to read); entries before
+ * head have been taken (and belong to the taker). */
+struct cli_pathq {
+	char **v;
+	size_t head, n, cap;
+};
+/* Append p (taken over; freed on failure). -ENOMEM, also when p is NULL. */
+int cli_pathq_push(struct cli_pathq *q, char *p);
+/* Free what was not taken, and the array. */
+void cli_pathq_release(struct cli_pathq *q);
+
 struct hashmap;
 /* The paths of ch that have the kind recursive (NULL: out of memory). */
 struct hashmap *cli_recursive_set(const struct fst_changes *ch);

@@ -154,13 +154,7 @@ int cli_note_link(struct hashmap *inos, const struct stat *st)
 	return hashmap_upsert(inos, &ino, sizeof(ino), &slot) < 0 ? -ENOMEM : 0;
 }
 
-/* Directories still to read, relative to the top; freed as they are read. */
-struct dirq {
-	char **v;
-	size_t head, n, cap;
-};
-
-static int dirq_push(struct dirq *q, char *p)
+int cli_pathq_push(struct cli_pathq *q, char *p)
 {
 	if (!p)
 		return -ENOMEM;
@@ -179,6 +173,13 @@ static int dirq_push(struct dirq *q, char *p)
 	return 0;
 }
 
+void cli_pathq_release(struct cli_pathq *q)
+{
+	for (size_t i = q->head; i < q->n; i++)
+		free(q->v[i]);
+	free(q->v);
+}
+
 static char *child_path(const char *dir, const char *name)
 {
 	char *p;
@@ -193,7 +194,7 @@ static char *child_path(const char *dir, const char *name)
 int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 		   int (*found)(void *data, const char *path), void *data)
 {
-	struct dirq q = {0};
+	struct cli_pathq q = {0};
 	struct stat top;
 	int r;
 
@@ -201,7 +202,7 @@ int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 		return 0;
 	if (fstat(top_fd, &top) < 0)
 		return -errno;
-	r = dirq_push(&q, strdup("."));
+	r = cli_pathq_push(&q, strdup("."));
 	while (r == 0 && q.head < q.n) {
 		char *dir = q.v[q.head++];
 		int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -228,7 +229,7 @@ int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 			}
 			if (type == DT_DIR) {
 				if (!(skip_git && strcmp(de->d_name, ".git") == 0))
-					r = dirq_push(&q, child_path(dir, de->d_name));
+					r = cli_pathq_push(&q, child_path(dir, de->d_name));
 			} else if (type == DT_REG && hashmap_get(inos, &ino, sizeof(ino))) {
 				char *p = child_path(dir, de->d_name);
 
@@ -240,9 +241,7 @@ int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 			closedir(d);
 		free(dir);
 	}
-	while (q.head < q.n)
-		free(q.v[q.head++]);
-	free(q.v);
+	cli_pathq_release(&q);
 	return r;
 }
 

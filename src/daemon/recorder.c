@@ -29,13 +29,32 @@ static size_t make_key(uint8_t *key, const struct fhandle *dir, const char *name
 	return 6 + dir->len + namelen;
 }
 
+static int append_event(struct fsys *fs, const struct fhandle *h, const char *name,
+			size_t namelen, unsigned kinds)
+{
+	struct jrec rec = {
+		.type = JREC_EVENT,
+		.kinds = (uint8_t)kinds,
+		.time_ns = now_realtime_ns(),
+		.handle_type = h->type,
+		.handle_len = h->len,
+		.handle = h->bytes,
+		.name_len = (uint16_t)namelen,
+		.name = name,
+	};
+	int r = journal_append(fs->journal, &rec);
+
+	if (r == 0)
+		fs->records_written++;
+	return r;
+}
+
 int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, size_t namelen,
 		  unsigned kinds)
 {
 	uint8_t key[KEY_MAX];
 	uintptr_t *seen;
 	unsigned fresh;
-	struct jrec r = {0};
 	int added, ret;
 
 	if (namelen > 255 || dir->len > HANDLE_MAX)
@@ -48,19 +67,10 @@ int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, 
 	fresh = kinds & ~(unsigned)*seen;
 	if (!fresh)
 		return 0;
-	r.type = JREC_EVENT;
-	r.kinds = (uint8_t)fresh;
-	r.time_ns = now_realtime_ns();
-	r.handle_type = dir->type;
-	r.handle_len = dir->len;
-	r.handle = dir->bytes;
-	r.name_len = (uint16_t)namelen;
-	r.name = name;
-	ret = journal_append(fs->journal, &r);
+	ret = append_event(fs, dir, name, namelen, fresh);
 	if (ret < 0)
 		return ret;
 	*seen |= fresh;
-	fs->records_written++;
 	return 0;
 }
 
@@ -80,7 +90,6 @@ int recorder_note_object(struct fsys *fs, const struct fhandle *obj, unsigned ki
 		char raw[sizeof(struct file_handle) + HANDLE_MAX];
 	} u;
 	struct stat st;
-	struct jrec r = {0};
 	int fd, mfd, ret;
 
 	ret = hashmap_upsert(fs->recorded, key, make_key(key, obj, "", 0), &seen);
@@ -103,16 +112,7 @@ int recorder_note_object(struct fsys *fs, const struct fhandle *obj, unsigned ki
 	close(fd);
 	if (ret < 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
 		return 0;
-	r.type = JREC_EVENT;
-	r.kinds = (uint8_t)fresh;
-	r.time_ns = now_realtime_ns();
-	r.handle_type = obj->type;
-	r.handle_len = obj->len;
-	r.handle = obj->bytes;
-	ret = journal_append(fs->journal, &r);
-	if (ret == 0)
-		fs->records_written++;
-	return ret;
+	return append_event(fs, obj, NULL, 0, fresh);
 }
 
 void recorder_reset(struct fsys *fs)

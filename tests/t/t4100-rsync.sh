@@ -192,12 +192,14 @@ test_expect_success $P 'backup: a file written through one hard link changes in 
 	same_tree mnt/src bk
 '
 
-test_expect_success $P 'backup: nothing changed means no rsync, a new token' '
+test_expect_success $P 'backup: nothing changed means no rsync; the token is kept' '
 	old=$(state_token bk) &&
 	backup -v mnt/src bk 2>err &&
 	grep "nothing changed" err &&
 	! grep "running rsync" err &&
-	test "$(state_token bk)" != "$old"
+	# the saved token names the same journal position when nothing was
+	# recorded since (it may be the same string); it must still be there
+	case "$(state_token bk)" in fst1:*) ;; *) false ;; esac
 '
 
 test_expect_success $P 'backup: a failing rsync keeps the old token; the next run catches up' '

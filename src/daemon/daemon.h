@@ -131,6 +131,7 @@ struct daemon {
 	pid_t pid;
 	uint64_t start_ns;
 	bool quit;
+	bool timer_fast, timer_armed;
 	struct fsys *filesystems;
 	struct scope *scopes;
 	struct client *clients;
@@ -166,6 +167,7 @@ int scopes_load(struct daemon *d);
 struct scope *scope_find_for(struct daemon *d, struct fsys *fs, const char *canon_path,
 			     bool exact);
 void daemon_recheck_mounts(struct daemon *d);
+int daemon_timer(struct daemon *d, bool fast);
 int daemon_epoll_add(struct daemon *d, int fd, uint32_t events, struct ev_tag *tag);
 void daemon_epoll_del(struct daemon *d, int fd);
 
@@ -214,5 +216,7 @@ void server_tick(struct daemon *d);
 void server_fs_ready(struct daemon *d, struct fsys *fs);
 void server_close_all(struct daemon *d);
 void server_reap(struct daemon *d);
+/* Does a client wait for something (a parked query, a stream)? */
+bool server_busy(struct daemon *d);
 
 #endif

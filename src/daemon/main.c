@@ -41,6 +41,29 @@ void daemon_epoll_del(struct daemon *d, int fd)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/*
+ * The commit timer ticks every commit_ms while there is work (records to
+ * commit, scans, waiting queries, streams) and once a second when idle, so
+ * an idle daemon does not wake 20 times a second. The watcher switches it
+ * back to fast as soon as it appends a record.
+ */
+int daemon_timer(struct daemon *d, bool fast)
+{
+	unsigned ms = fast ? d->cfg.commit_ms : 1000;
+	struct itimerspec its = {0};
+
+	if (d->timer_fast == fast && d->timer_armed)
+		return 0;
+	its.it_interval.tv_sec = ms / 1000;
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(d->timer_fd, 0, &its, NULL) < 0)
+		return -errno;
+	d->timer_fast = fast;
+	d->timer_armed = true;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -169,7 +192,6 @@ static int setup_loop(struct daemon *d)
 {
 	static struct ev_tag listen_tag = {EV_LISTEN, NULL}, timer_tag = {EV_TIMER, NULL},
 			     signal_tag = {EV_SIGNAL, NULL}, mounts_tag = {EV_MOUNTS, NULL};
-	struct itimerspec its = {0};
 	sigset_t mask;
 	int r;
 
@@ -189,11 +211,9 @@ static int setup_loop(struct daemon *d)
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d->timer_fd < 0)
 		return log_errno(LOG_LEVEL_ERR, -errno, "timerfd_create");
-	its.it_interval.tv_sec = d->cfg.commit_ms / 1000;
-	its.it_interval.tv_nsec = (long)(d->cfg.commit_ms % 1000) * 1000000L;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(d->timer_fd, 0, &its, NULL) < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "timerfd_settime");
+	r = daemon_timer(d, true);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERR, r, "timerfd_settime");
 	/* The mount table: EPOLLPRI when it changes. */
 	d->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	if (d->mountinfo_fd < 0)
@@ -213,17 +233,23 @@ static void on_timer(struct daemon *d)
 
 	if (read(d->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_errno(LOG_LEVEL_WARN, -errno, "timerfd");
+	bool busy = server_busy(d);
+
 	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
 		fsys_kick(fs);
 		bool idle_due = now - fs->idle_commit_ns >= IDLE_WATERMARK_NS;
 
+		busy |= fsys_scan_busy(fs) || fs->last_commit_error;
 		if (!journal_dirty(fs->journal) && !idle_due)
 			continue;
+		busy |= journal_dirty(fs->journal);
 		fs->idle_commit_ns = now;
 		if (fsys_commit(fs) == 0)
 			server_after_commit(d, fs);
 	}
 	server_tick(d);
+	if (daemon_timer(d, busy) < 0)
+		log_errno(LOG_LEVEL_WARN, -errno, "timerfd_settime");
 }
 
 static void on_signal(struct daemon *d)

@@ -838,6 +838,14 @@ void server_fs_ready(struct daemon *d, struct fsys *fs)
 	}
 }
 
+bool server_busy(struct daemon *d)
+{
+	for (struct client *c = d->clients; c; c = c->next)
+		if (c->pending || c->stream_fs)
+			return true;
+	return false;
+}
+
 void server_tick(struct daemon *d)
 {
 	uint64_t now = now_monotonic_ns();

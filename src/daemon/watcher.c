@@ -321,5 +321,7 @@ int watcher_read(struct fsys *fs)
 	}
 	/* Everything queued before 'start' has now been read. */
 	fs->last_drain_ns = start;
+	if (journal_dirty(fs->journal) && !fs->d->timer_fast)
+		daemon_timer(fs->d, true); /* commit within commit_ms */
 	return total;
 }

@@ -1,0 +1,160 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# git status with and without an fsmonitor hook (issue 4).
+#
+# A git repository of GIT_FILES files (default 100000, 100 to a directory,
+# committed and packed) on a loop-mounted ext4 image. Each run of
+# 'git status' follows GIT_CHANGED (10) files modified (after those of the
+# run before were checked out again: 'git checkout -- .'). Timed:
+#   no fsmonitor
+#   core.fsmonitor = "fstrack --socket S git-fsmonitor"
+#   core.fsmonitor = .git/hooks/query-watchman (git's fsmonitor-watchman
+#                    sample, Watchman 4.9 from Debian, with JSON::XS)
+# each with core.untrackedCache false and true, after warm-up runs (the
+# first hook call watches the work tree and answers "everything"). After the
+# fsmonitor runs, 'git status --porcelain' must say what it says without the
+# hook (a check, not a figure). When watchman is missing or fails, its rows
+# say why.
+#
+# Usage: [BENCH_QUICK=1] bench/git-status.sh [BUILD]
+. "$(dirname "$0")/lib.sh"
+bench_init git-status "$@"
+
+if [ "$QUICK" = 1 ]; then
+	d_files=5000 d_runs=3 d_warmup=2
+else
+	d_files=100000 d_runs=20 d_warmup=3
+fi
+FILES=${GIT_FILES:-$d_files}
+CHANGED=${GIT_CHANGED:-10}
+RUNS=${GIT_RUNS:-$d_runs}
+WARMUP=${GIT_WARMUP:-$d_warmup}
+
+MNT=$WORK/mnt
+REPO=$MNT/repo
+bench_image "$MNT" 8G $((2 * FILES + 65536))
+
+bench_say "making a repository of $FILES files"
+"$BT" mktree "$REPO" "$FILES" 100 100
+NDIRS=$(find "$REPO" -type d | wc -l)
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost \
+	GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
+git -C "$REPO" init -q
+git -C "$REPO" config gc.auto 0
+git -C "$REPO" add -A
+git -C "$REPO" commit -q -m "$FILES files"
+git -C "$REPO" repack -adq
+git -C "$REPO" prune
+sync
+bench_daemon_start
+
+git_cfg() { git -C "$REPO" config "$@"; }
+rows=()
+declare -A check
+
+# measure LABEL UNTRACKED_CACHE FSMONITOR_HOOK (empty: none)
+measure() {
+	local label=$1 uc=$2 hook=$3 var
+	git_cfg core.untrackedCache "$uc"
+	if [ -n "$hook" ]; then git_cfg core.fsmonitor "$hook"; else git_cfg --unset-all core.fsmonitor || true; fi
+	bench_say "git status: $label, untrackedCache=$uc"
+	# the files modified for the previous run are checked out again first,
+	# so every timed run has exactly CHANGED modified files
+	bench_hyperfine hf "$RUNS" "$WARMUP" \
+		"git -C $REPO checkout -q -- . && $BT change $REPO $CHANGED modify >/dev/null" "git -C $REPO status"
+	rows+=("$label|$uc|$hf_mean|$hf_sd|$hf_min")
+	if [ -n "$hook" ]; then
+		# with the hook and without it, git must see the same
+		"$BT" change "$REPO" "$CHANGED" modify >/dev/null
+		git -C "$REPO" status --porcelain >"$WORK/with"
+		git -C "$REPO" -c core.fsmonitor= status --porcelain >"$WORK/without"
+		if cmp -s "$WORK/with" "$WORK/without"; then
+			check[$label/$uc]=same
+		else
+			check[$label/$uc]="DIFFERENT: $(diff "$WORK/with" "$WORK/without" | grep -c '^[<>]') lines"
+			cp "$WORK/with" "$SRC_DIR/bench/out/git-status-with-$uc.txt"
+			cp "$WORK/without" "$SRC_DIR/bench/out/git-status-without-$uc.txt"
+		fi
+	fi
+}
+
+FST_HOOK="$FSTRACK --socket $WORK/sock git-fsmonitor"
+for uc in false true; do
+	measure "no fsmonitor" "$uc" ""
+	measure "fstrack git-fsmonitor" "$uc" "$FST_HOOK"
+done
+git_cfg --unset-all core.fsmonitor
+
+# Watchman: a private server (own socket, state and log in $WORK); the hook
+# is git's sample with --sockname added to its three watchman calls (this
+# watchman 4.9 client does not read WATCHMAN_SOCK).
+wm_why=
+WM=$WORK/watchman
+WM_PID=
+if ! command -v watchman >/dev/null; then
+	wm_why="watchman is not installed (apt-get install -y watchman)"
+elif ! perl -MJSON::PP -e 1 2>/dev/null; then
+	wm_why="perl has no JSON module for the hook"
+else
+	mkdir -p "$WM"
+	watchman --foreground --sockname="$WM/sock" --statefile="$WM/state" --logfile="$WM/log" \
+		--pidfile="$WM/pid" --no-save-state >"$WM/out" 2>&1 &
+	WM_PID=$!
+	bench__pids+=("$WM_PID")
+	for _ in $(seq 100); do
+		watchman --sockname="$WM/sock" --no-spawn --no-local version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	sample=$(git --exec-path)/../../share/git-core/templates/hooks/fsmonitor-watchman.sample
+	[ -f "$sample" ] || sample=/usr/share/git-core/templates/hooks/fsmonitor-watchman.sample
+	hook=$REPO/.git/hooks/query-watchman
+	if ! watchman --sockname="$WM/sock" --no-spawn --no-local version >/dev/null 2>&1; then
+		wm_why="the watchman server did not start: $(tail -n 1 "$WM/log" 2>/dev/null)"
+	elif [ ! -f "$sample" ]; then
+		wm_why="git's fsmonitor-watchman.sample hook is not installed"
+	else
+		sed -e "s|'watchman -j --no-pretty'|'watchman --sockname=\"\$BENCH_WATCHMAN_SOCK\" -j --no-pretty'|" \
+			-e "s|qx/watchman |qx/watchman --sockname=\"\\\\\$BENCH_WATCHMAN_SOCK\" |" "$sample" >"$hook"
+		chmod +x "$hook"
+		if [ "$(grep -c 'sockname=' "$hook")" != 3 ]; then
+			wm_why="git's fsmonitor-watchman.sample is not the one this script knows (its watchman calls)"
+		fi
+	fi
+	export BENCH_WATCHMAN_SOCK=$WM/sock
+fi
+for uc in false true; do
+	if [ -z "$wm_why" ]; then
+		if ! (cd "$REPO" && .git/hooks/query-watchman 2 "" >/dev/null 2>"$WM/hook.err") ||
+			! (cd "$REPO" && .git/hooks/query-watchman 2 "" >/dev/null 2>"$WM/hook.err"); then
+			wm_why="the watchman hook fails: $(head -n 1 "$WM/hook.err")"
+		fi
+	fi
+	if [ -n "$wm_why" ]; then
+		rows+=("watchman hook|$uc|||")
+		continue
+	fi
+	measure "watchman hook" "$uc" ".git/hooks/query-watchman"
+done
+git_cfg --unset-all core.fsmonitor || true
+[ -z "$WM_PID" ] || watchman --sockname="$WM/sock" --no-spawn --no-local shutdown-server >/dev/null 2>&1 || true
+bench_daemon_stop
+
+bench_header "git status: repository of $FILES files, $NDIRS dirs, ext4 on loop, $CHANGED files modified before each run"
+bench_out "   $(git --version), watchman $(watchman --version 2>/dev/null || echo -), warm cache, mean of $RUNS runs after $WARMUP warm-up runs"
+bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "fsmonitor" untracked "mean ms" "±sd" "min ms" "vs none" "porcelain with hook = without")"
+declare -A base
+for r in "${rows[@]}"; do
+	IFS='|' read -r label uc m sd mn <<<"$r"
+	[ "$label" = "no fsmonitor" ] && base[$uc]=$m
+done
+for r in "${rows[@]}"; do
+	IFS='|' read -r label uc m sd mn <<<"$r"
+	if [ -z "$m" ]; then
+		bench_out "$(printf '%-24s %-9s %s' "$label" "cache=$uc" "not measured: $wm_why")"
+		continue
+	fi
+	bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "$label" "cache=$uc" "$(ms "$m")" "$(ms "$sd")" "$(ms "$mn")" \
+		"x$(bench_ratio "${base[$uc]}" "$m")" "${check[$label/$uc]:--}")"
+done
+bench_out "  vs none = time without fsmonitor (same untracked cache setting) / this time"

@@ -9,25 +9,10 @@ git status without it.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 
-fst_lazy_prereq GIT '
-	command -v git >/dev/null || { echo "git is not installed"; exit 1; }
-'
+. "$FST_SRC_DIR"/tests/lib/git-lib.sh
 
 P=ROOT,TMPFS,FANOTIFY,GIT
 
-same_status() {
-	for mode in -unormal -uall
-	do
-		(cd repo && git status --porcelain=v2 $mode) >with 2>with.err &&
-		(cd repo && git --no-optional-locks -c core.fsmonitor= status --porcelain=v2 $mode) \
-			>without 2>&1 &&
-		if ! test_cmp without with
-		then
-			echo "$1, $mode: git status differs with the hook (stderr: $(cat with.err))"
-			return 1
-		fi
-	done
-}
 
 g() {
 	(cd repo && git -c user.name=t -c user.email=t@t "$@")

@@ -104,14 +104,14 @@ bench_hyperfine rc "$COLD_RUNS" 0 "sync; echo 3 >/proc/sys/vm/drop_caches" \
 	"rsync -a --delete --dry-run -i $TREE/ $COPY/"
 
 bench_header "catch-up: $CHANGES changes during downtime, tree of $FILES files, $NDIRS dirs, ext4 on loop"
-bench_out "$(printf '%-44s %-5s %10s %9s %8s %9s' what cache seconds "±sd" found "vs fstrack")"
+bench_out "$(printf '%-47s %-5s %10s %9s %8s %9s' what cache seconds "±sd" found "vs fstrack")"
 fst_row() { # round label
-	bench_out "$(printf '%-44s %-5s %10.3f %9s %8s %9s' "$2" "$1" "${res[$1.secs]}" - "${res[$1.found]}" x1.00)"
+	bench_out "$(printf '%-47s %-5s %10.3f %9s %8s %9s' "$2" "$1" "${res[$1.secs]}" - "${res[$1.found]}" x1.00)"
 }
 alt_row() { # var label cache fstrack_secs found
 	local m sd
 	eval "m=\${$1_mean} sd=\${$1_sd}"
-	bench_out "$(printf '%-44s %-5s %10.3f %9.3f %8s %9s' "$2" "$3" "$m" "$sd" "$5" "x$(bench_ratio "$m" "$4")")"
+	bench_out "$(printf '%-47s %-5s %10.3f %9.3f %8s %9s' "$2" "$3" "$m" "$sd" "$5" "x$(bench_ratio "$m" "$4")")"
 }
 fst_row warm "fstrackd start -> changes answered (${DOWNTIME_S}s down)"
 alt_row fw "find -newer MARKER" warm "${res[warm.secs]}" "$n_find"

@@ -13,9 +13,9 @@
 #                    sample, Watchman 4.9 from Debian, with JSON::XS)
 # each with core.untrackedCache false and true, after warm-up runs (the
 # first hook call watches the work tree and answers "everything"). After the
-# fsmonitor runs, 'git status --porcelain' must say what it says without the
-# hook (a check, not a figure). When watchman is missing or fails, its rows
-# say why.
+# fsmonitor runs and GIT_CHANGED more changes of every kind, 'git status
+# --porcelain' must say what it says without the hook (a check, not a
+# figure). When watchman is missing or fails, its rows say why.
 #
 # Usage: [BENCH_QUICK=1] bench/git-status.sh [BUILD]
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +55,7 @@ declare -A check
 
 # measure LABEL UNTRACKED_CACHE FSMONITOR_HOOK (empty: none)
 measure() {
-	local label=$1 uc=$2 hook=$3 var
+	local label=$1 uc=$2 hook=$3
 	git_cfg core.untrackedCache "$uc"
 	if [ -n "$hook" ]; then git_cfg core.fsmonitor "$hook"; else git_cfg --unset-all core.fsmonitor || true; fi
 	bench_say "git status: $label, untrackedCache=$uc"
@@ -65,10 +65,13 @@ measure() {
 		"git -C $REPO checkout -q -- . && $BT change $REPO $CHANGED modify >/dev/null" "git -C $REPO status"
 	rows+=("$label|$uc|$hf_mean|$hf_sd|$hf_min")
 	if [ -n "$hook" ]; then
-		# with the hook and without it, git must see the same
-		"$BT" change "$REPO" "$CHANGED" modify >/dev/null
+		# with the hook and without it, git must see the same, after
+		# changes of every kind (new untracked files, deletions, renames)
+		"$BT" change "$REPO" "$CHANGED" mixed >/dev/null
 		git -C "$REPO" status --porcelain >"$WORK/with"
 		git -C "$REPO" -c core.fsmonitor= status --porcelain >"$WORK/without"
+		git -C "$REPO" checkout -q -- .
+		git -C "$REPO" clean -fq
 		if cmp -s "$WORK/with" "$WORK/without"; then
 			check[$label/$uc]=same
 		else

@@ -463,6 +463,14 @@ static int exchange(fst_client *c, json_object *req, json_object **ret)
 	return parse_line(c, line, len, ret);
 }
 
+/* Send req and read a response that says ok (else the daemon's error is set). */
+static int call(fst_client *c, json_object *req, json_object **ret_resp)
+{
+	int r = exchange(c, req, ret_resp);
+
+	return r < 0 ? r : check_response(c, *ret_resp);
+}
+
 static json_object *new_request(const char *op)
 {
 	json_object *req = json_object_new_object();
@@ -561,10 +569,7 @@ static int path_request(fst_client *c, const char *op, const char *dir, bool all
 			}
 		}
 	}
-	r = exchange(c, req, &resp);
-	if (r < 0)
-		goto out;
-	r = check_response(c, resp);
+	r = call(c, req, &resp);
 	if (r < 0)
 		goto out;
 	*ret_resp = resp;
@@ -630,10 +635,7 @@ int fst_hello(fst_client *c, char **ret_version)
 	*ret_version = NULL;
 	if (!req)
 		return -ENOMEM;
-	r = exchange(c, req, &resp);
-	if (r < 0)
-		goto out;
-	r = check_response(c, resp);
+	r = call(c, req, &resp);
 	if (r < 0)
 		goto out;
 	if (json_object_object_get_ex(resp, "protocol", &proto) &&
@@ -782,10 +784,7 @@ int fst_status_json(fst_client *c, char **ret_json)
 	*ret_json = NULL;
 	if (!req)
 		return -ENOMEM;
-	r = exchange(c, req, &resp);
-	if (r < 0)
-		goto out;
-	r = check_response(c, resp);
+	r = call(c, req, &resp);
 	if (r < 0)
 		goto out;
 	json_object_object_del(resp, "v");

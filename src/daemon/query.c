@@ -248,6 +248,46 @@ static int add_hard_links(struct fsys *fs, struct hashmap *places, const char *c
 	return r;
 }
 
+/*
+ * A change the caller may not be told of (a name in a directory it cannot
+ * list, container) is still covered for it: by the outermost directory on
+ * the way from canon_dir that it cannot list, under that directory's own
+ * name, which it can. "entries" when the hidden name is directly in it,
+ * "recursive" when deeper; both say "something you cannot list changed
+ * here", which the directory's mtime shows the caller anyway.
+ */
+static int add_hidden(struct perm_cache *pc, struct hashmap *out, const char *canon_dir,
+		      const char *container)
+{
+	char p[PATH_MAX];
+	const char *rel;
+	size_t len = strlen(canon_dir);
+
+	if (!path_under(container, canon_dir, &rel) || strcmp(rel, ".") == 0 ||
+	    strlen(container) >= sizeof(p))
+		return 0; /* not below the queried dir, which the caller may list */
+	memcpy(p, container, strlen(container) + 1);
+	for (;;) {
+		char *slash = strchr(p + len + (len > 1), '/');
+		char saved = 0;
+
+		if (slash) {
+			saved = *slash;
+			*slash = '\0';
+		}
+		if (!perm_can_list(pc, p)) {
+			bool direct = !slash;
+
+			path_under(p, canon_dir, &rel);
+			return add_out(out, rel, direct ? FST_ENTRIES : FST_RECURSIVE);
+		}
+		if (!slash)
+			return 0;
+		*slash = saved;
+		len = (size_t)(slash - p);
+	}
+}
+
 int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,
 		  const struct query_opts *o, struct change_set **ret)
 {
@@ -328,8 +368,13 @@ int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,
 		}
 		if (!path_under(full, canon_dir, &rel))
 			continue;
-		if (pc && !perm_can_list(pc, container))
-			continue; /* the caller could not have listed this name */
+		if (pc && !perm_can_list(pc, container)) {
+			/* the caller could not have listed this name */
+			r = add_hidden(pc, out, canon_dir, container);
+			if (r < 0)
+				goto out;
+			continue;
+		}
 
 		uintptr_t *ov;
 		r = hashmap_upsert(out, rel, strlen(rel) + 1, &ov);

@@ -177,7 +177,9 @@ test_expect_success ROOT,TMPFS,FANOTIFY,SETPRIV 'an unprivileged client never le
 	chmod 755 . mnt mnt/w &&
 	mkdir -p mnt/w/pub mnt/w/priv &&
 	chmod 755 mnt/w/pub && chmod 700 mnt/w/priv &&
+	echo old >mnt/w/priv/old &&
 	t=$(as_nobody "$FSTRACK" token "$PWD/mnt/w") &&
+	echo changed >>mnt/w/priv/old &&
 	echo x >mnt/w/priv/secret-name &&
 	mkdir mnt/w/priv/secret-dir &&
 	echo y >mnt/w/priv/secret-dir/secret2 &&
@@ -187,6 +189,8 @@ test_expect_success ROOT,TMPFS,FANOTIFY,SETPRIV 'an unprivileged client never le
 	fst-test-tool has nobody.json pub/visible created &&
 	! grep secret nobody.json &&
 	fst-test-tool covers nobody.json priv/secret-name &&
+	fst-test-tool covers nobody.json priv/secret-dir/secret2 &&
+	fst-test-tool covers nobody.json priv/old &&
 	test_expect_code 1 as_nobody "$FSTRACK" changes --since "$t" --json "$PWD/mnt/w/priv" 2>err &&
 	test "$(wc -l <err)" = 1 &&
 	test_expect_code 1 as_nobody "$FSTRACK" watch "$PWD/mnt/w/priv" 2>err

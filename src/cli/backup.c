@@ -12,6 +12,8 @@
  * answer R of 'changes --since T SRC':
  *
  *   exact path p (any kind but entries/recursive)   "p"                 [E]
+ *     p the top itself (its own attributes)          "." (its children   [D]
+ *                                                    too, to rsync)
  *     p missing                                      "p"                 [D]
  *     p missing and its parent missing too           nothing: whatever
  *                                                    removed the parent is
@@ -223,7 +225,8 @@ static int emit_change(struct list *l, const struct fst_change *c)
 	if (S_ISDIR(st.st_mode) && st.st_dev == l->dev) {
 		if (c->kinds & FST_RECURSIVE)
 			return emit_tree(l, c->path);
-		if (c->kinds & FST_ENTRIES)
+		/* rsync has no form for the top alone: "." is its children too */
+		if ((c->kinds & FST_ENTRIES) || strcmp(c->path, ".") == 0)
 			return emit_contents(l, DIRS, c->path);
 	}
 	if (cli_note_link(l->links, &st) < 0)

@@ -67,7 +67,11 @@ static int collect(const struct jrec *r, void *userdata)
 	*v |= r->kinds;
 	/*
 	 * A name added to or removed from a directory changes the directory
-	 * itself too (mtime, ctime, size, link count): list it as "entries".
+	 * itself too (mtime, ctime, size, link count): list it as "modified".
+	 * Not "entries": that says "names came or went that this answer does
+	 * not list" (the catch-up scan's word), and these names are listed.
+	 * Consumers act on the difference: rsync re-sends a whole "entries"
+	 * directory, git's hook must then distrust its untracked cache.
 	 */
 	if (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO)) {
 		added = hashmap_upsert(places, key,
@@ -76,7 +80,7 @@ static int collect(const struct jrec *r, void *userdata)
 				       &v);
 		if (added < 0)
 			return added;
-		*v |= FST_ENTRIES;
+		*v |= FST_MODIFIED;
 	}
 	return 0;
 }

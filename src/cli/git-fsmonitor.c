@@ -33,6 +33,18 @@
  * unchanged with "/": git checks everything now, and the next call asks
  * again since the same token. On first use (git's token is a timestamp or
  * empty) the work tree is watched and its new token comes with "/".
+ *
+ * "/" and git's untracked cache: on "/" git re-checks every index entry
+ * (those it does not check stay dirty in the index it writes), but it
+ * only stops trusting the untracked cache in its own process
+ * (fsmonitor.c refresh_fsmonitor, use_fsmonitor = 0; git 2.39 to at least
+ * 2.47). A command that does not list untracked files (reset, stash,
+ * update-index, commit) then writes the index with the new token and the
+ * untracked cache as it was, and the next command trusts a stale listing:
+ * a removed untracked file would still be shown. So a "/" that advances
+ * the token hands out the token with RESCAN_MARK appended, and an answer
+ * since a marked token adds INVALIDATE for every directory of the work
+ * tree (a readdir walk, once), which the next command does honour.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +63,8 @@
 #include "fstrack.h"
 
 #define INVALIDATE ".fstrack-rescan"
+/* Appended to a token handed out with "/": see "/" and git's untracked cache. */
+#define RESCAN_MARK "+untracked-rescan"
 /* How long a catch-up scan may hold git up before git checks everything itself. */
 #define SCAN_WAIT_MS 1000
 /* How long the daemon may take at all before git checks everything itself. */
@@ -72,7 +86,8 @@ const char git_fsmonitor_help[] =
 
 struct out {
 	FILE *f;
-	bool everything;
+	bool everything;	/* only "/" will do */
+	bool rescan_untracked; /* git's token was marked: INVALIDATE every directory */
 };
 
 static void put(struct out *o, const char *path)
@@ -95,18 +110,29 @@ static bool has_git_component(const char *p)
 	return false;
 }
 
-static int put_dir_invalidate(struct out *o, const char *dir)
+/* dir/name; "" is the top of the work tree. */
+static char *path_join(const char *dir, const char *name)
 {
 	char *s;
 
-	if (asprintf(&s, "%s/" INVALIDATE, dir) < 0)
+	return asprintf(&s, "%s%s%s", dir, *dir ? "/" : "", name) < 0 ? NULL : s;
+}
+
+static int put_dir_invalidate(struct out *o, const char *dir)
+{
+	char *s = path_join(dir, INVALIDATE);
+
+	if (!s)
 		return -ENOMEM;
 	put(o, s);
 	free(s);
 	return 0;
 }
 
-/* INVALIDATE for dir and every directory below it (not .git, not through symlinks). */
+/*
+ * INVALIDATE for dir and every directory below it (not .git, not through
+ * symlinks); dir "" is the whole work tree.
+ */
 static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 {
 	char **stack = NULL;
@@ -130,7 +156,8 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 		struct dirent *de;
 
 		r = put_dir_invalidate(o, p);
-		fd = r == 0 ? openat(top_fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		fd = r == 0 ? openat(top_fd, *p ? p : ".",
+				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 			    : -1;
 		d = fd >= 0 ? fdopendir(fd) : NULL;
 		if (fd >= 0 && !d)
@@ -148,7 +175,7 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			     !S_ISDIR(st.st_mode)))
 				continue;
-			if (asprintf(&child, "%s/%s", p, de->d_name) < 0) {
+			if (!(child = path_join(p, de->d_name))) {
 				r = -ENOMEM;
 				break;
 			}
@@ -243,16 +270,30 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 	/* a file changed through one name changed under its other names too */
 	if (r == 0)
 		r = cli_walk_links(top_fd, links, true, put_link, o);
+	if (r == 0 && o->rescan_untracked)
+		r = put_tree_invalidate(o, top_fd, "");
 	close(top_fd);
 	hashmap_free(rec);
 	hashmap_free(links);
 	return r;
 }
 
-/* The answer when nothing better can be said: token, then "/". */
-static int answer_everything(const char *token)
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/*
+ * The answer when nothing better can be said: token, then "/". A token
+ * that git has not had before is marked (see "/" and git's untracked cache).
+ */
+static int answer_everything(const char *token, bool mark)
 {
 	fputs(token, stdout);
+	if (mark && !ends_with(token, RESCAN_MARK))
+		fputs(RESCAN_MARK, stdout);
 	fputc('\0', stdout);
 	fputs("/", stdout);
 	fputc('\0', stdout);
@@ -274,7 +315,7 @@ static int start_over(fst_client *c, const char *top)
 		/* git falls back to checking everything when the hook fails */
 		return cli_error("cannot watch the work tree %s: %s", top, fst_client_error(c));
 	}
-	code = answer_everything(token);
+	code = answer_everything(token, true);
 	free(token);
 	return code;
 }
@@ -282,6 +323,7 @@ static int start_over(fst_client *c, const char *top)
 int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 {
 	const char *version, *last;
+	char *since = NULL;
 	struct token parsed;
 	struct fst_changes *ch = NULL;
 	struct out o = {0};
@@ -317,7 +359,13 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 	top = realpath(".", NULL);
 	if (!top)
 		return cli_error("cannot resolve the work tree: %s", strerror(errno));
-	ours = token_parse(last, &parsed) == 0;
+	o.rescan_untracked = ends_with(last, RESCAN_MARK);
+	since = strndup(last, strlen(last) - (o.rescan_untracked ? strlen(RESCAN_MARK) : 0));
+	if (!since) {
+		free(top);
+		return cli_error("out of memory");
+	}
+	ours = token_parse(since, &parsed) == 0;
 
 	r = fst_connect(cli->socket, &c);
 	if (r < 0) {
@@ -326,7 +374,7 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 		fst_connect_strerror(cli->socket, r, msg, sizeof(msg));
 		if (ours) {
 			cli_warn("%s; git checks every file", msg);
-			code = answer_everything(last);
+			code = answer_everything(last, false);
 		} else {
 			code = cli_error("%s", msg);
 		}
@@ -337,7 +385,7 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 		code = start_over(c, top);
 		goto out;
 	}
-	r = fst_changes(c, top, last, SCAN_WAIT_MS, &ch);
+	r = fst_changes(c, top, since, SCAN_WAIT_MS, &ch);
 	if (r == -ENOENT || r == -EINVAL) {
 		/* not watched (any more), or the daemon does not know the token */
 		code = start_over(c, top);
@@ -345,25 +393,25 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 	}
 	if (r == -EAGAIN) {
 		/* a catch-up scan is running: git checks everything this time */
-		code = answer_everything(last);
+		code = answer_everything(last, false);
 		goto out;
 	}
 	if (r < 0) {
 		cli_warn("%s; git checks every file", fst_client_error(c));
-		code = answer_everything(last);
+		code = answer_everything(last, false);
 		goto out;
 	}
 
 	o.f = open_memstream(&buf, &len);
 	if (!o.f) {
-		code = answer_everything(last);
+		code = answer_everything(last, false);
 		goto out;
 	}
 	r = put_changes(&o, ch);
 	if (fclose(o.f) != 0 && r == 0)
 		r = -ENOMEM;
 	if (r < 0 || o.everything) {
-		code = answer_everything(ch->token);
+		code = answer_everything(ch->token, true);
 		goto out;
 	}
 	fputs(ch->token, stdout);
@@ -374,6 +422,7 @@ out:
 	free(buf);
 	fst_changes_free(ch);
 	fst_client_free(c);
+	free(since);
 	free(top);
 	return code;
 }

@@ -83,11 +83,14 @@ test_expect_success $P 'later answers are precise, and right, after each of 12 w
 	test $trivial = 0
 '
 
-test_expect_success $P 'untracked files in a new directory, a removed tracked file' '
+test_expect_success $P 'untracked files in a new directory, a removed tracked file, a new name at the top: precise' '
 	mkdir -p repo/a/b/new/deeper &&
 	: >repo/a/b/new/deeper/u &&
 	rm repo/x/t1 &&
 	: >repo/top-untracked &&
+	git_traced status >/dev/null &&
+	{ trivial_answer; rc=$?; } &&
+	test $rc = 1 &&
 	same_status "simple changes"
 '
 

@@ -118,6 +118,43 @@ static int add_out(struct hashmap *out, const char *rel, unsigned kinds)
 	return 0;
 }
 
+/*
+ * A change the caller may not be told of (a name in a directory it cannot
+ * list, container) is still covered for it: by the outermost directory on
+ * the way from canon_dir that it cannot list, under that directory's own
+ * name, which it can. "entries" when the hidden name is directly in it,
+ * "recursive" when deeper; both say "something you cannot list changed
+ * here", which the directory's mtime shows the caller anyway.
+ */
+static int add_hidden(struct perm_cache *pc, struct hashmap *out, const char *canon_dir,
+		      const char *container)
+{
+	char p[PATH_MAX];
+	const char *rel;
+	size_t len = strlen(canon_dir);
+
+	if (!path_under(container, canon_dir, &rel) || strcmp(rel, ".") == 0 ||
+	    strlen(container) >= sizeof(p))
+		return 0; /* not below the queried dir, which the caller may list */
+	memcpy(p, container, strlen(container) + 1);
+	for (;;) {
+		char *slash = strchr(p + len + (len > 1), '/');
+
+		if (slash)
+			*slash = '\0';
+		if (!perm_can_list(pc, p)) {
+			bool direct = !slash;
+
+			path_under(p, canon_dir, &rel);
+			return add_out(out, rel, direct ? FST_ENTRIES : FST_RECURSIVE);
+		}
+		if (!slash)
+			return 0;
+		*slash = '/';
+		len = (size_t)(slash - p);
+	}
+}
+
 /* Walk dir (fd, path relative to the root) for the wanted inodes. */
 static void search_dir(struct link_search *ls, int fd, dev_t dev, const char *rel)
 {
@@ -156,8 +193,11 @@ static void search_dir(struct link_search *ls, int fd, dev_t dev, const char *re
 				char container[PATH_MAX];
 				snprintf(container, sizeof(container), "%s%s%s", ls->root,
 					 *rel ? "/" : "", rel);
-				if (!perm_can_list(ls->pc, container))
+				if (!perm_can_list(ls->pc, container)) {
+					if (add_hidden(ls->pc, ls->out, ls->root, container) < 0)
+						ls->err = -ENOMEM;
 					break;
+				}
 			}
 			if (add_out(ls->out, sub, ls->v[i].kinds) < 0)
 				ls->err = -ENOMEM;
@@ -250,46 +290,6 @@ static int add_hard_links(struct fsys *fs, struct hashmap *places, const char *c
 	}
 	free(ls.v);
 	return r;
-}
-
-/*
- * A change the caller may not be told of (a name in a directory it cannot
- * list, container) is still covered for it: by the outermost directory on
- * the way from canon_dir that it cannot list, under that directory's own
- * name, which it can. "entries" when the hidden name is directly in it,
- * "recursive" when deeper; both say "something you cannot list changed
- * here", which the directory's mtime shows the caller anyway.
- */
-static int add_hidden(struct perm_cache *pc, struct hashmap *out, const char *canon_dir,
-		      const char *container)
-{
-	char p[PATH_MAX];
-	const char *rel;
-	size_t len = strlen(canon_dir);
-
-	if (!path_under(container, canon_dir, &rel) || strcmp(rel, ".") == 0 ||
-	    strlen(container) >= sizeof(p))
-		return 0; /* not below the queried dir, which the caller may list */
-	memcpy(p, container, strlen(container) + 1);
-	for (;;) {
-		char *slash = strchr(p + len + (len > 1), '/');
-		char saved = 0;
-
-		if (slash) {
-			saved = *slash;
-			*slash = '\0';
-		}
-		if (!perm_can_list(pc, p)) {
-			bool direct = !slash;
-
-			path_under(p, canon_dir, &rel);
-			return add_out(out, rel, direct ? FST_ENTRIES : FST_RECURSIVE);
-		}
-		if (!slash)
-			return 0;
-		*slash = saved;
-		len = (size_t)(slash - p);
-	}
 }
 
 int query_changes(struct fsys *fs, uint64_t from, const char *canon_dir,

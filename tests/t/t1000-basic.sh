@@ -178,8 +178,11 @@ test_expect_success ROOT,TMPFS,FANOTIFY,SETPRIV 'an unprivileged client never le
 	mkdir -p mnt/w/pub mnt/w/priv &&
 	chmod 755 mnt/w/pub && chmod 700 mnt/w/priv &&
 	echo old >mnt/w/priv/old &&
+	mkdir -p mnt/w/priv2 && chmod 700 mnt/w/priv2 &&
+	echo l >mnt/w/priv2/linked && ln -f mnt/w/priv2/linked mnt/outside-link &&
 	t=$(as_nobody "$FSTRACK" token "$PWD/mnt/w") &&
 	echo changed >>mnt/w/priv/old &&
+	echo changed >>mnt/outside-link &&
 	echo x >mnt/w/priv/secret-name &&
 	mkdir mnt/w/priv/secret-dir &&
 	echo y >mnt/w/priv/secret-dir/secret2 &&
@@ -191,6 +194,7 @@ test_expect_success ROOT,TMPFS,FANOTIFY,SETPRIV 'an unprivileged client never le
 	fst-test-tool covers nobody.json priv/secret-name &&
 	fst-test-tool covers nobody.json priv/secret-dir/secret2 &&
 	fst-test-tool covers nobody.json priv/old &&
+	fst-test-tool covers nobody.json priv2/linked &&
 	test_expect_code 1 as_nobody "$FSTRACK" changes --since "$t" --json "$PWD/mnt/w/priv" 2>err &&
 	test "$(wc -l <err)" = 1 &&
 	test_expect_code 1 as_nobody "$FSTRACK" watch "$PWD/mnt/w/priv" 2>err

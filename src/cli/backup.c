@@ -26,10 +26,14 @@
  *   a listed file with hard links                    its other names     [E]
  *                                                    below SRC too
  *                                                    (fstrackd names one)
- *   a missing name at the top                        "." too             [D]
- *                                                    (rsync 3.5.0 deletes
- *                                                    it after setting the
- *                                                    top's times, else)
+ *   any name at the top                              "." too             [D]
+ *                                                    (see below)
+ *
+ * The top of the copy changes whenever rsync writes a name there (its
+ * temporary file, renamed over the name), but rsync sets the times only of
+ * directories in its list, and the top is in it only as "." (3.5.0 also
+ * deletes a missing name at the top after it has set the top's times when
+ * "." is not listed): so a name at the top brings "." into the last run.
  *
  * rsync's quick check skips a file whose size and mtime match the copy's,
  * and a file rewritten in place with its mtime put back (tar, cp -p, touch
@@ -87,7 +91,7 @@ struct list {
 	dev_t dev;
 	struct hashmap *seen;
 	struct hashmap *links; /* inodes of listed files with other names */
-	bool top_missing;      /* a name at the top is listed for --delete-missing-args */
+	bool top_named;	       /* a name at the top is listed: "." must be too */
 };
 
 static int emit(struct list *l, int which, const char *name)
@@ -98,10 +102,38 @@ static int emit(struct list *l, int which, const char *name)
 
 	if (r <= 0)
 		return r;
+	if (strcmp(name, ".") != 0 && (!memchr(name, '/', len) || memchr(name, '/', len) == name + len - 1))
+		l->top_named = true; /* "x" or "x/" */
 	if (fwrite(name, 1, len + 1, l->out[which]) != len + 1)
 		return errno ? -errno : -EIO;
 	l->count[which]++;
 	return 0;
+}
+
+/* Note d's files that have other names, for the walk that lists those too. */
+static int note_child_links(struct list *l, const char *d)
+{
+	int fd = openat(l->src_fd, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *dir;
+	int r = 0;
+
+	if (fd < 0)
+		return 0; /* gone or unreadable: rsync will say so for the listed "d/" */
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return errno == ENOMEM ? -ENOMEM : 0;
+	}
+	while (r == 0 && (de = readdir(dir))) {
+		struct stat st;
+
+		if ((de->d_type == DT_REG || de->d_type == DT_UNKNOWN) &&
+		    fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			r = cli_note_link(l->links, &st);
+	}
+	closedir(dir);
+	return r;
 }
 
 /* "d/" (or "." for the top): the form that makes rsync sync d's children. */
@@ -110,12 +142,21 @@ static int emit_contents(struct list *l, int which, const char *d)
 	char *s;
 	int r;
 
-	if (strcmp(d, ".") == 0)
-		return emit(l, which, ".");
-	if (asprintf(&s, "%s/", d) < 0)
-		return -ENOMEM;
-	r = emit(l, which, s);
-	free(s);
+	if (strcmp(d, ".") == 0) {
+		r = emit(l, which, ".");
+	} else {
+		if (asprintf(&s, "%s/", d) < 0)
+			return -ENOMEM;
+		r = emit(l, which, s);
+		free(s);
+	}
+	/*
+	 * One list for one rsync with -I ('changes --rsync'): d's children are
+	 * sent again, and a child sent without its other names loses its hard
+	 * links in the copy. (backup's quick-check run leaves them alone.)
+	 */
+	if (r == 0 && which == DIRS && l->out[DIRS] == l->out[EXACT])
+		r = note_child_links(l, d);
 	return r;
 }
 
@@ -218,8 +259,6 @@ static int emit_change(struct list *l, const struct fst_change *c)
 			return emit(l, EXACT, c->path); /* let rsync say what is wrong */
 		if (!parent_is_dir(l, c->path))
 			return 0;
-		if (!strchr(c->path, '/'))
-			l->top_missing = true;
 		return emit(l, DIRS, c->path);
 	}
 	if (S_ISDIR(st.st_mode) && st.st_dev == l->dev) {
@@ -277,17 +316,17 @@ int rsync_list_write(struct rsync_lists *out, const char *src, const struct fst_
 			if (!cli_under_recursive(rec, ch->v[i].path))
 				r = emit_change(&l, &ch->v[i]);
 		hashmap_free(rec);
-		/*
-		 * rsync (seen with 3.5.0) deletes missing names at the
-		 * top after it has set the top's times, when other names are
-		 * transferred too: then list the top's children (".") so that
-		 * --delete removes them in time.
-		 */
-		if (r == 0 && l.top_missing)
-			r = emit(&l, DIRS, ".");
 		/* the other names of changed files with hard links */
 		if (r == 0)
 			r = cli_walk_links(l.src_fd, l.links, false, emit_link, &l);
+		/* a name at the top: "." too, and (one list) its files' other names */
+		if (r == 0 && l.top_named) {
+			size_t linked = hashmap_size(l.links);
+
+			r = emit_contents(&l, DIRS, ".");
+			if (r == 0 && hashmap_size(l.links) != linked)
+				r = cli_walk_links(l.src_fd, l.links, false, emit_link, &l);
+		}
 	}
 	if (r == 0 && (fflush(out->exact) != 0 || fflush(out->dirs) != 0))
 		r = errno ? -errno : -EIO;

@@ -120,6 +120,21 @@ test_expect_success $P 'changes --rsync by hand: a file rewritten with its size 
 	test_cmp mnt/src/same-size copy/same-size
 '
 
+# "." (the top's own change) in the list makes rsync -I send every file at
+# the top again; one with a hard link elsewhere needs its other name in
+# the same list, or the copy ends up with two files.
+test_expect_success $P 'changes --rsync by hand: a file at the top keeps its hard link below' '
+	echo linked >mnt/src/top-linked &&
+	mkdir -p mnt/src/deep/er &&
+	ln mnt/src/top-linked mnt/src/deep/er/other-name &&
+	by_hand &&
+	same_tree mnt/src copy &&
+	echo n >mnt/src/top-new &&
+	by_hand &&
+	same_tree mnt/src copy &&
+	test "$(stat -c %i copy/top-linked)" = "$(stat -c %i copy/deep/er/other-name)"
+'
+
 test_expect_success $P 'the --rsync list: "dir/" for a moved-in tree, plain names otherwise' '
 	t=$(fstrack token mnt/src) &&
 	mkdir -p mnt/outside/tree/sub &&
@@ -190,6 +205,23 @@ test_expect_success $P 'backup: a file written through one hard link changes in 
 	printf "one\\ntwo\\n" >expect &&
 	test_cmp expect bk/hl/b/g &&
 	same_tree mnt/src bk
+'
+
+# rsync writes a temporary file next to the one it sends again, which
+# changes the copy's top; rsync puts the times back only on directories
+# it lists, so the list has "." as soon as it names anything at the top.
+test_expect_success $P 'a file at the top written again: the copy keeps the top'"'"'s times' '
+	echo one >mnt/src/top-file &&
+	backup mnt/src bk &&
+	by_hand &&
+	same_tree mnt/src bk &&
+	same_tree mnt/src copy &&
+	sleep 0.01 &&
+	echo two >>mnt/src/top-file &&
+	backup mnt/src bk &&
+	by_hand &&
+	same_tree mnt/src bk &&
+	same_tree mnt/src copy
 '
 
 test_expect_success $P 'backup: nothing changed means no rsync; the token is kept' '

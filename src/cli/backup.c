@@ -98,11 +98,13 @@ static int emit(struct list *l, int which, const char *name)
 {
 	uintptr_t *slot;
 	size_t len = strlen(name);
+	const char *slash;
 	int r = hashmap_upsert(l->seen, name, len, &slot);
 
 	if (r <= 0)
 		return r;
-	if (strcmp(name, ".") != 0 && (!memchr(name, '/', len) || memchr(name, '/', len) == name + len - 1))
+	slash = memchr(name, '/', len);
+	if (strcmp(name, ".") != 0 && (!slash || slash == name + len - 1))
 		l->top_named = true; /* "x" or "x/" */
 	if (fwrite(name, 1, len + 1, l->out[which]) != len + 1)
 		return errno ? -errno : -EIO;
@@ -110,58 +112,12 @@ static int emit(struct list *l, int which, const char *name)
 	return 0;
 }
 
-/* Note d's files that have other names, for the walk that lists those too. */
-static int note_child_links(struct list *l, const char *d)
-{
-	int fd = openat(l->src_fd, d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct dirent *de;
-	DIR *dir;
-	int r = 0;
-
-	if (fd < 0)
-		return 0; /* gone or unreadable: rsync will say so for the listed "d/" */
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return errno == ENOMEM ? -ENOMEM : 0;
-	}
-	while (r == 0 && (de = readdir(dir))) {
-		struct stat st;
-
-		if ((de->d_type == DT_REG || de->d_type == DT_UNKNOWN) &&
-		    fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			r = cli_note_link(l->links, &st);
-	}
-	closedir(dir);
-	return r;
-}
-
-/* "d/" (or "." for the top): the form that makes rsync sync d's children. */
-static int emit_contents(struct list *l, int which, const char *d)
-{
-	char *s;
-	int r;
-
-	if (strcmp(d, ".") == 0) {
-		r = emit(l, which, ".");
-	} else {
-		if (asprintf(&s, "%s/", d) < 0)
-			return -ENOMEM;
-		r = emit(l, which, s);
-		free(s);
-	}
-	/*
-	 * One list for one rsync with -I ('changes --rsync'): d's children are
-	 * sent again, and a child sent without its other names loses its hard
-	 * links in the copy. (backup's quick-check run leaves them alone.)
-	 */
-	if (r == 0 && which == DIRS && l->out[DIRS] == l->out[EXACT])
-		r = note_child_links(l, d);
-	return r;
-}
-
-/* Queue the subdirectories of dir (relative to src) that are on src's filesystem. */
-static int queue_subdirs(struct list *l, struct cli_pathq *q, const char *dir)
+/*
+ * Read dir (relative to src): note its files that have other names, for the
+ * walk that lists those too (-H), and queue on q (unless NULL) its
+ * subdirectories that are on src's filesystem.
+ */
+static int read_children(struct list *l, const char *dir, struct cli_pathq *q)
 {
 	int fd = openat(l->src_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
@@ -187,6 +143,8 @@ static int queue_subdirs(struct list *l, struct cli_pathq *q, const char *dir)
 			continue;
 		if (de->d_type != DT_DIR && de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
+		if (!q && de->d_type == DT_DIR)
+			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		/* a file in the tree with names outside it: list those too, for -H */
@@ -194,7 +152,7 @@ static int queue_subdirs(struct list *l, struct cli_pathq *q, const char *dir)
 			r = -ENOMEM;
 			break;
 		}
-		if (!S_ISDIR(st.st_mode) || st.st_dev != l->dev)
+		if (!q || !S_ISDIR(st.st_mode) || st.st_dev != l->dev)
 			continue;
 		if (strcmp(dir, ".") == 0)
 			child = strdup(de->d_name);
@@ -212,6 +170,30 @@ static int queue_subdirs(struct list *l, struct cli_pathq *q, const char *dir)
 	return r;
 }
 
+/* "d/" (or "." for the top): the form that makes rsync sync d's children. */
+static int emit_contents(struct list *l, int which, const char *d)
+{
+	char *s;
+	int r;
+
+	if (strcmp(d, ".") == 0) {
+		r = emit(l, which, ".");
+	} else {
+		if (asprintf(&s, "%s/", d) < 0)
+			return -ENOMEM;
+		r = emit(l, which, s);
+		free(s);
+	}
+	/*
+	 * One list for one rsync with -I ('changes --rsync'): d's children are
+	 * sent again, and a child sent without its other names loses its hard
+	 * links in the copy. (backup's quick-check run leaves them alone.)
+	 */
+	if (r == 0 && which == DIRS && l->out[DIRS] == l->out[EXACT])
+		r = read_children(l, d, NULL);
+	return r;
+}
+
 /* "d/" and "x/" for every directory x below d. */
 static int emit_tree(struct list *l, const char *top)
 {
@@ -226,7 +208,7 @@ static int emit_tree(struct list *l, const char *top)
 		p = q.v[q.head++];
 		r = emit_contents(l, EXACT, p);
 		if (r == 0)
-			r = queue_subdirs(l, &q, p);
+			r = read_children(l, p, &q);
 		free(p);
 	}
 	cli_pathq_release(&q);

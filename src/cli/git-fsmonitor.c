@@ -86,7 +86,7 @@ const char git_fsmonitor_help[] =
 
 struct out {
 	FILE *f;
-	bool everything;	/* only "/" will do */
+	bool everything;       /* only "/" will do */
 	bool rescan_untracked; /* git's token was marked: INVALIDATE every directory */
 };
 

@@ -154,10 +154,7 @@ static int read_children(struct list *l, const char *dir, struct cli_pathq *q)
 		}
 		if (!q || !S_ISDIR(st.st_mode) || st.st_dev != l->dev)
 			continue;
-		if (strcmp(dir, ".") == 0)
-			child = strdup(de->d_name);
-		else if (asprintf(&child, "%s/%s", dir, de->d_name) < 0)
-			child = NULL;
+		child = cli_child_path(dir, de->d_name);
 		if (!child) {
 			r = -ENOMEM;
 			break;

@@ -69,6 +69,8 @@ bool cli_under_recursive(const struct hashmap *set, const char *path);
  */
 struct stat;
 int cli_note_link(struct hashmap *inos, const struct stat *st);
+/* "dir/name", or "name" when dir is "." (the top); NULL when out of memory. */
+char *cli_child_path(const char *dir, const char *name);
 int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 		   int (*found)(void *data, const char *path), void *data);
 

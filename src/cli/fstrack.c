@@ -180,7 +180,7 @@ void cli_pathq_release(struct cli_pathq *q)
 	free(q->v);
 }
 
-static char *child_path(const char *dir, const char *name)
+char *cli_child_path(const char *dir, const char *name)
 {
 	char *p;
 
@@ -229,9 +229,9 @@ int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
 			}
 			if (type == DT_DIR) {
 				if (!(skip_git && strcmp(de->d_name, ".git") == 0))
-					r = cli_pathq_push(&q, child_path(dir, de->d_name));
+					r = cli_pathq_push(&q, cli_child_path(dir, de->d_name));
 			} else if (type == DT_REG && hashmap_get(inos, &ino, sizeof(ino))) {
-				char *p = child_path(dir, de->d_name);
+				char *p = cli_child_path(dir, de->d_name);
 
 				r = p ? found(data, p) : -ENOMEM;
 				free(p);

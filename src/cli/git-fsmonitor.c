@@ -110,17 +110,9 @@ static bool has_git_component(const char *p)
 	return false;
 }
 
-/* dir/name; "" is the top of the work tree. */
-static char *path_join(const char *dir, const char *name)
-{
-	char *s;
-
-	return asprintf(&s, "%s%s%s", dir, *dir ? "/" : "", name) < 0 ? NULL : s;
-}
-
 static int put_dir_invalidate(struct out *o, const char *dir)
 {
-	char *s = path_join(dir, INVALIDATE);
+	char *s = cli_child_path(dir, INVALIDATE);
 
 	if (!s)
 		return -ENOMEM;
@@ -131,7 +123,7 @@ static int put_dir_invalidate(struct out *o, const char *dir)
 
 /*
  * INVALIDATE for dir and every directory below it (not .git, not through
- * symlinks); dir "" is the whole work tree.
+ * symlinks); dir "." is the whole work tree.
  */
 static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 {
@@ -156,8 +148,7 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 		struct dirent *de;
 
 		r = put_dir_invalidate(o, p);
-		fd = r == 0 ? openat(top_fd, *p ? p : ".",
-				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		fd = r == 0 ? openat(top_fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 			    : -1;
 		d = fd >= 0 ? fdopendir(fd) : NULL;
 		if (fd >= 0 && !d)
@@ -175,7 +166,7 @@ static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
 			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			     !S_ISDIR(st.st_mode)))
 				continue;
-			if (!(child = path_join(p, de->d_name))) {
+			if (!(child = cli_child_path(p, de->d_name))) {
 				r = -ENOMEM;
 				break;
 			}
@@ -271,7 +262,7 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 	if (r == 0)
 		r = cli_walk_links(top_fd, links, true, put_link, o);
 	if (r == 0 && o->rescan_untracked)
-		r = put_tree_invalidate(o, top_fd, "");
+		r = put_tree_invalidate(o, top_fd, ".");
 	close(top_fd);
 	hashmap_free(rec);
 	hashmap_free(links);

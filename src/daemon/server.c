@@ -5,13 +5,15 @@
  * and an output buffer; nothing here blocks: a slow reader only grows its
  * own output buffer, and a stream subscriber that lags past its bound is
  * told "gap" and dropped. Every request is checked against the caller's
- * SO_PEERCRED credentials.
+ * credentials, taken once when it connects (SO_PEERCRED, SO_PEERGROUPS).
  */
+#include "daemon/server.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +26,30 @@
 #include "basic/log.h"
 #include "basic/token.h"
 #include "basic/util.h"
-#include "daemon/daemon.h"
+#include "daemon/fsys.h"
+#include "daemon/loop.h"
+#include "daemon/perm.h"
+#include "daemon/scope.h"
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
+#define DEADLINE_TICK_MS 250
 
 struct client {
 	struct client *next;
-	struct daemon *d;
+	struct server *srv;
 	int fd;
-	struct ev_tag tag;
+	struct loop_source *src;
+	struct loop_defer free_node;
 	struct ucred cred;
+	struct perm_caller caller;
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	bool want_out;	 /* EPOLLOUT registered */
-	bool closing;	 /* close once the output is sent */
-	bool dead;	 /* closed; freed by server_reap() */
+	bool want_out; /* EPOLLOUT registered */
+	bool closing;  /* close once the output is sent */
+	bool dead;     /* closed; freed at the end of the round */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
@@ -51,16 +59,31 @@ struct client {
 	uint64_t cursor;
 };
 
+struct server {
+	struct server_config cfg;
+	char *socket_path;
+	char *state_dir;
+	struct loop *loop;
+	struct tracker *tracker;
+	int listen_fd;
+	struct loop_source *listen_src;
+	struct loop_source *deadline_timer; /* armed while a request is parked */
+	struct client *clients;
+	uint64_t start_ns;
+};
+
+static void client_close(struct client *c);
+static void process_input(struct client *c);
+
 /* ---- output ------------------------------------------------------------- */
 
 static void client_update_events(struct client *c)
 {
 	bool want = c->out_len > c->out_off;
-	struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = &c->tag};
 
-	if (want == c->want_out)
+	if (want == c->want_out || c->dead)
 		return;
-	if (epoll_ctl(c->d->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+	if (loop_mod_fd(c->src, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
 		c->want_out = want;
 }
 
@@ -85,17 +108,8 @@ static void client_flush(struct client *c)
 
 static int client_write(struct client *c, const char *text, size_t len)
 {
-	if (c->out_len + len + 1 > c->out_cap) {
-		size_t ncap = c->out_cap ? c->out_cap : 4096;
-		char *nb;
-		while (ncap < c->out_len + len + 1)
-			ncap *= 2;
-		nb = realloc(c->out, ncap);
-		if (!nb)
-			return -ENOMEM;
-		c->out = nb;
-		c->out_cap = ncap;
-	}
+	if (GROW(c->out, c->out_cap, c->out_len + len + 1) < 0)
+		return -ENOMEM;
 	memcpy(c->out + c->out_len, text, len);
 	c->out_len += len;
 	c->out[c->out_len++] = '\n';
@@ -108,8 +122,9 @@ static void send_json(struct client *c, struct json_object *o)
 	size_t len;
 
 	json_object_object_add(o, "v", json_object_new_int(FST_PROTOCOL_VERSION));
-	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (client_write(c, text, len) < 0)
+	text = json_object_to_json_string_length(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (!text || client_write(c, text, len) < 0)
 		c->closing = true;
 	json_object_put(o);
 	client_flush(c);
@@ -161,20 +176,32 @@ static const char *get_str(struct json_object *req, const char *key)
 	return json_object_get_string(v);
 }
 
-struct target {
-	struct fsys *fs;
-	struct scope *scope;
-	char canon[PATH_MAX];
-};
+static bool is_root(const struct client *c)
+{
+	return c->cred.uid == 0;
+}
+
+/* May the caller list dir? Root may. */
+static bool caller_can_list(struct client *c, const char *dir)
+{
+	struct perm_cache *pc;
+	bool ok;
+
+	if (is_root(c))
+		return true;
+	pc = perm_cache_new(&c->caller);
+	ok = pc && perm_can_list(pc, dir);
+	perm_cache_free(pc);
+	return ok;
+}
 
 /*
- * Find the tracked filesystem, the scope and the canonical path of the
- * request's directory, checking the caller may list it. Sends the error.
+ * Find the scope and the canonical path of the request's directory,
+ * checking the caller may list it. Sends the error.
  */
 static int resolve_target(struct client *c, const char *path, struct target *t)
 {
-	struct daemon *d = c->d;
-	struct stat st;
+	char err[512];
 	int fd, r;
 
 	if (!path || path[0] != '/') {
@@ -187,39 +214,20 @@ static int resolve_target(struct client *c, const char *path, struct target *t)
 		send_error(c, r, "cannot open %s: %s", path, strerror(-r));
 		return r;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		safe_close(fd);
-		send_error(c, r, "cannot stat %s: %s", path, strerror(-r));
-		return r;
-	}
-	t->fs = fsys_find(d, fd);
-	if (!t->fs) {
-		safe_close(fd);
-		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
-		return -ENOENT;
-	}
-	r = query_canonical_dir(t->fs, fd, t->canon, sizeof(t->canon));
+	err[0] = '\0';
+	r = scope_find(c->srv->tracker, fd, t, err, sizeof(err));
 	safe_close(fd);
-	if (r < 0) {
-		send_error(c, r, "cannot resolve %s through %s: %s", path, t->fs->mount_path,
-			   strerror(-r));
+	if (r < 0 && r != -ENOENT) {
+		send_error(c, r, "%s: %s", path, err);
 		return r;
 	}
-	if (c->cred.uid != 0) {
-		struct perm_cache *pc = perm_cache_new(c->cred.uid, c->cred.gid, c->cred.pid);
-		bool ok = pc && perm_can_list(pc, t->canon);
-		perm_cache_free(pc);
-		if (!ok) {
-			send_error(c, EACCES, "%s: permission denied (you must be able to list it)",
-				   path);
-			return -EACCES;
-		}
+	if (t->fs && !caller_can_list(c, t->canon)) {
+		send_error(c, EACCES, "%s: permission denied (you must be able to list it)", path);
+		return -EACCES;
 	}
-	t->scope = scope_find_for(d, t->fs, t->canon, false);
-	if (!t->scope) {
+	if (r == -ENOENT) {
 		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
-		return -ENOENT;
+		return r;
 	}
 	return 0;
 }
@@ -242,7 +250,7 @@ static void send_token(struct client *c, struct fsys *fs)
 	struct json_object *o;
 
 	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s", fs->mount_path,
+		send_error(c, r, "cannot make the journal of %s durable: %s", fsys_mount_path(fs),
 			   strerror(-r));
 		return;
 	}
@@ -254,6 +262,7 @@ static void send_token(struct client *c, struct fsys *fs)
 static void do_watch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
+	struct scope_info si;
 	struct scope *s;
 	char err[1024];
 	int r;
@@ -262,59 +271,54 @@ static void do_watch(struct client *c, struct json_object *req)
 		send_error(c, EINVAL, "the request needs an absolute \"path\"");
 		return;
 	}
-	if (c->cred.uid != 0) {
-		struct perm_cache *pc = perm_cache_new(c->cred.uid, c->cred.gid, c->cred.pid);
-		bool ok = pc && perm_can_list(pc, path);
-		perm_cache_free(pc);
-		if (!ok) {
-			send_error(c, EACCES, "%s: permission denied (you must be able to list it)",
-				   path);
-			return;
-		}
+	if (!caller_can_list(c, path)) {
+		send_error(c, EACCES, "%s: permission denied (you must be able to list it)", path);
+		return;
 	}
-	r = scope_add(c->d, path, err, sizeof(err), &s);
+	r = scope_watch(c->srv->tracker, path, &s, err, sizeof(err));
 	if (r < 0) {
 		send_error(c, r, "%s", err);
 		return;
 	}
-	send_token(c, s->fs);
+	scope_get_info(s, &si);
+	send_token(c, si.fs);
 }
 
 static void do_unwatch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
+	struct scope *s = path ? scope_by_path(c->srv->tracker, path) : NULL;
 	struct target t;
 	struct stat st;
 
 	/* A scope whose directory is gone (vanished, missing) goes by its path. */
-	for (struct scope *s = c->d->scopes; path && s; s = s->next) {
-		char now[PATH_MAX];
-
-		if (strcmp(s->path, path) != 0)
-			continue;
-		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) == 0)
-			break; /* alive: the checks below apply */
-		if (c->cred.uid != 0) {
-			send_error(c, EPERM, "only root may unwatch %s: its directory is gone", path);
+	if (s) {
+		struct scope_info si;
+		scope_get_info(s, &si);
+		if (si.state != SCOPE_ACTIVE) {
+			if (!is_root(c)) {
+				send_error(c, EPERM, "only root may unwatch %s: its directory is gone",
+					   path);
+				return;
+			}
+			scope_unwatch(c->srv->tracker, s);
+			send_json(c, ok_object());
 			return;
 		}
-		scope_remove(c->d, s);
-		send_json(c, ok_object());
-		return;
 	}
 	if (resolve_target(c, path, &t) < 0)
 		return;
-	t.scope = scope_find_for(c->d, t.fs, t.canon, true);
+	t.scope = scope_find_exact(c->srv->tracker, t.fs, t.canon);
 	if (!t.scope) {
 		send_error(c, ENOENT, "%s is not a watched directory itself (see 'fstrack status')",
 			   t.canon);
 		return;
 	}
-	if (c->cred.uid != 0 && (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
+	if (!is_root(c) && (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
 		send_error(c, EPERM, "only root or the owner of %s may unwatch it", t.canon);
 		return;
 	}
-	scope_remove(c->d, t.scope);
+	scope_unwatch(c->srv->tracker, t.scope);
 	send_json(c, ok_object());
 }
 
@@ -327,31 +331,21 @@ static void do_token(struct client *c, struct json_object *req)
 	send_token(c, t.fs);
 }
 
-/* Can the token be answered from the journal, or only with "fresh"? */
-static bool token_is_fresh(const struct target *t, const struct token *tk)
-{
-	struct journal *j = t->fs->journal;
-
-	if (memcmp(tk->uuid, journal_uuid(j), 16) != 0)
-		return true; /* another journal instance */
-	if (tk->seq > journal_next_seq(j))
-		return true; /* a position this journal never handed out */
-	if (tk->seq < t->scope->added_seq)
-		return true; /* the scope was not watched back then */
-	if (tk->seq < t->fs->fresh_before_seq)
-		return true; /* a gap no scan could repair */
-	return !journal_range_intact(j, tk->seq);
-}
-
 static void park(struct client *c, struct json_object *req)
 {
 	struct json_object *w;
-	unsigned wait_ms = c->d->cfg.query_wait_ms;
+	unsigned wait_ms = c->srv->cfg.query_wait_ms;
 
 	if (json_object_object_get_ex(req, "wait_ms", &w) && json_object_get_int64(w) >= 0)
 		wait_ms = (unsigned)json_object_get_int64(w);
 	c->pending = json_object_get(req);
 	c->deadline_ns = now_monotonic_ns() + (uint64_t)wait_ms * 1000000ull;
+	loop_timer_set(c->srv->deadline_timer, DEADLINE_TICK_MS);
+}
+
+static struct perm_cache *caller_perm(struct client *c)
+{
+	return is_root(c) ? NULL : perm_cache_new(&c->caller);
 }
 
 /*
@@ -363,10 +357,12 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 			  char tok[TOKEN_MAX], bool *ret_fresh, struct change_set **ret_cs)
 {
 	const char *since = get_str(req, "since");
+	struct answer_plan plan;
+	struct perm_cache *pc;
 	struct token tk;
-	struct query_opts qo = {.uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid};
 	int r;
 
+	*ret_cs = NULL;
 	if (!since || token_parse(since, &tk) < 0) {
 		send_error(c, EINVAL, "\"%s\" is not a token (tokens look like fst1:<uuid>:<seq>)",
 			   since ? since : "");
@@ -374,29 +370,35 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 	}
 	if (resolve_target(c, get_str(req, "path"), t) < 0)
 		return -EINVAL;
-	if (fsys_scan_busy(t->fs)) {
+	r = scope_plan_answer(t->scope, &tk, &plan);
+	if (r < 0) {
+		send_error(c, r, "cannot make the journal of %s durable: %s",
+			   fsys_mount_path(t->fs), strerror(-r));
+		return r;
+	}
+	if (plan.kind == ANSWER_WAIT) {
 		park(c, req);
 		return 0;
 	}
-	r = fsys_token(t->fs, tok);
-	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s", t->fs->mount_path,
-			   strerror(-r));
-		return r;
-	}
-	*ret_cs = NULL;
-	*ret_fresh = token_is_fresh(t, &tk);
+	snprintf(tok, TOKEN_MAX, "%s", plan.token);
+	*ret_fresh = plan.kind == ANSWER_FRESH;
 	if (*ret_fresh)
 		return 1;
-	r = query_changes(t->fs, tk.seq, t->canon, &qo, ret_cs);
+	pc = caller_perm(c);
+	if (!is_root(c) && !pc) {
+		send_error(c, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	r = fsys_query(t->fs, plan.from, t->canon, pc, ret_cs);
+	perm_cache_free(pc);
 	if (r == -EBADMSG) {
 		/* the journal changed under us: it now knows the damaged range */
-		*ret_fresh = token_is_fresh(t, &tk);
+		*ret_fresh = scope_token_fresh(t->scope, &tk) != NULL;
 		if (*ret_fresh)
 			return 1;
 	}
 	if (r < 0) {
-		send_error(c, r, "cannot read the journal of %s: %s", t->fs->mount_path,
+		send_error(c, r, "cannot read the journal of %s: %s", fsys_mount_path(t->fs),
 			   strerror(-r));
 		return r;
 	}
@@ -407,7 +409,7 @@ static void do_changes(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh;
+	bool fresh = false;
 	struct change_set *cs;
 	struct json_object *o, *arr;
 
@@ -461,7 +463,7 @@ static void do_stream(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh;
+	bool fresh = false;
 	struct change_set *cs;
 	struct token tk;
 
@@ -478,76 +480,69 @@ static void do_stream(struct client *c, struct json_object *req)
 	c->cursor = tk.seq;
 }
 
+static struct json_object *fs_status_json(struct fsys *fs)
+{
+	struct json_object *f = json_object_new_object(), *sc = json_object_new_object();
+	struct fsys_status st;
+
+	fsys_get_status(fs, &st);
+	json_object_object_add(f, "id", json_object_new_string(st.id));
+	json_object_object_add(f, "mount", json_object_new_string(st.mount));
+	json_object_object_add(f, "fstype", json_object_new_string(st.fstype));
+	json_object_object_add(f, "journal_uuid", json_object_new_string(st.journal_uuid));
+	json_object_object_add(f, "journal_bytes", json_object_new_uint64(st.journal.bytes));
+	json_object_object_add(f, "journal_segments", json_object_new_uint64(st.journal.segments));
+	json_object_object_add(f, "first_seq", json_object_new_uint64(st.journal.first_seq));
+	json_object_object_add(f, "next_seq", json_object_new_uint64(st.journal.next_seq));
+	json_object_object_add(f, "bad_ranges", json_object_new_uint64(st.journal.bad_ranges));
+	json_object_object_add(f, "events_seen", json_object_new_uint64(st.watcher.events_seen));
+	json_object_object_add(f, "events_own", json_object_new_uint64(st.watcher.events_own));
+	json_object_object_add(f, "records_written",
+			       json_object_new_uint64(st.recorder.records_written));
+	json_object_object_add(f, "overflows", json_object_new_uint64(st.watcher.overflows));
+	json_object_object_add(f, "commit_errors",
+			       json_object_new_uint64(st.catchup.commit_errors));
+	json_object_object_add(f, "watermark_ns",
+			       json_object_new_uint64(st.journal.watermark_ns));
+	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
+	json_object_object_add(sc, "running",
+			       json_object_new_boolean(st.catchup.scanning ||
+						       st.catchup.gap_pending));
+	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));
+	json_object_object_add(sc, "inodes", json_object_new_uint64(st.catchup.progress.inodes));
+	json_object_object_add(sc, "emitted", json_object_new_uint64(st.catchup.progress.emitted));
+	json_object_object_add(sc, "errors", json_object_new_uint64(st.catchup.progress.errors));
+	json_object_object_add(sc, "last_duration_ms",
+			       json_object_new_uint64(st.catchup.last_duration_ns / 1000000));
+	json_object_object_add(f, "scan", sc);
+	return f;
+}
+
 static void do_status(struct client *c)
 {
-	struct daemon *d = c->d;
+	struct server *srv = c->srv;
 	struct json_object *o = ok_object(), *dm = json_object_new_object();
 	struct json_object *fsa = json_object_new_array(), *sa = json_object_new_array();
 
-	json_object_object_add(dm, "pid", json_object_new_int(d->pid));
+	json_object_object_add(dm, "pid", json_object_new_int(getpid()));
 	json_object_object_add(dm, "version", json_object_new_string(FST_VERSION));
 	json_object_object_add(dm, "uptime_s",
-			       json_object_new_uint64((now_monotonic_ns() - d->start_ns) /
+			       json_object_new_uint64((now_monotonic_ns() - srv->start_ns) /
 						      1000000000ull));
-	json_object_object_add(dm, "state_dir", json_object_new_string(d->cfg.state_dir));
-	json_object_object_add(dm, "socket", json_object_new_string(d->cfg.socket_path));
-	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
-		struct json_object *f = json_object_new_object(), *sc = json_object_new_object();
-		struct journal_stats js;
-		struct scan_progress pr = fs->scan_done_total;
-		char uuid[33];
-
-		journal_get_stats(fs->journal, &js);
-		journal_uuid_hex(fs->journal, uuid);
-		if (fs->scan) {
-			struct scan_progress now;
-			scan_get_progress(fs->scan, &now);
-			pr.dirs += now.dirs;
-			pr.inodes += now.inodes;
-			pr.emitted += now.emitted;
-			pr.errors += now.errors;
-		}
-		json_object_object_add(f, "id", json_object_new_string(fs->id));
-		json_object_object_add(f, "mount", json_object_new_string(fs->mount_path));
-		json_object_object_add(f, "fstype", json_object_new_string(fs->fstype));
-		json_object_object_add(f, "journal_uuid", json_object_new_string(uuid));
-		json_object_object_add(f, "journal_bytes", json_object_new_uint64(js.bytes));
-		json_object_object_add(f, "journal_segments", json_object_new_uint64(js.segments));
-		json_object_object_add(f, "first_seq", json_object_new_uint64(js.first_seq));
-		json_object_object_add(f, "next_seq", json_object_new_uint64(js.next_seq));
-		json_object_object_add(f, "bad_ranges", json_object_new_uint64(js.bad_ranges));
-		json_object_object_add(f, "events_seen", json_object_new_uint64(fs->events_seen));
-		json_object_object_add(f, "events_own", json_object_new_uint64(fs->events_own));
-		json_object_object_add(f, "records_written",
-				       json_object_new_uint64(fs->records_written));
-		json_object_object_add(f, "overflows", json_object_new_uint64(fs->overflows));
-		json_object_object_add(f, "commit_errors",
-				       json_object_new_uint64(fs->commit_errors));
-		json_object_object_add(f, "watermark_ns", json_object_new_uint64(js.watermark_ns));
-		json_object_object_add(f, "recorder_entries",
-				       json_object_new_uint64(hashmap_size(fs->recorded)));
-		json_object_object_add(sc, "running", json_object_new_boolean(fsys_scan_busy(fs)));
-		json_object_object_add(sc, "dirs", json_object_new_uint64(pr.dirs));
-		json_object_object_add(sc, "inodes", json_object_new_uint64(pr.inodes));
-		json_object_object_add(sc, "emitted", json_object_new_uint64(pr.emitted));
-		json_object_object_add(sc, "errors", json_object_new_uint64(pr.errors));
-		json_object_object_add(sc, "last_duration_ms",
-				       json_object_new_uint64(fs->last_scan_duration_ns / 1000000));
-		json_object_object_add(f, "scan", sc);
-		json_object_array_add(fsa, f);
-	}
-	for (struct scope *s = d->scopes; s; s = s->next) {
+	json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
+	json_object_object_add(dm, "socket", json_object_new_string(srv->socket_path));
+	for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs; fs = tracker_next_fsys(fs))
+		json_object_array_add(fsa, fs_status_json(fs));
+	for (struct scope *s = scope_first(srv->tracker); s; s = scope_next(s)) {
 		struct json_object *so = json_object_new_object();
-		json_object_object_add(so, "path", json_object_new_string(s->path));
-		json_object_object_add(so, "filesystem", json_object_new_string(s->fs_id));
-		const char *state = s->state == SCOPE_ACTIVE ? "active" : "missing";
-		char now[PATH_MAX];
+		struct scope_info si;
 
-		/* active, but its directory was deleted (or replaced) since */
-		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) < 0)
-			state = "vanished";
-		json_object_object_add(so, "state", json_object_new_string(state));
-		json_object_object_add(so, "added_seq", json_object_new_uint64(s->added_seq));
+		scope_get_info(s, &si);
+		json_object_object_add(so, "path", json_object_new_string(si.path));
+		json_object_object_add(so, "filesystem", json_object_new_string(si.fs_id));
+		json_object_object_add(so, "state",
+				       json_object_new_string(scope_state_name(si.state)));
+		json_object_object_add(so, "added_seq", json_object_new_uint64(si.added_seq));
 		json_object_array_add(sa, so);
 	}
 	json_object_object_add(o, "daemon", dm);
@@ -602,7 +597,7 @@ static void process_input(struct client *c)
 {
 	size_t off = 0;
 
-	while (!c->pending && !c->closing) {
+	while (!c->pending && !c->closing && !c->dead) {
 		char *nl = memchr(c->in + off, '\n', c->in_len - off);
 		struct json_object *req;
 		struct json_tokener *tk;
@@ -620,70 +615,67 @@ static void process_input(struct client *c)
 		json_tokener_free(tk);
 		off = (size_t)(nl - c->in) + 1;
 	}
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	if (c->closing && c->out_len == c->out_off)
+		client_close(c);
 }
 
 /* ---- connections -------------------------------------------------------- */
 
+static void client_free(void *data)
+{
+	struct client *c = data;
+
+	json_object_put(c->pending);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
 /*
- * Close a client. Its memory is kept until server_reap() at the end of the
- * loop's round: epoll events of the same round may still point at it.
+ * Close a client now; its memory is kept until the end of the loop's
+ * round: events and callbacks of the same round may still point at it.
  */
-static void client_free(struct client *c)
+static void client_close(struct client *c)
 {
 	struct client **pp;
 
-	for (pp = &c->d->clients; *pp; pp = &(*pp)->next)
+	if (c->dead)
+		return;
+	for (pp = &c->srv->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
-	daemon_epoll_del(c->d, c->fd);
+	c->src = loop_del(c->src);
 	c->fd = safe_close(c->fd);
 	c->dead = true;
-	c->next = c->d->dead_clients;
-	c->d->dead_clients = c;
+	loop_defer_free(c->srv->loop, &c->free_node, client_free, c);
 }
 
-void server_reap(struct daemon *d)
+static void on_client(void *data, uint32_t events)
 {
-	while (d->dead_clients) {
-		struct client *c = d->dead_clients;
+	struct client *c = data;
 
-		d->dead_clients = c->next;
-		json_object_put(c->pending);
-		free(c->in);
-		free(c->out);
-		free(c);
-	}
-}
-
-void server_client_event(struct daemon *d, struct client *c, uint32_t events)
-{
-	if (c->dead)
-		return;
 	if (events & EPOLLOUT)
 		client_flush(c);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (;;) {
 			ssize_t n;
 			if (c->in_cap - c->in_len < 4096) {
-				size_t ncap = c->in_cap ? c->in_cap * 2 : 8192;
-				char *nb;
-				if (ncap > REQUEST_MAX + 8192) {
+				if (c->in_cap >= REQUEST_MAX + 8192) {
 					send_error(c, EINVAL, "request longer than %d bytes",
 						   REQUEST_MAX);
 					c->closing = true;
 					break;
 				}
-				nb = realloc(c->in, ncap);
-				if (!nb) {
+				if (GROW(c->in, c->in_cap, c->in_len + 4096) < 0) {
 					c->closing = true;
 					break;
 				}
-				c->in = nb;
-				c->in_cap = ncap;
 			}
 			n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
 			if (n < 0 && errno == EINTR)
@@ -693,7 +685,7 @@ void server_client_event(struct daemon *d, struct client *c, uint32_t events)
 			if (n <= 0) {
 				/* EOF: answer what is complete, then go */
 				process_input(c);
-				client_free(c);
+				client_close(c);
 				return;
 			}
 			c->in_len += (size_t)n;
@@ -701,13 +693,29 @@ void server_client_event(struct daemon *d, struct client *c, uint32_t events)
 		process_input(c);
 	}
 	if (c->closing && c->out_len == c->out_off)
-		client_free(c);
+		client_close(c);
 }
 
-void server_accept(struct daemon *d)
+/* Supplementary groups, once, from the socket (no /proc look-up, no pid reuse). */
+static void load_groups(struct client *c)
 {
+	gid_t groups[PERM_GROUPS_MAX];
+	socklen_t len = sizeof(groups);
+
+	c->caller.uid = c->cred.uid;
+	c->caller.gid = c->cred.gid;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return; /* no groups known: only uid/gid count (fewer rights, never more) */
+	c->caller.n_groups = len / sizeof(gid_t);
+	memcpy(c->caller.groups, groups, c->caller.n_groups * sizeof(gid_t));
+}
+
+static void on_listen(void *data, uint32_t events)
+{
+	struct server *srv = data;
+
 	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c;
 		socklen_t len;
 
@@ -728,82 +736,20 @@ void server_accept(struct daemon *d)
 			free(c);
 			continue;
 		}
-		c->d = d;
+		c->srv = srv;
 		c->fd = fd;
-		c->tag = (struct ev_tag){EV_CLIENT, c};
-		if (daemon_epoll_add(d, fd, EPOLLIN, &c->tag) < 0) {
+		load_groups(c);
+		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
 			safe_close(fd);
 			free(c);
 			continue;
 		}
-		c->next = d->clients;
-		d->clients = c;
-	}
-}
-
-int server_open(struct daemon *d)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r;
-
-	if (strlen(d->cfg.socket_path) >= sizeof(sa.sun_path))
-		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s",
-				 d->cfg.socket_path);
-	snprintf(dir, sizeof(dir), "%s", d->cfg.socket_path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = mkdir_p(dir, 0755);
-		if (r < 0)
-			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
-	}
-	strcpy(sa.sun_path, d->cfg.socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	/* Refuse to steal the socket of a running daemon. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		safe_close(fd);
-		log_error("another fstrackd answers on %s; stop it first", d->cfg.socket_path);
-		return -EADDRINUSE;
-	}
-	safe_close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
-		r = -errno;
-		safe_close(fd);
-		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", d->cfg.socket_path);
-	}
-	d->listen_fd = fd;
-	return 0;
-}
-
-void server_close_all(struct daemon *d)
-{
-	while (d->clients)
-		client_free(d->clients);
-	server_reap(d);
-	if (d->listen_fd >= 0) {
-		unlink(d->cfg.socket_path);
-		d->listen_fd = safe_close(d->listen_fd);
+		c->next = srv->clients;
+		srv->clients = c;
 	}
 }
 
 /* ---- waiting requests and streams ------------------------------------- */
-
-static bool fs_alive(struct daemon *d, struct fsys *fs)
-{
-	for (struct fsys *f = d->filesystems; f; f = f->next)
-		if (f == fs)
-			return true;
-	return false;
-}
 
 static void retry_pending(struct client *c)
 {
@@ -815,46 +761,99 @@ static void retry_pending(struct client *c)
 	process_input(c);
 }
 
-void server_fs_ready(struct daemon *d, struct fsys *fs)
+/* A scan ended (or a filesystem went): parked requests look again. */
+static void on_ready(void *data, struct fsys *fs)
 {
-	bool alive = fs_alive(d, fs);
-	struct client *c = d->clients, *next;
+	struct server *srv = data;
+	struct client *c, *next;
 
-	for (; c; c = next) {
+	for (c = srv->clients; c; c = next) {
 		next = c->next;
 		if (c->pending)
 			retry_pending(c);
-		if (c->stream_fs == fs && !alive) {
-			char tok[TOKEN_MAX];
-			struct token tk = {.seq = c->cursor};
-			memcpy(tk.uuid, journal_uuid(fs->journal), 16);
-			token_format(&tk, tok);
-			stream_send(c, "gap", NULL, 0, tok);
-			c->stream_fs = NULL;
-			c->closing = true;
-		}
-		if (c->closing && c->out_len == c->out_off)
-			client_free(c);
 	}
 }
 
-bool server_busy(struct daemon *d)
+static void on_detached(void *data, struct fsys *fs)
 {
-	for (struct client *c = d->clients; c; c = c->next)
-		if (c->pending || c->stream_fs)
-			return true;
-	return false;
+	struct server *srv = data;
+	struct client *c, *next;
+
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (c->stream_fs == fs) {
+			char tok[TOKEN_MAX];
+			fsys_format_token(fs, c->cursor, tok);
+			stream_send(c, "gap", NULL, 0, tok);
+			c->stream_fs = NULL;
+			c->closing = true;
+			if (c->out_len == c->out_off)
+				client_close(c);
+		}
+	}
+	on_ready(data, fs); /* parked requests on it now fail */
 }
 
-void server_tick(struct daemon *d)
+/* New durable records: streams on fs get them. */
+static void on_committed(void *data, struct fsys *fs)
 {
-	uint64_t now = now_monotonic_ns();
-	struct client *c = d->clients, *next;
+	struct server *srv = data;
+	struct client *c, *next;
+	bool streams = false;
 
-	for (; c; c = next) {
+	for (c = srv->clients; c; c = next) {
+		struct change_set *cs = NULL;
+		struct perm_cache *pc;
+		char tok[TOKEN_MAX];
+		int r;
+
 		next = c->next;
-		if (!c->pending || now < c->deadline_ns)
+		if (c->stream_fs != fs || c->closing)
 			continue;
+		streams = true;
+		if (fsys_durable_seq(fs) <= c->cursor)
+			continue;
+		pc = caller_perm(c);
+		r = fsys_query(fs, c->cursor, c->stream_dir, pc, &cs);
+		perm_cache_free(pc);
+		if (r < 0)
+			continue;
+		if (c->out_len - c->out_off > srv->cfg.stream_buffer_max) {
+			/* It does not keep up: tell it where to resume, and drop it. */
+			fsys_format_token(fs, c->cursor, tok);
+			stream_send(c, "gap", NULL, 0, tok);
+			c->stream_fs = NULL;
+			c->closing = true;
+		} else {
+			fsys_format_token(fs, change_set_end_seq(cs), tok);
+			stream_set(c, cs, tok);
+			c->cursor = change_set_end_seq(cs);
+		}
+		change_set_free(cs);
+		if (c->closing && c->out_len == c->out_off)
+			client_close(c);
+	}
+	/* Live subscribers want every change, not one per token. */
+	if (streams)
+		fsys_new_epoch(fs);
+}
+
+/* Parked requests whose wait is over are told so. */
+static void on_deadline_tick(void *data)
+{
+	struct server *srv = data;
+	uint64_t now = now_monotonic_ns();
+	struct client *c, *next;
+	bool parked = false;
+
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (!c->pending)
+			continue;
+		if (now < c->deadline_ns) {
+			parked = true;
+			continue;
+		}
 		json_object_put(c->pending);
 		c->pending = NULL;
 		send_error(c, EAGAIN,
@@ -862,47 +861,119 @@ void server_tick(struct daemon *d)
 			   "status') or wait longer");
 		process_input(c);
 	}
+	if (!parked)
+		loop_timer_set(srv->deadline_timer, 0);
 }
 
-void server_after_commit(struct daemon *d, struct fsys *fs)
+void server_observer(struct server *srv, struct tracker_observer *ret)
 {
-	struct client *c = d->clients, *next;
-	bool streams = false;
+	*ret = (struct tracker_observer){
+		.data = srv,
+		.committed = on_committed,
+		.ready = on_ready,
+		.detached = on_detached,
+	};
+}
 
-	for (; c; c = next) {
-		struct change_set *cs = NULL;
-		struct query_opts qo;
-		char tok[TOKEN_MAX];
-		struct token tk;
+void server_set_tracker(struct server *srv, struct tracker *t)
+{
+	srv->tracker = t;
+}
 
-		next = c->next;
-		if (c->stream_fs != fs || c->closing)
-			continue;
-		streams = true;
-		if (journal_durable_seq(fs->journal) <= c->cursor)
-			continue;
-		qo = (struct query_opts){.uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid};
-		memcpy(tk.uuid, journal_uuid(fs->journal), 16);
-		if (query_changes(fs, c->cursor, c->stream_dir, &qo, &cs) < 0)
-			continue;
-		tk.seq = change_set_end_seq(cs);
-		token_format(&tk, tok);
-		if (c->out_len - c->out_off > d->cfg.stream_buffer_max) {
-			/* It does not keep up: tell it where to resume, and drop it. */
-			tk.seq = c->cursor;
-			token_format(&tk, tok);
-			stream_send(c, "gap", NULL, 0, tok);
-			c->stream_fs = NULL;
-			c->closing = true;
-		} else {
-			stream_set(c, cs, tok);
-			c->cursor = tk.seq;
-		}
-		change_set_free(cs);
-		if (c->closing && c->out_len == c->out_off)
-			client_free(c);
+/* ---- the socket ----------------------------------------------------------- */
+
+static int open_socket(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = mkdir_p(dir, 0755);
+		if (r < 0)
+			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
 	}
-	/* Live subscribers want every change, not one per token. */
-	if (streams)
-		fsys_new_epoch(fs);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
+	/* Refuse to steal the socket of a running daemon. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		safe_close(fd);
+		log_error("another fstrackd answers on %s; stop it first", path);
+		return -EADDRINUSE;
+	}
+	safe_close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
+	unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = -errno;
+		safe_close(fd);
+		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", path);
+	}
+	return fd;
+}
+
+int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	int r;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->cfg = *cfg;
+	srv->loop = loop;
+	srv->listen_fd = -1;
+	srv->start_ns = now_monotonic_ns();
+	srv->socket_path = strdup(cfg->socket_path);
+	srv->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "");
+	if (!srv->socket_path || !srv->state_dir) {
+		server_free(srv);
+		return -ENOMEM;
+	}
+	r = open_socket(srv->socket_path);
+	if (r < 0) {
+		free(srv->socket_path);
+		srv->socket_path = NULL; /* not ours: do not unlink it */
+		server_free(srv);
+		return r;
+	}
+	srv->listen_fd = r;
+	r = loop_add_fd(loop, srv->listen_fd, EPOLLIN, on_listen, srv, &srv->listen_src);
+	if (r == 0)
+		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
+	if (r < 0) {
+		server_free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+struct server *server_free(struct server *srv)
+{
+	if (!srv)
+		return NULL;
+	while (srv->clients)
+		client_close(srv->clients);
+	srv->listen_src = loop_del(srv->listen_src);
+	srv->deadline_timer = loop_del(srv->deadline_timer);
+	if (srv->listen_fd >= 0) {
+		unlink(srv->socket_path);
+		srv->listen_fd = safe_close(srv->listen_fd);
+	}
+	/* closed clients are freed by the loop at the end of the round */
+	free(srv->socket_path);
+	free(srv->state_dir);
+	free(srv);
+	return NULL;
 }

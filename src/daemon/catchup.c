@@ -53,14 +53,14 @@ struct catchup {
 	struct root *roots;
 	size_t n_roots, cap_roots;
 
-	uint64_t last_drain_ns;	 /* the queue was read empty, having begun then */
-	bool gap_pending;	 /* a gap no scan has started for yet */
+	uint64_t last_drain_ns; /* the queue was read empty, having begun then */
+	bool gap_pending;	/* a gap no scan has started for yet */
 	uint64_t pending_gap_ns;
-	bool scanning;		 /* a round runs for scanning_gap_ns */
+	bool scanning; /* a round runs for scanning_gap_ns */
 	uint64_t scanning_gap_ns;
-	uint64_t fresh_before;	 /* tokens below this seq answer fresh */
-	uint64_t attach_seq;	 /* next_seq when this filesystem was attached */
-	bool history_scanned;	 /* the attachment's gap had a round begun */
+	uint64_t fresh_before; /* tokens below this seq answer fresh */
+	uint64_t attach_seq;   /* next_seq when this filesystem was attached */
+	bool history_scanned;  /* the attachment's gap had a round begun */
 
 	/* the running round */
 	struct round_root *queue;
@@ -311,7 +311,8 @@ static int plan_round(struct catchup *c)
 	c->n_queue = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* sorted: a root inside another comes right after an outer one kept */
-		if (c->n_queue && path_under(c->queue[i].path, c->queue[c->n_queue - 1].path, NULL)) {
+		if (c->n_queue &&
+		    path_under(c->queue[i].path, c->queue[c->n_queue - 1].path, NULL)) {
 			free(c->queue[i].path);
 			continue;
 		}

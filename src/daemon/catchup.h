@@ -48,14 +48,14 @@ struct catchup_config {
 };
 
 struct catchup_status {
-	bool scanning;		 /* a scan runs */
-	bool gap_pending;	 /* a gap waits for a scan */
-	uint64_t watermark_ns;	 /* what the next commit stores */
-	uint64_t fresh_before;	 /* tokens below this seq answer fresh */
+	bool scanning;		       /* a scan runs */
+	bool gap_pending;	       /* a gap waits for a scan */
+	uint64_t watermark_ns;	       /* what the next commit stores */
+	uint64_t fresh_before;	       /* tokens below this seq answer fresh */
 	struct scan_progress progress; /* of the current or last round */
 	uint64_t last_duration_ns;
-	uint64_t scans;		 /* rounds finished */
-	int last_commit_error;	 /* 0 once commits work again */
+	uint64_t scans;	       /* rounds finished */
+	int last_commit_error; /* 0 once commits work again */
 	uint64_t commit_errors;
 };
 

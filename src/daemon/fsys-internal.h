@@ -51,8 +51,8 @@ struct fsys {
 	struct fsys *next;
 	struct fsys *notify_next;
 	unsigned notes;
-	bool queued;   /* on t->notify */
-	bool detached; /* no longer tracked; freed after its news is delivered */
+	bool queued;	      /* on t->notify */
+	bool detached;	      /* no longer tracked; freed after its news is delivered */
 	char id[FSYS_ID_MAX]; /* journal directory name: uuid-... or fsid-... */
 	dev_t dev;	      /* st_dev of the mount root (btrfs: of its subvolume) */
 	dev_t sb_dev;	      /* the superblock's device, as mountinfo shows it */

@@ -300,7 +300,8 @@ static int remove_dir_contents(const char *dir)
 	if (!dp)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
 		if (unlinkat(dirfd(dp), de->d_name, 0) < 0 && r == 0)
 			r = -errno;
@@ -432,8 +433,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	if (r == 0 && stat(mi.path, &st) < 0)
 		r = -errno;
 	if (r < 0) {
-		snprintf(err, errlen, "cannot find the mount of %s in /proc/self/mountinfo: %s", path,
-			 strerror(-r));
+		snprintf(err, errlen, "cannot find the mount of %s in /proc/self/mountinfo: %s",
+			 path, strerror(-r));
 		goto fail;
 	}
 	fs->sb_dev = mi.sb_dev;

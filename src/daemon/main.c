@@ -39,25 +39,26 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: fstrackd [OPTIONS]\n"
-		"Record where filesystems change; answer 'what changed since T'.\n\n"
-		"  --state-dir DIR          journals and scope list (default %s)\n"
-		"  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
-		"  --foreground             do not detach; log to stderr\n"
-		"  --verbose                log more (debug)\n"
-		"  --commit-ms N            group-commit interval (default 50)\n"
-		"  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
-		"  --segment-bytes N        journal segment size (default 16 MiB)\n"
-		"  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
-		"  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
-		"  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
-		"                           default: the kernel's max_queued_events, 16384)\n"
-		"  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
-		"  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
-		"                           \"gap\" and is dropped (default 4 MiB)\n"
-		"  --help, --version\n",
-		DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
+	fprintf(
+	    f,
+	    "Usage: fstrackd [OPTIONS]\n"
+	    "Record where filesystems change; answer 'what changed since T'.\n\n"
+	    "  --state-dir DIR          journals and scope list (default %s)\n"
+	    "  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
+	    "  --foreground             do not detach; log to stderr\n"
+	    "  --verbose                log more (debug)\n"
+	    "  --commit-ms N            group-commit interval (default 50)\n"
+	    "  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
+	    "  --segment-bytes N        journal segment size (default 16 MiB)\n"
+	    "  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
+	    "  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
+	    "  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
+	    "                           default: the kernel's max_queued_events, 16384)\n"
+	    "  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
+	    "  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
+	    "                           \"gap\" and is dropped (default 4 MiB)\n"
+	    "  --help, --version\n",
+	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -75,24 +76,38 @@ static int parse_u64(const char *s, uint64_t *ret)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_STATE = 256, O_SOCKET, O_FG, O_VERBOSE, O_COMMIT, O_MAXJ, O_SEG, O_MARGIN, O_SCANT,
-	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE, O_STREAMBUF };
+	enum {
+		O_STATE = 256,
+		O_SOCKET,
+		O_FG,
+		O_VERBOSE,
+		O_COMMIT,
+		O_MAXJ,
+		O_SEG,
+		O_MARGIN,
+		O_SCANT,
+		O_UNLIM,
+		O_HELP,
+		O_VERSION,
+		O_QUEUE,
+		O_STREAMBUF
+	};
 	static const struct option opts[] = {
-		{"state-dir", required_argument, NULL, O_STATE},
-		{"socket", required_argument, NULL, O_SOCKET},
-		{"foreground", no_argument, NULL, O_FG},
-		{"verbose", no_argument, NULL, O_VERBOSE},
-		{"commit-ms", required_argument, NULL, O_COMMIT},
-		{"max-journal-bytes", required_argument, NULL, O_MAXJ},
-		{"segment-bytes", required_argument, NULL, O_SEG},
-		{"margin-ms", required_argument, NULL, O_MARGIN},
-		{"scan-threads", required_argument, NULL, O_SCANT},
-		{"unlimited-queue", no_argument, NULL, O_UNLIM},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{"queue-events", required_argument, NULL, O_QUEUE},
-		{"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
-		{0},
+	    {"state-dir", required_argument, NULL, O_STATE},
+	    {"socket", required_argument, NULL, O_SOCKET},
+	    {"foreground", no_argument, NULL, O_FG},
+	    {"verbose", no_argument, NULL, O_VERBOSE},
+	    {"commit-ms", required_argument, NULL, O_COMMIT},
+	    {"max-journal-bytes", required_argument, NULL, O_MAXJ},
+	    {"segment-bytes", required_argument, NULL, O_SEG},
+	    {"margin-ms", required_argument, NULL, O_MARGIN},
+	    {"scan-threads", required_argument, NULL, O_SCANT},
+	    {"unlimited-queue", no_argument, NULL, O_UNLIM},
+	    {"help", no_argument, NULL, O_HELP},
+	    {"version", no_argument, NULL, O_VERSION},
+	    {"queue-events", required_argument, NULL, O_QUEUE},
+	    {"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
+	    {0},
 	};
 	int c;
 
@@ -253,16 +268,16 @@ int main(int argc, char **argv)
 {
 	const char *env_socket = getenv(FST_SOCKET_ENV);
 	struct options o = {
-		.tracker = {.state_dir = DEFAULT_STATE_DIR,
-			    .commit_ms = 50,
-			    .max_journal_bytes = 256ull << 20,
-			    .segment_bytes = 16ull << 20,
-			    .margin_ms = 2000,
-			    .recorder_max = 1u << 18},
-		.server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
-			   .state_dir = DEFAULT_STATE_DIR,
-			   .query_wait_ms = 60000,
-			   .stream_buffer_max = 4u << 20},
+	    .tracker = {.state_dir = DEFAULT_STATE_DIR,
+			.commit_ms = 50,
+			.max_journal_bytes = 256ull << 20,
+			.segment_bytes = 16ull << 20,
+			.margin_ms = 2000,
+			.recorder_max = 1u << 18},
+	    .server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
+		       .state_dir = DEFAULT_STATE_DIR,
+		       .query_wait_ms = 60000,
+		       .stream_buffer_max = 4u << 20},
 	};
 	struct signals sg = {.fd = -1};
 	struct tracker_observer obs;

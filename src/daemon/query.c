@@ -75,8 +75,8 @@ static int collect(const struct jrec *r, void *userdata)
 	 * Consumers act on the difference: rsync re-sends a whole "entries"
 	 * directory, git's hook must then distrust its untracked cache.
 	 */
-	if (r->name_len && (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM |
-					FST_RENAMED_TO))) {
+	if (r->name_len &&
+	    (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO))) {
 		klen = place_key(key, r->handle_type, r->handle_len, r->handle, ".", 1);
 		added = hashmap_upsert(q->places, key, klen, &v);
 		if (added < 0)
@@ -160,8 +160,7 @@ static void note_unknown(struct query *q, const struct fhandle *h, int err)
 /* ---- 2. places ---------------------------------------------------------- */
 
 /* The path of a place's directory, resolved once per directory. */
-static int dir_path(struct query *q, const struct place *pl, const uint8_t *key,
-		    const char **ret)
+static int dir_path(struct query *q, const struct place *pl, const uint8_t *key, const char **ret)
 {
 	uintptr_t *dv;
 	int r = hashmap_upsert(q->dirs, key, PLACE_HANDLE_KEY_LEN(pl->handle.len), &dv);
@@ -318,9 +317,9 @@ static int name_objects(struct query *q)
 static int open_beneath(int root_fd, const char *rel)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV |
-			   RESOLVE_NO_MAGICLINKS,
+	    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
 
@@ -328,8 +327,8 @@ static int open_beneath(int root_fd, const char *rel)
 }
 
 /* One directory of the walk: wanted inodes found, subdirectories queued. */
-static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue,
-		    size_t *n, size_t *cap);
+static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue, size_t *n,
+		    size_t *cap);
 
 /*
  * The names of the wanted inodes under canon_dir: a breadth-first walk
@@ -392,8 +391,8 @@ static char *child_rel(const char *rel, const char *name)
 	return p;
 }
 
-static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue,
-		    size_t *n, size_t *cap)
+static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue, size_t *n,
+		    size_t *cap)
 {
 	DIR *dp = fdopendir(fd);
 	struct dirent *de;

@@ -53,14 +53,14 @@ static int append(struct recorder *r, const struct fhandle *h, const char *name,
 		  unsigned kinds)
 {
 	struct jrec rec = {
-		.type = JREC_EVENT,
-		.kinds = (uint8_t)kinds,
-		.time_ns = now_realtime_ns(),
-		.handle_type = h->type,
-		.handle_len = h->len,
-		.handle = h->bytes,
-		.name_len = (uint16_t)namelen,
-		.name = name,
+	    .type = JREC_EVENT,
+	    .kinds = (uint8_t)kinds,
+	    .time_ns = now_realtime_ns(),
+	    .handle_type = h->type,
+	    .handle_len = h->len,
+	    .handle = h->bytes,
+	    .name_len = (uint16_t)namelen,
+	    .name = name,
 	};
 	int ret = journal_append(r->journal, &rec);
 
@@ -201,8 +201,7 @@ static int sink_note(void *data, const struct fhandle *dir, const char *name, si
 	return recorder_note(data, dir, name, namelen, kinds);
 }
 
-static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds,
-			    bool link_count)
+static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds, bool link_count)
 {
 	return recorder_note_object(data, obj, kinds, link_count);
 }

@@ -347,7 +347,8 @@ int scope_watch(struct tracker *t, const char *path, struct scope **ret, char *e
 	/* A scope at this path whose directory is gone is replaced. */
 	for (struct scope *o = t->scopes; o; o = o->next) {
 		char now[PATH_MAX];
-		if (o->fs == fs && strcmp(o->path, canon) == 0 && !scope_alive(o, now, sizeof(now))) {
+		if (o->fs == fs && strcmp(o->path, canon) == 0 &&
+		    !scope_alive(o, now, sizeof(now))) {
 			scope_drop(t, o, false); /* the filesystem stays: it gets the new scope */
 			break;
 		}

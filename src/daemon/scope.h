@@ -49,9 +49,9 @@ struct scope *scope_by_path(struct tracker *t, const char *path);
 enum answer_kind { ANSWER_WAIT, ANSWER_FRESH, ANSWER_EXACT };
 struct answer_plan {
 	enum answer_kind kind;
-	uint64_t from;		  /* EXACT: changes from this seq */
-	const char *why;	  /* FRESH: why the token cannot be answered exactly */
-	char token[TOKEN_MAX];	  /* FRESH/EXACT: the new token */
+	uint64_t from;	       /* EXACT: changes from this seq */
+	const char *why;       /* FRESH: why the token cannot be answered exactly */
+	char token[TOKEN_MAX]; /* FRESH/EXACT: the new token */
 };
 int scope_plan_answer(struct scope *s, const struct token *since, struct answer_plan *ret);
 /* Why tk cannot be answered exactly for s (now), or NULL when it can. */

@@ -123,7 +123,7 @@ static void send_json(struct client *c, struct json_object *o)
 
 	json_object_object_add(o, "v", json_object_new_int(FST_PROTOCOL_VERSION));
 	text = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	if (!text || client_write(c, text, len) < 0)
 		c->closing = true;
 	json_object_put(o);
@@ -131,7 +131,7 @@ static void send_json(struct client *c, struct json_object *o)
 }
 
 static void send_error(struct client *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void send_error(struct client *c, int err, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
@@ -226,7 +226,8 @@ static int resolve_target(struct client *c, const char *path, struct target *t)
 		return -EACCES;
 	}
 	if (r == -ENOENT) {
-		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
+		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path,
+			   path);
 		return r;
 	}
 	return 0;
@@ -297,8 +298,8 @@ static void do_unwatch(struct client *c, struct json_object *req)
 		scope_get_info(s, &si);
 		if (si.state != SCOPE_ACTIVE) {
 			if (!is_root(c)) {
-				send_error(c, EPERM, "only root may unwatch %s: its directory is gone",
-					   path);
+				send_error(c, EPERM,
+					   "only root may unwatch %s: its directory is gone", path);
 				return;
 			}
 			scope_unwatch(c->srv->tracker, s);
@@ -502,12 +503,10 @@ static struct json_object *fs_status_json(struct fsys *fs)
 	json_object_object_add(f, "overflows", json_object_new_uint64(st.watcher.overflows));
 	json_object_object_add(f, "commit_errors",
 			       json_object_new_uint64(st.catchup.commit_errors));
-	json_object_object_add(f, "watermark_ns",
-			       json_object_new_uint64(st.journal.watermark_ns));
+	json_object_object_add(f, "watermark_ns", json_object_new_uint64(st.journal.watermark_ns));
 	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
-	json_object_object_add(sc, "running",
-			       json_object_new_boolean(st.catchup.scanning ||
-						       st.catchup.gap_pending));
+	json_object_object_add(
+	    sc, "running", json_object_new_boolean(st.catchup.scanning || st.catchup.gap_pending));
 	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));
 	json_object_object_add(sc, "inodes", json_object_new_uint64(st.catchup.progress.inodes));
 	json_object_object_add(sc, "emitted", json_object_new_uint64(st.catchup.progress.emitted));
@@ -526,9 +525,9 @@ static void do_status(struct client *c)
 
 	json_object_object_add(dm, "pid", json_object_new_int(getpid()));
 	json_object_object_add(dm, "version", json_object_new_string(FST_VERSION));
-	json_object_object_add(dm, "uptime_s",
-			       json_object_new_uint64((now_monotonic_ns() - srv->start_ns) /
-						      1000000000ull));
+	json_object_object_add(
+	    dm, "uptime_s",
+	    json_object_new_uint64((now_monotonic_ns() - srv->start_ns) / 1000000000ull));
 	json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
 	json_object_object_add(dm, "socket", json_object_new_string(srv->socket_path));
 	for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs; fs = tracker_next_fsys(fs))
@@ -562,7 +561,8 @@ static void dispatch(struct client *c, struct json_object *req)
 	}
 	if (!json_object_object_get_ex(req, "v", &v) ||
 	    json_object_get_int(v) != FST_PROTOCOL_VERSION) {
-		send_error(c, EPROTO, "this fstrackd speaks protocol version %d; upgrade the client",
+		send_error(c, EPROTO,
+			   "this fstrackd speaks protocol version %d; upgrade the client",
 			   FST_PROTOCOL_VERSION);
 		c->closing = true;
 		return;
@@ -868,10 +868,10 @@ static void on_deadline_tick(void *data)
 void server_observer(struct server *srv, struct tracker_observer *ret)
 {
 	*ret = (struct tracker_observer){
-		.data = srv,
-		.committed = on_committed,
-		.ready = on_ready,
-		.detached = on_detached,
+	    .data = srv,
+	    .committed = on_committed,
+	    .ready = on_ready,
+	    .detached = on_detached,
 	};
 }
 

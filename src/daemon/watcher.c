@@ -23,8 +23,8 @@
 #define FAN_EVENT_INFO_TYPE_NEW_DFID_NAME 12
 #endif
 
-#define WATCH_MASK                                                                               \
-	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |     \
+#define WATCH_MASK                                                                                 \
+	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |       \
 	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
 
 #define MAX_QUEUED_PATH "/proc/sys/fs/fanotify/max_queued_events"
@@ -79,7 +79,8 @@ static int create_group(const struct watcher_options *o, char *errbuf, size_t er
 		r = set_max_queued(o->queue_events, &old_max);
 		resized = r == 0;
 		if (r < 0)
-			snprintf(errbuf, errlen, "cannot set %s (%s); using the kernel's queue size",
+			snprintf(errbuf, errlen,
+				 "cannot set %s (%s); using the kernel's queue size",
 				 MAX_QUEUED_PATH, strerror(-r));
 	}
 	fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
@@ -106,13 +107,15 @@ static void mark_error(int r, const char *path, char *errbuf, size_t errlen)
 		break;
 	case -EOPNOTSUPP:
 	case -ENODEV:
-		snprintf(errbuf, errlen,
-			 "the filesystem of %s cannot report file handles to fanotify (%s); fstrack "
-			 "cannot track it (overlayfs needs nfs_export=on; FUSE is not supported)",
-			 path, strerror(-r));
+		snprintf(
+		    errbuf, errlen,
+		    "the filesystem of %s cannot report file handles to fanotify (%s); fstrack "
+		    "cannot track it (overlayfs needs nfs_export=on; FUSE is not supported)",
+		    path, strerror(-r));
 		break;
 	default:
-		snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path, strerror(-r));
+		snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path,
+			 strerror(-r));
 	}
 }
 
@@ -274,8 +277,7 @@ static void note(struct notes *n, const struct fhandle *dir, const char *name, s
 	}
 }
 
-static void note_object(struct notes *n, const struct fhandle *obj, unsigned kinds,
-			bool link_count)
+static void note_object(struct notes *n, const struct fhandle *obj, unsigned kinds, bool link_count)
 {
 	int r = n->sink->note_object(n->sink->data, obj, kinds, link_count);
 
@@ -327,7 +329,7 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		note_object(n, &ev->obj,
 			    (mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
-				    (mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
+				(mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
 			    false);
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */

@@ -154,7 +154,8 @@ void jio_clear_faults(struct jio *base)
 }
 
 /* Count the call and ask the hook and the rules whether it fails. */
-static int check(struct jio_sim *io, enum jio_op op, const char *name, size_t len, size_t *ret_partial)
+static int check(struct jio_sim *io, enum jio_op op, const char *name, size_t len,
+		 size_t *ret_partial)
 {
 	struct jio_call call;
 	size_t partial = 0;
@@ -303,7 +304,8 @@ static struct jio_file *new_file(const char *dir, const char *path)
  * The record of an existing name, created on first sight: a file that
  * existed before we looked is taken as durable, as it is now.
  */
-static int get_existing(struct jio_sim *io, const char *dir, const char *path, struct jio_file **ret)
+static int get_existing(struct jio_sim *io, const char *dir, const char *path,
+			struct jio_file **ret)
 {
 	struct jio_file *f = find_file(io, path);
 	int fd, r;
@@ -551,7 +553,8 @@ static int sim_pwrite(struct jio *base, int fd, const void *buf, size_t len, uin
 	r = check(sim(base), JIO_WRITE, NULL, len, &partial);
 	if (r < 0) {
 		if (partial)
-			(void)jio_sys_pwrite(fd, buf, partial, off); /* the torn part; the error wins */
+			(void)jio_sys_pwrite(fd, buf, partial,
+					     off); /* the torn part; the error wins */
 		return r;
 	}
 	return jio_sys_pwrite(fd, buf, len, off);
@@ -759,15 +762,15 @@ static int sim_mkdir(struct jio *base, const char *path, mode_t mode)
 }
 
 static const struct jio_ops sim_ops = {
-	.openat = sim_openat,
-	.close = sim_close,
-	.pread = sim_pread,
-	.pwrite = sim_pwrite,
-	.fdatasync = sim_fdatasync,
-	.fsync = sim_fsync,
-	.fsync_dir = sim_fsync_dir,
-	.ftruncate = sim_ftruncate,
-	.renameat = sim_renameat,
-	.unlinkat = sim_unlinkat,
-	.mkdir = sim_mkdir,
+    .openat = sim_openat,
+    .close = sim_close,
+    .pread = sim_pread,
+    .pwrite = sim_pwrite,
+    .fdatasync = sim_fdatasync,
+    .fsync = sim_fsync,
+    .fsync_dir = sim_fsync_dir,
+    .ftruncate = sim_ftruncate,
+    .renameat = sim_renameat,
+    .unlinkat = sim_unlinkat,
+    .mkdir = sim_mkdir,
 };

@@ -78,6 +78,7 @@ struct scope {
 	struct fhandle handle;
 	char journal_uuid[33];
 	uint64_t added_seq; /* tokens before this do not cover the scope */
+	uid_t owner;	    /* who asked for it first */
 };
 
 /* fsys.c, for scope.c and tracker.c */

@@ -146,9 +146,11 @@ static int drain(struct fsys *fs)
 	release_after_round(fs); /* the recorder may have opened it */
 	if (overflow)
 		catchup_overflow(fs->catchup);
-	if (r < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "cannot read fanotify events of %s",
-				 fs->mount.path);
+	if (r < 0) {
+		log_ratelimited(LOG_LEVEL_ERR, "cannot read fanotify events of %s: %s",
+				fs->mount.path, strerror(-r));
+		return r;
+	}
 	/* Everything queued before 'start' has now been read. */
 	catchup_drained(fs->catchup, start);
 	return 0;
@@ -236,6 +238,14 @@ const char *fsys_mount_path(const struct fsys *fs)
 	return fs->mount.path;
 }
 
+static bool cs_failing(const struct fsys *fs)
+{
+	struct catchup_status cs;
+
+	catchup_get_status(fs->catchup, &cs);
+	return cs.last_commit_error != 0;
+}
+
 bool fsys_tick(struct fsys *fs, uint64_t now_ns)
 {
 	bool idle_due = now_ns - fs->idle_commit_ns >= IDLE_WATERMARK_NS;
@@ -243,7 +253,7 @@ bool fsys_tick(struct fsys *fs, uint64_t now_ns)
 	bool dirty = journal_dirty(fs->journal);
 
 	catchup_kick(fs->catchup);
-	if (dirty || idle_due) {
+	if ((dirty || idle_due || cs_failing(fs)) && catchup_commit_due(fs->catchup, now_ns)) {
 		fs->idle_commit_ns = now_ns;
 		if (catchup_commit(fs->catchup) == 0 && dirty)
 			notify(fs, FSYS_NOTE_COMMITTED);
@@ -497,9 +507,11 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 		struct jrec start = {.type = JREC_START, .time_ns = now_realtime_ns()};
 		journal_append(fs->journal, &start);
 	}
-	log_info("tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64 ", watermark %" PRIu64 "%s",
-		 fs->mount.path, fs->fstype, fs->id, js.first_seq, js.next_seq, js.watermark_ns,
-		 js.truncated_bytes ? ", torn tail truncated" : "");
+	log_ratelimited(LOG_LEVEL_INFO,
+			"tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64 ", watermark %" PRIu64
+			"%s",
+			fs->mount.path, fs->fstype, fs->id, js.first_seq, js.next_seq,
+			js.watermark_ns, js.truncated_bytes ? ", torn tail truncated" : "");
 	fs->idle_commit_ns = now_monotonic_ns();
 	fs->next = t->filesystems;
 	t->filesystems = fs;
@@ -517,7 +529,8 @@ void fsys_detach(struct fsys *fs, const char *why)
 
 	if (fs->detached)
 		return;
-	log_info("no longer tracking %s (%s): %s", fs->mount.path, fs->id, why);
+	log_ratelimited(LOG_LEVEL_INFO, "no longer tracking %s (%s): %s", fs->mount.path, fs->id,
+			why);
 	catchup_commit(fs->catchup);
 	for (pp = &t->filesystems; *pp; pp = &(*pp)->next)
 		if (*pp == fs) {

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,6 +59,11 @@ static void usage(FILE *f)
 	    "  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
 	    "  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
 	    "                           \"gap\" and is dropped (default 4 MiB)\n"
+	    "  --max-clients N          connections in all (default 4096, less when the fd\n"
+	    "                           limit is lower: 256 fds stay for the daemon's own work)\n"
+	    "  --max-clients-per-user N connections of one user other than root (default 256)\n"
+	    "  --max-scopes-per-user N  directories one user other than root may watch\n"
+	    "                           (default 64)\n"
 	    "  --help, --version\n",
 	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -90,7 +97,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_HELP,
 		O_VERSION,
 		O_QUEUE,
-		O_STREAMBUF
+		O_STREAMBUF,
+		O_MAXCLIENTS,
+		O_MAXCLIENTS_UID,
+		O_MAXSCOPES_UID
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -114,7 +124,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
-			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF;
+			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
+			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -157,6 +168,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_STREAMBUF:
 			o->server.stream_buffer_max = (size_t)v;
+			break;
+		case O_MAXCLIENTS:
+			o->server.max_clients = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXCLIENTS_UID:
+			o->server.max_clients_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXSCOPES_UID:
+			o->server.max_scopes_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -241,6 +261,74 @@ static int setup_signals(struct signals *sg)
 	return loop_add_fd(sg->loop, sg->fd, EPOLLIN, on_signal, sg, &sg->src);
 }
 
+/*
+ * One daemon per state directory: two would write the same journals. The
+ * lock is an flock on state_dir/lock, held for the daemon's life (it
+ * survives detaching: the lock belongs to the open file, which the
+ * daemon's process inherits); the file says who holds it.
+ */
+static int lock_state_dir(const char *dir, int *ret_fd)
+{
+	char path[PATH_MAX], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "fstrackd: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		if (r == -EWOULDBLOCK) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			fprintf(
+			    stderr,
+			    "fstrackd: another fstrackd (pid %s) uses the state directory %s; stop "
+			    "it first, or give this one another --state-dir\n",
+			    pid[0] ? pid : "unknown", dir);
+		} else {
+			fprintf(stderr, "fstrackd: cannot lock %s: %s\n", path, strerror(-r));
+		}
+		safe_close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Say who holds the lock (after detaching: the daemon's own pid). */
+static void write_lock_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_errno(LOG_LEVEL_WARN, -errno, "cannot write the pid into the state lock");
+}
+
+/*
+ * As many fds as the hard limit allows: clients are bounded by their own
+ * limits, below this one, so that the journals, scans and handle look-ups
+ * always find an fd.
+ */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
 /* Log to state_dir/fstrackd.log once detached. */
 static int detach_and_log(const struct options *o)
 {
@@ -280,6 +368,7 @@ int main(int argc, char **argv)
 		       .stream_buffer_max = 4u << 20},
 	};
 	struct signals sg = {.fd = -1};
+	int lock_fd = -1;
 	struct tracker_observer obs;
 	struct server *srv = NULL;
 	struct tracker *t = NULL;
@@ -300,6 +389,9 @@ int main(int argc, char **argv)
 			o.tracker.state_dir, strerror(-r));
 		return 1;
 	}
+	if (lock_state_dir(o.tracker.state_dir, &lock_fd) < 0)
+		return 1;
+	o.server.fd_limit = raise_fd_limit();
 	r = loop_new(&loop);
 	if (r < 0) {
 		fprintf(stderr, "fstrackd: cannot create the event loop: %s\n", strerror(-r));
@@ -317,6 +409,7 @@ int main(int argc, char **argv)
 		loop_free(loop);
 		return 1;
 	}
+	write_lock_pid(lock_fd);
 	server_observer(srv, &obs);
 	sg.loop = loop;
 	r = tracker_new(&o.tracker, loop, &obs, &t);
@@ -345,5 +438,6 @@ int main(int argc, char **argv)
 	loop_finish_round(loop);
 	loop_free(loop);
 	log_info("stopped");
+	safe_close(lock_fd); /* the next daemon may start */
 	return r < 0 ? 1 : 0;
 }

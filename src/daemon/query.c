@@ -31,6 +31,13 @@ struct change_set {
 	uint64_t end_seq;
 };
 
+/*
+ * A query holds at most this many distinct places in memory; past it the
+ * answer is the queried directory itself, "recursive" (a rescan), which
+ * covers every change. About 100 MB at the most, one query at a time.
+ */
+#define QUERY_MAX_PLACES (1u << 20)
+
 /* A directory's path in the dirs cache; or one of these. */
 #define DIR_GONE ((uintptr_t)1)
 #define DIR_UNKNOWN ((uintptr_t)2)
@@ -44,6 +51,7 @@ struct query {
 	struct hashmap *out;	/* relative path (with NUL) -> kinds */
 	struct hashmap *wanted; /* (dev, ino) of objects to find by the walk -> kinds */
 	bool widen;		/* something unknown: canon_dir itself is "recursive" */
+	bool too_many;		/* more than QUERY_MAX_PLACES: canon_dir itself is "recursive" */
 	struct query_stats st;
 };
 
@@ -60,6 +68,10 @@ static int collect(const struct jrec *r, void *userdata)
 	if (r->type != JREC_EVENT)
 		return 0;
 	q->st.records++;
+	if (hashmap_size(q->places) >= QUERY_MAX_PLACES) {
+		q->too_many = true;
+		return 1; /* stop reading: the answer is "." recursive */
+	}
 	klen = place_key(key, r->handle_type, r->handle_len, r->handle, r->name, r->name_len);
 	if (!klen)
 		return 0;
@@ -153,8 +165,8 @@ static void note_unknown(struct query *q, const struct fhandle *h, int err)
 	q->st.unknown++;
 	q->widen = true;
 	fhandle_format(h, text);
-	log_warn("cannot resolve %s (%s): the answer covers all of %s", text, strerror(-err),
-		 q->canon_dir);
+	log_ratelimited(LOG_LEVEL_WARN, "cannot resolve %s (%s): the answer covers all of %s", text,
+			strerror(-err), q->canon_dir);
 }
 
 /* ---- 2. places ---------------------------------------------------------- */
@@ -350,7 +362,8 @@ static int walk_for_links(struct query *q)
 		r = -errno;
 		safe_close(root);
 		q->widen = true;
-		log_warn("cannot search %s for hard links: %s", q->canon_dir, strerror(-r));
+		log_ratelimited(LOG_LEVEL_WARN, "cannot search %s for hard links: %s", q->canon_dir,
+				strerror(-r));
 		return 0;
 	}
 	if (GROW(queue, cap, 1) < 0 || !(queue[0] = strdup("."))) {
@@ -503,6 +516,14 @@ int query_changes(struct journal *j, const struct resolver *res, uint64_t from,
 	}
 	cs->end_seq = journal_next_seq(j);
 	r = journal_read(j, from, collect, &q);
+	if (r == 1 && q.too_many) {
+		log_ratelimited(LOG_LEVEL_INFO,
+				"more than %u places changed under %s: answered as a whole",
+				QUERY_MAX_PLACES, canon_dir);
+		hashmap_clear(q.places);
+		q.widen = true;
+		r = 0;
+	}
 	if (r == 0)
 		r = resolve_places(&q);
 	if (r == 0)

@@ -18,6 +18,7 @@ struct recorder {
 	struct mount_ref *mount;
 	struct hashmap *recorded; /* place key -> kinds recorded this epoch */
 	size_t max_entries;
+	bool suspended;
 	struct recorder_stats stats;
 };
 
@@ -78,6 +79,11 @@ static int lookup(struct recorder *r, const uint8_t *key, size_t klen, unsigned 
 {
 	int added;
 
+	if (r->suspended) {
+		r->stats.dropped++;
+		*ret_new = 0;
+		return 0;
+	}
 	if (hashmap_size(r->recorded) >= r->max_entries)
 		hashmap_clear(r->recorded); /* only an optimization: start over */
 	added = hashmap_upsert(r->recorded, key, klen, ret_slot);
@@ -152,7 +158,7 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 	if (!klen)
 		return -EINVAL;
 	ret = lookup(r, key, klen, kinds, &fresh, &seen);
-	if (ret < 0)
+	if (ret < 0 || r->suspended)
 		return ret;
 	appended = *seen & OBJECT_APPENDED;
 	if (link_count && !appended)
@@ -178,6 +184,11 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 void recorder_new_epoch(struct recorder *r)
 {
 	hashmap_clear(r->recorded);
+}
+
+void recorder_suspend(struct recorder *r, bool on)
+{
+	r->suspended = on;
 }
 
 size_t recorder_entries(const struct recorder *r)

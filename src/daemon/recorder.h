@@ -29,8 +29,9 @@ struct mount_ref;
 
 struct recorder_stats {
 	uint64_t records_written;
-	uint64_t notes;	 /* notes taken (place and object) */
-	uint64_t dedups; /* notes already on record this epoch */
+	uint64_t notes;	  /* notes taken (place and object) */
+	uint64_t dedups;  /* notes already on record this epoch */
+	uint64_t dropped; /* notes dropped while suspended */
 };
 
 struct recorder;
@@ -48,6 +49,11 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 			 bool link_count);
 /* Start a new epoch: everything is recorded again from now on. */
 void recorder_new_epoch(struct recorder *r);
+/*
+ * While suspended, notes are counted and dropped (nothing is appended):
+ * the journal cannot keep them, and a gap covers them.
+ */
+void recorder_suspend(struct recorder *r, bool on);
 
 size_t recorder_entries(const struct recorder *r);
 size_t recorder_memory(const struct recorder *r);

@@ -63,6 +63,7 @@ struct fsys {
 	struct loop_defer release_node, free_node;
 	struct watcher *watcher;
 	struct loop_source *fan_src;
+	struct loop_source *read_timer; /* batches reads of the queue */
 	struct recorder *recorder;
 	struct journal *journal;
 	struct catchup *catchup;

@@ -164,6 +164,12 @@ static void set_fast_ticks(struct tracker *t)
 	}
 }
 
+/*
+ * The queue is read in batches: after a read the fd is left alone for
+ * read_delay_ms, so a burst costs one wake-up per batch instead of one
+ * per few events (and the kernel merges repeats of an unread event).
+ * Answers drain the queue themselves, so this delays nothing they say.
+ */
 static void on_events(void *data, uint32_t events)
 {
 	struct fsys *fs = data;
@@ -171,6 +177,27 @@ static void on_events(void *data, uint32_t events)
 	drain(fs);
 	if (journal_dirty(fs->journal))
 		set_fast_ticks(fs->t); /* commit within commit_ms */
+	if (fs->t->cfg.read_delay_ms && loop_mod_fd(fs->fan_src, 0) == 0)
+		loop_timer_set(fs->read_timer, fs->t->cfg.read_delay_ms);
+}
+
+static void on_read_timer(void *data)
+{
+	struct fsys *fs = data;
+
+	loop_timer_set(fs->read_timer, 0);
+	if (loop_mod_fd(fs->fan_src, EPOLLIN) < 0)
+		drain(fs);
+}
+
+static int mark_add(void *data, int fd)
+{
+	return watcher_ignore(data, fd);
+}
+
+static int mark_flush(void *data)
+{
+	return watcher_flush_ignores(data);
 }
 
 /* ---- tokens and answers ------------------------------------------------ */
@@ -370,6 +397,7 @@ void fsys_free(struct fsys *fs)
 		return;
 	loop_cancel(fs->t->loop, &fs->release_node);
 	fs->fan_src = loop_del(fs->fan_src);
+	fs->read_timer = loop_del(fs->read_timer);
 	fs->catchup = catchup_free(fs->catchup);
 	fs->watcher = watcher_free(fs->watcher);
 	mount_ref_release(&fs->mount);
@@ -482,6 +510,11 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	r = recorder_new(fs->journal, &fs->mount, t->cfg.recorder_max, &fs->recorder);
 	if (r < 0)
 		goto fail;
+	if (t->cfg.max_ignore_marks) {
+		struct recorder_marks rm = {mark_add, mark_flush, fs->watcher,
+					    t->cfg.max_ignore_marks};
+		recorder_set_marks(fs->recorder, &rm);
+	}
 	journal_get_stats(fs->journal, &js);
 	/*
 	 * A journal with history has a gap from its durable watermark to
@@ -499,6 +532,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	if (r < 0)
 		goto fail;
 	r = loop_add_fd(t->loop, watcher_fd(fs->watcher), EPOLLIN, on_events, fs, &fs->fan_src);
+	if (r == 0)
+		r = loop_add_timer(t->loop, 0, on_read_timer, fs, &fs->read_timer);
 	if (r < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(-r));
 		goto fail;
@@ -538,6 +573,7 @@ void fsys_detach(struct fsys *fs, const char *why)
 			break;
 		}
 	fs->fan_src = loop_del(fs->fan_src);
+	fs->read_timer = loop_del(fs->read_timer);
 	fs->catchup = catchup_free(fs->catchup); /* stops a running scan */
 	fs->watcher = watcher_free(fs->watcher);
 	fs->detached = true;

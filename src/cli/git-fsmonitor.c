@@ -58,8 +58,9 @@
 
 #include "basic/hashmap.h"
 #include "basic/token.h"
-#include "basic/util.h"
-#include "cli/cli.h"
+#include "cli/cli-util.h"
+#include "cli/commands.h"
+#include "cli/links.h"
 #include "fstrack.h"
 
 #define INVALIDATE ".fstrack-rescan"
@@ -71,6 +72,8 @@
 #define ANSWER_TIMEOUT_MS 30000
 
 const char git_fsmonitor_synopsis[] = "git-fsmonitor VERSION TOKEN";
+
+const char git_fsmonitor_summary[] = "Answer git's core.fsmonitor hook (hook protocol version 2)";
 
 const char git_fsmonitor_help[] =
     "Use it as git's fsmonitor hook, in the work tree of a repository:\n"
@@ -242,7 +245,7 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
 			put(o, c->path);
 			if (fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    cli_note_link(links, &st) < 0)
+			    links_note(links, &st) < 0)
 				r = -ENOMEM;
 			continue;
 		}
@@ -260,7 +263,7 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 	}
 	/* a file changed through one name changed under its other names too */
 	if (r == 0)
-		r = cli_walk_links(top_fd, links, true, put_link, o);
+		r = links_walk(top_fd, links, true, put_link, o);
 	if (r == 0 && o->rescan_untracked)
 		r = put_tree_invalidate(o, top_fd, ".");
 	close(top_fd);
@@ -324,13 +327,9 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 	bool ours;
 	int r, code;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: fstrack [--socket PATH] %s\n\n"
-		       "Answer git's core.fsmonitor hook (hook protocol version 2).\n\n%s"
-		       "\nSee fstrack(1) for more.\n",
-		       git_fsmonitor_synopsis, git_fsmonitor_help);
-		return EXIT_OK;
-	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+		return cli_print_help(git_fsmonitor_synopsis, git_fsmonitor_summary,
+				      git_fsmonitor_help);
 	if (argc != 3)
 		return cli_usage_error("git-fsmonitor",
 				       "expected VERSION and TOKEN (git passes them; configure "

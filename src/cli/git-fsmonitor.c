@@ -57,7 +57,6 @@
 #include <unistd.h>
 
 #include "basic/hashmap.h"
-#include "basic/token.h"
 #include "cli/cli-util.h"
 #include "cli/commands.h"
 #include "cli/links.h"
@@ -318,7 +317,6 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 {
 	const char *version, *last;
 	char *since = NULL;
-	struct token parsed;
 	struct fst_changes *ch = NULL;
 	struct out o = {0};
 	fst_client *c = NULL;
@@ -355,7 +353,7 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 		free(top);
 		return cli_error("out of memory");
 	}
-	ours = token_parse(since, &parsed) == 0;
+	ours = fst_token_is_valid(since);
 
 	r = fst_connect(cli->socket, &c);
 	if (r < 0) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bser: BSER v1/v2 encoding and decoding for json-c objects (see bser.h). */
 #include "watchman/bser.h"
+#include "watchman/grow.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -831,16 +832,9 @@ static int template_keys(json_object *arr, const char ***ret, size_t *ret_n)
 					break;
 			if (j < nkeys)
 				continue;
-			if (nkeys == cap) {
-				const char **nk;
-
-				cap = cap ? cap * 2 : 8;
-				nk = realloc(keys, cap * sizeof(*keys));
-				if (!nk) {
-					free(keys);
-					return -ENOMEM;
-				}
-				keys = nk;
+			if (GROW(keys, nkeys, cap, 8) < 0) {
+				free(keys);
+				return -ENOMEM;
 			}
 			keys[nkeys++] = k;
 		}

@@ -18,6 +18,7 @@
 #include "basic/hashmap.h"
 #include "fstrack.h"
 #include "watchman/bser.h"
+#include "watchman/grow.h"
 #include "watchman/walk.h"
 
 /* since-map values */
@@ -336,15 +337,10 @@ static void gstate_free(void *p)
 
 static int gstate_add(struct gstate *s, struct gitem it)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 4;
-		struct gitem *v = realloc(s->v, cap * sizeof(*v));
+	int r = GROW(s->v, s->n, s->cap, 4);
 
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (r < 0)
+		return r;
 	s->v[s->n++] = it;
 	return 0;
 }
@@ -506,6 +502,35 @@ static const char *since_rel(const struct run *r, const char *path, bool *ret_ab
 	return NULL;
 }
 
+/*
+ * Walk each directory of set (names from the relative root) that no
+ * "recursive" directory covers: how (void *)1 walks whole subtrees, (void *)2
+ * lists entries only.
+ */
+static int walk_dirs(struct run *r, const struct hashmap *set, const struct hashmap *rec, void *how)
+{
+	size_t pos = 0, klen;
+	const void *key;
+	int k = 0;
+
+	while (k >= 0 && hashmap_iter(set, &pos, &key, &klen, NULL)) {
+		char *rel = strndup(key, klen), *full;
+		bool covered;
+
+		if (!rel)
+			return -ENOMEM;
+		covered = under_recursive(rec, rel) || (set != rec && hashmap_get(rec, rel, klen));
+		full = covered ? NULL : join(r->rr, rel);
+		if (!covered && !full)
+			k = -ENOMEM;
+		else if (full)
+			k = walk_under(r, visit_since, NULL, full, how);
+		free(full);
+		free(rel);
+	}
+	return k;
+}
+
 static int gen_since(struct run *r, const struct wq_since_answer *a)
 {
 	struct hashmap *rec = hashmap_new(), *ent = hashmap_new();
@@ -594,38 +619,9 @@ static int gen_since(struct run *r, const struct wq_since_answer *a)
 	if (k >= 0 && all) {
 		k = walk_under(r, visit_since, NULL, r->rr, (void *)1);
 	} else if (k >= 0) {
-		size_t pos = 0, klen;
-		const void *key;
-
-		while (k >= 0 && hashmap_iter(rec, &pos, &key, &klen, NULL)) {
-			char *rel = strndup(key, klen), *full;
-
-			if (!rel) {
-				k = -ENOMEM;
-				break;
-			}
-			full = under_recursive(rec, rel) ? NULL : join(r->rr, rel);
-			if (full)
-				k = walk_under(r, visit_since, NULL, full, (void *)1);
-			free(full);
-			free(rel);
-		}
-		pos = 0;
-		while (k >= 0 && hashmap_iter(ent, &pos, &key, &klen, NULL)) {
-			char *rel = strndup(key, klen), *full;
-
-			if (!rel) {
-				k = -ENOMEM;
-				break;
-			}
-			full = (rel[0] && hashmap_get(rec, rel, klen)) || under_recursive(rec, rel)
-				   ? NULL
-				   : join(r->rr, rel);
-			if (full)
-				k = walk_under(r, visit_since, NULL, full, (void *)2);
-			free(full);
-			free(rel);
-		}
+		k = walk_dirs(r, rec, rec, (void *)1);
+		if (k >= 0)
+			k = walk_dirs(r, ent, rec, (void *)2);
 	}
 out:
 	hashmap_free(rec);

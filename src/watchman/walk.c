@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* walk: an iterative, bounded-fd directory tree walk (see walk.h). */
 #include "watchman/walk.h"
+#include "watchman/grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,7 +47,7 @@ static int cmp_name(const void *a, const void *b)
 /* Read all names of dirfd (without . and ..); the fd stays open. */
 static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 {
-	int fd = dup(dirfd);
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d;
 	struct dirent *de;
 	struct name *v = NULL;
@@ -70,17 +71,9 @@ static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			struct name *nv;
-
-			cap = cap ? cap * 2 : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
+		r = GROW(v, n, cap, 64);
+		if (r < 0)
+			break;
 		v[n].name = strdup(de->d_name);
 		if (!v[n].name) {
 			r = -ENOMEM;
@@ -120,15 +113,10 @@ struct walker {
 
 static int push(struct walker *k, char *path, void *state)
 {
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-		struct pending *v = realloc(k->stack, cap * sizeof(*v));
+	int r = GROW(k->stack, k->n, k->cap, 64);
 
-		if (!v)
-			return -ENOMEM;
-		k->stack = v;
-		k->cap = cap;
-	}
+	if (r < 0)
+		return r;
 	k->stack[k->n++] = (struct pending){path, state};
 	return 0;
 }

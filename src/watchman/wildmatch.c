@@ -5,6 +5,7 @@
  * through it keeping the set of live states as a bitset: no backtracking.
  */
 #include "watchman/wildmatch.h"
+#include "watchman/grow.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -189,16 +190,10 @@ struct builder {
 static int emit(struct builder *b, struct insn in)
 {
 	struct wm_pattern *p = b->p;
+	int r = GROW(p->insn, p->n, b->cap, 16);
 
-	if (p->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		struct insn *v = realloc(p->insn, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->insn = v;
-		b->cap = cap;
-	}
+	if (r < 0)
+		return r;
 	p->insn[p->n++] = in;
 	return 0;
 }
@@ -206,16 +201,10 @@ static int emit(struct builder *b, struct insn in)
 static int add_class(struct builder *b, const uint64_t set[4], uint32_t *ret)
 {
 	struct wm_pattern *p = b->p;
+	int r = GROW(p->classes, p->nclasses, b->ccap, 4);
 
-	if (p->nclasses == b->ccap) {
-		size_t cap = b->ccap ? b->ccap * 2 : 4;
-		uint64_t(*v)[4] = realloc(p->classes, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->classes = v;
-		b->ccap = cap;
-	}
+	if (r < 0)
+		return r;
 	memcpy(p->classes[p->nclasses], set, sizeof(uint64_t[4]));
 	*ret = (uint32_t)p->nclasses++;
 	return 0;

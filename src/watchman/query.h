@@ -52,6 +52,15 @@ int wq_compile(json_object *spec, struct wq **ret, char *err, size_t errlen);
 struct wq *wq_free(struct wq *q);
 
 /*
+ * The query object for the legacy pattern arguments of "find" and "since"
+ * (args[start..]: patterns, "-X", "-I", "!", "-p", "-P", "--"), with
+ * since (NULL for "find") and Watchman's legacy field list. Compile it with
+ * wq_compile. -EINVAL when an argument is not a string.
+ */
+int wq_legacy_spec(json_object *args, size_t start, const char *since, json_object **ret, char *err,
+		   size_t errlen);
+
+/*
  * The query's "since": false without one. With one, *ret is its parsed form
  * (strings owned by q): a clock or named cursor needs an answer from
  * fstrack for wq_run; a timestamp is handled by wq_run itself.

@@ -786,6 +786,55 @@ static void test_deep_tree(void **state)
 	}
 }
 
+static void test_legacy(void **state)
+{
+	json_object *args = parse("[\"find\",\"/r\",\"*.c\",\"-X\",\"foo/*\",\"!\",\"bar\"]");
+	json_object *spec, *want, *files;
+	struct wq *q;
+	struct wq_result res;
+	char err[256];
+
+	assert_int_equal(wq_legacy_spec(args, 2, "c:1:2", &spec, err, sizeof(err)), 0);
+	want = parse("{\"expression\":[\"allof\","
+		     "[\"not\",[\"anyof\",[\"match\",\"foo/*\",\"wholename\"],"
+		     "[\"not\",[\"match\",\"bar\",\"wholename\"]]]],"
+		     "[\"anyof\",[\"match\",\"*.c\",\"wholename\"]]],"
+		     "\"since\":\"c:1:2\",\"fields\":[\"name\",\"exists\",\"size\",\"mode\","
+		     "\"uid\",\"gid\",\"mtime\",\"ctime\",\"ino\",\"dev\",\"nlink\",\"new\","
+		     "\"cclock\",\"oclock\"]}");
+	if (!json_object_equal(spec, want))
+		fprintf(stderr, "got %s\n", json_object_to_json_string(spec));
+	assert_true(json_object_equal(spec, want));
+	json_object_put(spec);
+	json_object_put(want);
+	json_object_put(args);
+	/* a find with a wholename pattern runs */
+	args = parse("[\"find\",\"/r\",\"src/*.c\",\"--\",\"ignored\"]");
+	assert_int_equal(wq_legacy_spec(args, 2, NULL, &spec, err, sizeof(err)), 0);
+	assert_int_equal(wq_compile(spec, &q, err, sizeof(err)), 0);
+	assert_int_equal(wq_run(q, root_fd, NULL, NULL, &res, err, sizeof(err)), 0);
+	files = res.files;
+	assert_int_equal(json_object_array_length(files), 1);
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				json_object_array_get_idx(files, 0), "name")),
+			    "src/main.c");
+	json_object_put(files);
+	wq_free(q);
+	json_object_put(spec);
+	json_object_put(args);
+	/* no patterns: no expression; -p: pcre, which fstrack refuses */
+	args = parse("[\"find\",\"/r\",\"-p\",\"x.*\"]");
+	assert_int_equal(wq_legacy_spec(args, 2, NULL, &spec, err, sizeof(err)), 0);
+	assert_int_equal(wq_compile(spec, &q, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "failed to parse query: unsupported expression term 'pcre'");
+	json_object_put(spec);
+	json_object_put(args);
+	args = parse("[\"find\",\"/r\",3]");
+	assert_int_equal(wq_legacy_spec(args, 2, NULL, &spec, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "failed to parse query: rule @ position 2 is not a string value");
+	json_object_put(args);
+}
+
 static void test_clock(void **state)
 {
 	char clock[WCLOCK_MAX], tok[TOKEN_MAX], err[64];
@@ -878,6 +927,7 @@ int main(void)
 	    cmocka_unit_test(test_since_answers),
 	    cmocka_unit_test(test_sha1_walk),
 	    cmocka_unit_test(test_deep_tree),
+	    cmocka_unit_test(test_legacy),
 	    cmocka_unit_test(test_clock),
 	    cmocka_unit_test(test_sha1),
 	};

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -472,6 +473,9 @@ static int teardown_tree(void **state)
 	char cmd[4200];
 
 	close(root_fd);
+	/* a failed test_no_other_fs may have left its mount */
+	snprintf(cmd, sizeof(cmd), "%s/mnt", tmpdir);
+	umount2(cmd, MNT_DETACH);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	return system(cmd);
 }
@@ -768,7 +772,6 @@ static void test_deep_tree(void **state)
 		fd = next;
 	}
 	close(openat(fd, "leaf.txt", O_CREAT | O_WRONLY, 0644));
-	close(fd);
 	q = compile("{\"fields\":[\"name\"],\"relative_root\":\"deep\",\"suffix\":\"txt\"}");
 	assert_int_equal(wq_run(q, root_fd, NULL, NULL, &res, err, sizeof(err)), 0);
 	assert_int_equal(json_object_array_length(res.files), 1);
@@ -777,6 +780,19 @@ static void test_deep_tree(void **state)
 		count += *p == '/';
 	assert_int_equal(count, depth - 1);
 	json_object_put(res.files);
+	/* the documented limit: paths from the root past PATH_MAX fail the query, loudly */
+	for (int i = 0; i < 600; i++) {
+		int next;
+
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+	assert_int_equal(wq_run(q, root_fd, NULL, NULL, &res, err, sizeof(err)), -ENAMETOOLONG);
+	assert_non_null(strstr(err, "path too long"));
 	wq_free(q);
 	{
 		char cmd[4200];
@@ -784,6 +800,40 @@ static void test_deep_tree(void **state)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s/deep'", tmpdir);
 		assert_int_equal(system(cmd), 0);
 	}
+}
+
+/* Walks list a mount point inside the root but do not enter it (a documented limit). */
+static void test_no_other_fs(void **state)
+{
+	char path[4200];
+	struct wq *q;
+	struct wq_result res;
+	char err[256];
+
+	snprintf(path, sizeof(path), "%s/mnt", tmpdir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	if (mount("tmpfs", path, "tmpfs", 0, "size=1m") < 0) {
+		/* not root: say so in the output; make check runs as root */
+		fprintf(stderr, "# SKIP test_no_other_fs: cannot mount tmpfs: %s\n",
+			strerror(errno));
+		rmdir(path);
+		skip();
+	}
+	snprintf(path, sizeof(path), "%s/mnt/inside.js", tmpdir);
+	close(open(path, O_CREAT | O_WRONLY, 0644));
+	q = compile("{\"fields\":[\"name\"],\"expression\":[\"dirname\",\"mnt\"]}");
+	assert_int_equal(wq_run(q, root_fd, NULL, NULL, &res, err, sizeof(err)), 0);
+	assert_int_equal(json_object_array_length(res.files), 0);
+	json_object_put(res.files);
+	wq_free(q);
+	q = compile("{\"fields\":[\"name\"],\"expression\":[\"name\",\"mnt\"]}");
+	assert_int_equal(wq_run(q, root_fd, NULL, NULL, &res, err, sizeof(err)), 0);
+	assert_int_equal(json_object_array_length(res.files), 1);
+	json_object_put(res.files);
+	wq_free(q);
+	snprintf(path, sizeof(path), "%s/mnt", tmpdir);
+	assert_int_equal(umount(path), 0);
+	assert_int_equal(rmdir(path), 0);
 }
 
 static void test_legacy(void **state)
@@ -927,6 +977,7 @@ int main(void)
 	    cmocka_unit_test(test_since_answers),
 	    cmocka_unit_test(test_sha1_walk),
 	    cmocka_unit_test(test_deep_tree),
+	    cmocka_unit_test(test_no_other_fs),
 	    cmocka_unit_test(test_legacy),
 	    cmocka_unit_test(test_clock),
 	    cmocka_unit_test(test_sha1),

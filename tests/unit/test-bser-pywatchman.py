@@ -16,6 +16,7 @@ usage: test-bser-pywatchman.py PATH/TO/test-bser
 """
 import json
 import random
+import struct
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ except ImportError as e:
     sys.exit(0)
 
 TOOL = sys.argv[1]
-ROUNDS = 150
+ROUNDS = 200
 rnd = random.Random(1207)
 
 
@@ -50,7 +51,7 @@ INTS = [0, 1, -1, 127, 128, -128, -129, 32767, 32768, -32768, -32769,
 
 def rand_value(depth=0):
     r = rnd.random()
-    if depth > 4 or r < 0.45:
+    if depth > 2 or r < 0.45:
         s = rnd.random()
         if s < 0.3:
             return rnd.choice(INTS) if rnd.random() < 0.5 else rnd.randint(-10**6, 10**6)
@@ -121,12 +122,30 @@ def check(name, fn):
     tests.append((name, fn))
 
 
+def decode_ours(pdus):
+    """All PDUs through one test-bser --decode: one value each."""
+    out = run(["--decode"], b"".join(pdus)).decode("utf-8").splitlines()
+    assert len(out) == len(pdus), (len(out), len(pdus))
+    return [json.loads(line) for line in out]
+
+
+def encode_ours(values, version, caps):
+    """All values through one test-bser --encode: one PDU each."""
+    data = "".join(json.dumps(v) + "\n" for v in values).encode("utf-8")
+    out, pdus = run(["--encode", str(version), str(caps)], data), []
+    while out:
+        n = struct.unpack("<Q", out[:8])[0]
+        pdus.append(out[8:8 + n])
+        out = out[8 + n:]
+    assert len(pdus) == len(values), (len(pdus), len(values))
+    return pdus
+
+
 def pywatchman_to_ours(version):
     def t():
-        for i in range(ROUNDS):
-            v = rand_value()
-            pdu = bser.dumps(v, version, 0) if version == 2 else bser.dumps(v)
-            got = json.loads(run(["--decode"], pdu).decode("utf-8"))
+        values = [rand_value() for _ in range(ROUNDS)]
+        pdus = [bser.dumps(v, version, 0) if version == 2 else bser.dumps(v) for v in values]
+        for i, (got, v) in enumerate(zip(decode_ours(pdus), values)):
             if got != v:
                 return "round %d: %r != %r" % (i, got, v)
         return None
@@ -135,9 +154,8 @@ def pywatchman_to_ours(version):
 
 def ours_to_pywatchman(version, caps):
     def t():
-        for i in range(ROUNDS):
-            v = rand_value()
-            pdu = run(["--encode", str(version), str(caps)], json.dumps(v).encode("utf-8"))
+        values = [rand_value() for _ in range(ROUNDS)]
+        for i, (pdu, v) in enumerate(zip(encode_ours(values, version, caps), values)):
             got = as_text(bser.loads(pdu))
             want = with_template_nones(v)
             if got != want:
@@ -147,12 +165,12 @@ def ours_to_pywatchman(version, caps):
 
 
 def same_bytes_v1():
-    for i in range(ROUNDS):
+    values = []
+    while len(values) < ROUNDS:
         v = rand_value()
-        # templates are ours only; compare plain values
-        while "[{" in json.dumps(v):
-            v = rand_value()
-        ours = run(["--encode", "1", "0"], json.dumps(v).encode("utf-8"))
+        if "[{" not in json.dumps(v):  # templates are ours only; compare plain values
+            values.append(v)
+    for i, (ours, v) in enumerate(zip(encode_ours(values, 1, 0), values)):
         theirs = bser.dumps(v)
         if payload(ours) != payload(theirs):
             return "round %d: %s != %s for %r" % (i, payload(ours).hex(), payload(theirs).hex(), v)

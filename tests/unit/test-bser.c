@@ -8,9 +8,9 @@
  * build runs this too).
  *
  * With arguments it is the converter the pywatchman cross-check drives:
- *   test-bser --encode VERSION CAPS   JSON on stdin -> BSER PDU on stdout
+ *   test-bser --encode VERSION CAPS   JSON lines -> length-prefixed BSER PDUs
  *                                     (arrays of objects sent as templates)
- *   test-bser --decode                BSER PDU on stdin -> JSON on stdout
+ *   test-bser --decode                BSER PDUs back to back -> JSON lines
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -633,9 +633,14 @@ static void tag_templates(json_object *v)
 	}
 }
 
+/*
+ * --encode: one JSON value per input line; for each, its PDU's length as 8
+ * bytes (little endian) and the PDU. --decode: PDUs back to back, framed
+ * with bser_pdu_info; one JSON line out for each.
+ */
 static int convert(int argc, char **argv)
 {
-	size_t len;
+	size_t len, pos = 0;
 	char *in = slurp(&len), err[256];
 	json_object *v;
 	int r;
@@ -643,38 +648,59 @@ static int convert(int argc, char **argv)
 	if (!in)
 		return 2;
 	if (strcmp(argv[1], "--encode") == 0 && argc == 4) {
-		struct json_tokener *tok = json_tokener_new();
-		char *out;
-		size_t outlen;
+		for (char *line = in, *nl; *line; line = nl + 1) {
+			struct json_tokener *tok = json_tokener_new();
+			char *out;
+			size_t outlen;
+			uint64_t n;
 
-		/* with its NUL, so that a number at the top level ends */
-		v = json_tokener_parse_ex(tok, in, (int)len + 1);
-		if (json_tokener_get_error(tok) != json_tokener_success) {
-			fprintf(stderr, "bad JSON\n");
-			return 2;
+			nl = strchr(line, '\n');
+			if (!nl)
+				break;
+			*nl = '\0';
+			/* with its NUL, so that a number at the top level ends */
+			v = json_tokener_parse_ex(tok, line, (int)(nl - line) + 1);
+			if (json_tokener_get_error(tok) != json_tokener_success) {
+				fprintf(stderr, "bad JSON\n");
+				return 2;
+			}
+			json_tokener_free(tok);
+			tag_templates(v);
+			r = bser_encode_pdu(v, (unsigned)atoi(argv[2]),
+					    (uint32_t)strtoul(argv[3], NULL, 0), &out, &outlen);
+			json_object_put(v);
+			if (r < 0) {
+				fprintf(stderr, "encode: %s\n", strerror(-r));
+				return 1;
+			}
+			n = outlen;
+			fwrite(&n, 8, 1, stdout);
+			fwrite(out, 1, outlen, stdout);
+			free(out);
 		}
-		json_tokener_free(tok);
-		tag_templates(v);
-		r = bser_encode_pdu(v, (unsigned)atoi(argv[2]), (uint32_t)strtoul(argv[3], NULL, 0),
-				    &out, &outlen);
-		if (r < 0) {
-			fprintf(stderr, "encode: %s\n", strerror(-r));
-			return 1;
-		}
-		fwrite(out, 1, outlen, stdout);
-		free(out);
 	} else if (strcmp(argv[1], "--decode") == 0 && argc == 2) {
-		r = bser_decode_pdu(in, len, &v, err, sizeof(err));
-		if (r < 0) {
-			fprintf(stderr, "decode: %s\n", err);
-			return 1;
+		while (pos < len) {
+			struct bser_pdu_info info;
+
+			r = bser_pdu_info(in + pos, len - pos, BSER_DEFAULT_MAX_PAYLOAD, &info,
+					  NULL);
+			if (r < 0 || info.total_len > len - pos) {
+				fprintf(stderr, "framing failed at %zu\n", pos);
+				return 1;
+			}
+			r = bser_decode_pdu(in + pos, info.total_len, &v, err, sizeof(err));
+			if (r < 0) {
+				fprintf(stderr, "decode: %s\n", err);
+				return 1;
+			}
+			puts(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+			json_object_put(v);
+			pos += info.total_len;
 		}
-		fputs(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), stdout);
 	} else {
 		fprintf(stderr, "usage: test-bser [--encode VERSION CAPS | --decode]\n");
 		return 2;
 	}
-	json_object_put(v);
 	free(in);
 	return 0;
 }

@@ -103,6 +103,28 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int grow_array(void **v, size_t *cap, size_t want, size_t size)
+{
+	size_t ncap = *cap ? *cap : 16;
+	void *nv;
+
+	if (want <= *cap)
+		return 0;
+	while (ncap < want) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / size)
+		return -ENOMEM;
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -129,28 +151,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 int read_file(const char *path, char **ret, size_t *ret_len)
 {
-	size_t cap = 4096, len = 0;
-	char *buf;
+	size_t cap = 0, len = 0;
+	char *buf = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	buf = malloc(cap);
-	if (!buf) {
-		safe_close(fd);
-		return -ENOMEM;
-	}
 	for (;;) {
 		ssize_t n;
-		if (len + 1 >= cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				safe_close(fd);
-				return -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
+		if (GROW(buf, cap, len + 4096) < 0) {
+			free(buf);
+			safe_close(fd);
+			return -ENOMEM;
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0) {

@@ -40,4 +40,13 @@ bool path_under(const char *path, const char *dir, const char **ret_rel);
 /* Write all of buf, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 
+/*
+ * Make room for at least `want` elements of `size` bytes in the array *v of
+ * capacity *cap (in elements): doubles, starting at 16 elements. 0, or
+ * -ENOMEM (also on overflow) with *v and *cap unchanged.
+ *	r = GROW(q->v, q->cap, q->n + 1);
+ */
+int grow_array(void **v, size_t *cap, size_t want, size_t size);
+#define GROW(v, cap, want) grow_array((void **)&(v), &(cap), (want), sizeof(*(v)))
+
 #endif

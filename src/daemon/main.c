@@ -1,90 +1,71 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fstrackd: wires the parts together. One epoll loop serves the socket,
- * every filesystem's fanotify group, the catch-up scans' completion
- * eventfds, a group-commit timer, signals and mount-table changes.
+ * fstrackd: wires the parts together and runs the loop. The loop (loop.c)
+ * serves the protocol server's socket and clients (server.c), every
+ * filesystem's fanotify group and catch-up scans (the tracker), the
+ * group-commit timer, the mount table, and the signals below. main.c
+ * only builds and connects them.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "basic/log.h"
 #include "basic/util.h"
-#include "daemon/daemon.h"
+#include "daemon/loop.h"
+#include "daemon/server.h"
+#include "daemon/tracker.h"
 #include "fstrack.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/fstrack"
-#define IDLE_WATERMARK_NS (30ull * 1000000000ull)
 
-int daemon_epoll_add(struct daemon *d, int fd, uint32_t events, struct ev_tag *tag)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = tag};
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	return 0;
-}
-
-void daemon_epoll_del(struct daemon *d, int fd)
-{
-	if (fd >= 0)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-/*
- * The commit timer ticks every commit_ms while there is work (records to
- * commit, scans, waiting queries, streams) and once a second when idle, so
- * an idle daemon does not wake 20 times a second. The watcher switches it
- * back to fast as soon as it appends a record.
- */
-int daemon_timer(struct daemon *d, bool fast)
-{
-	unsigned ms = fast ? d->cfg.commit_ms : 1000;
-	struct itimerspec its = {0};
-
-	if (d->timer_fast == fast && d->timer_armed)
-		return 0;
-	its.it_interval.tv_sec = ms / 1000;
-	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000L;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(d->timer_fd, 0, &its, NULL) < 0)
-		return -errno;
-	d->timer_fast = fast;
-	d->timer_armed = true;
-	return 0;
-}
+/* Everything the command line sets. */
+struct options {
+	struct tracker_config tracker;
+	struct server_config server;
+	bool foreground;
+};
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: fstrackd [OPTIONS]\n"
-		"Record where filesystems change; answer 'what changed since T'.\n\n"
-		"  --state-dir DIR          journals and scope list (default %s)\n"
-		"  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
-		"  --foreground             do not detach; log to stderr\n"
-		"  --verbose                log more (debug)\n"
-		"  --commit-ms N            group-commit interval (default 50)\n"
-		"  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
-		"  --segment-bytes N        journal segment size (default 16 MiB)\n"
-		"  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
-		"  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
-		"  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
-		"                           default: the kernel's max_queued_events, 16384)\n"
-		"  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
-		"  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
-		"                           \"gap\" and is dropped (default 4 MiB)\n"
-		"  --help, --version\n",
-		DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
+	fprintf(
+	    f,
+	    "Usage: fstrackd [OPTIONS]\n"
+	    "Record where filesystems change; answer 'what changed since T'.\n\n"
+	    "  --state-dir DIR          journals and scope list (default %s)\n"
+	    "  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
+	    "  --foreground             do not detach; log to stderr\n"
+	    "  --verbose                log more (debug)\n"
+	    "  --commit-ms N            group-commit interval (default 50)\n"
+	    "  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
+	    "  --segment-bytes N        journal segment size (default 16 MiB)\n"
+	    "  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
+	    "  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
+	    "  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
+	    "                           default: the kernel's max_queued_events, 16384)\n"
+	    "  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
+	    "  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
+	    "                           \"gap\" and is dropped (default 4 MiB)\n"
+	    "  --max-clients N          connections in all (default 4096, less when the fd\n"
+	    "                           limit is lower: 256 fds stay for the daemon's own work)\n"
+	    "  --max-clients-per-user N connections of one user other than root (default 256)\n"
+	    "  --max-scopes-per-user N  directories one user other than root may watch\n"
+	    "                           (default 64)\n"
+	    "  --help, --version\n",
+	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -100,33 +81,51 @@ static int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct daemon_config *cfg)
+static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_STATE = 256, O_SOCKET, O_FG, O_VERBOSE, O_COMMIT, O_MAXJ, O_SEG, O_MARGIN, O_SCANT,
-	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE, O_STREAMBUF };
+	enum {
+		O_STATE = 256,
+		O_SOCKET,
+		O_FG,
+		O_VERBOSE,
+		O_COMMIT,
+		O_MAXJ,
+		O_SEG,
+		O_MARGIN,
+		O_SCANT,
+		O_UNLIM,
+		O_HELP,
+		O_VERSION,
+		O_QUEUE,
+		O_STREAMBUF,
+		O_MAXCLIENTS,
+		O_MAXCLIENTS_UID,
+		O_MAXSCOPES_UID
+	};
 	static const struct option opts[] = {
-		{"state-dir", required_argument, NULL, O_STATE},
-		{"socket", required_argument, NULL, O_SOCKET},
-		{"foreground", no_argument, NULL, O_FG},
-		{"verbose", no_argument, NULL, O_VERBOSE},
-		{"commit-ms", required_argument, NULL, O_COMMIT},
-		{"max-journal-bytes", required_argument, NULL, O_MAXJ},
-		{"segment-bytes", required_argument, NULL, O_SEG},
-		{"margin-ms", required_argument, NULL, O_MARGIN},
-		{"scan-threads", required_argument, NULL, O_SCANT},
-		{"unlimited-queue", no_argument, NULL, O_UNLIM},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{"queue-events", required_argument, NULL, O_QUEUE},
-		{"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
-		{0},
+	    {"state-dir", required_argument, NULL, O_STATE},
+	    {"socket", required_argument, NULL, O_SOCKET},
+	    {"foreground", no_argument, NULL, O_FG},
+	    {"verbose", no_argument, NULL, O_VERBOSE},
+	    {"commit-ms", required_argument, NULL, O_COMMIT},
+	    {"max-journal-bytes", required_argument, NULL, O_MAXJ},
+	    {"segment-bytes", required_argument, NULL, O_SEG},
+	    {"margin-ms", required_argument, NULL, O_MARGIN},
+	    {"scan-threads", required_argument, NULL, O_SCANT},
+	    {"unlimited-queue", no_argument, NULL, O_UNLIM},
+	    {"help", no_argument, NULL, O_HELP},
+	    {"version", no_argument, NULL, O_VERSION},
+	    {"queue-events", required_argument, NULL, O_QUEUE},
+	    {"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
+	    {0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
-			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF;
+			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
+			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -135,40 +134,49 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		}
 		switch (c) {
 		case O_STATE:
-			cfg->state_dir = optarg;
+			o->tracker.state_dir = o->server.state_dir = optarg;
 			break;
 		case O_SOCKET:
-			cfg->socket_path = optarg;
+			o->server.socket_path = optarg;
 			break;
 		case O_FG:
-			cfg->foreground = true;
+			o->foreground = true;
 			break;
 		case O_VERBOSE:
 			log_set_level(LOG_LEVEL_DEBUG);
 			break;
 		case O_COMMIT:
-			cfg->commit_ms = v ? (unsigned)v : 1;
+			o->tracker.commit_ms = v ? (unsigned)v : 1;
 			break;
 		case O_MAXJ:
-			cfg->max_journal_bytes = v;
+			o->tracker.max_journal_bytes = v;
 			break;
 		case O_SEG:
-			cfg->segment_bytes = v;
+			o->tracker.segment_bytes = v;
 			break;
 		case O_MARGIN:
-			cfg->margin_ms = (unsigned)v;
+			o->tracker.margin_ms = (unsigned)v;
 			break;
 		case O_SCANT:
-			cfg->scan_threads = (unsigned)v;
+			o->tracker.scan_threads = (unsigned)v;
 			break;
 		case O_UNLIM:
-			cfg->unlimited_queue = true;
+			o->tracker.unlimited_queue = true;
 			break;
 		case O_QUEUE:
-			cfg->queue_events = (unsigned long)v;
+			o->tracker.queue_events = (unsigned long)v;
 			break;
 		case O_STREAMBUF:
-			cfg->stream_buffer_max = (size_t)v;
+			o->server.stream_buffer_max = (size_t)v;
+			break;
+		case O_MAXCLIENTS:
+			o->server.max_clients = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXCLIENTS_UID:
+			o->server.max_clients_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXSCOPES_UID:
+			o->server.max_scopes_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -186,172 +194,6 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 		return 2;
 	}
 	return -1; /* go on */
-}
-
-static int setup_loop(struct daemon *d)
-{
-	static struct ev_tag listen_tag = {EV_LISTEN, NULL}, timer_tag = {EV_TIMER, NULL},
-			     signal_tag = {EV_SIGNAL, NULL}, mounts_tag = {EV_MOUNTS, NULL};
-	sigset_t mask;
-	int r;
-
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "epoll_create1");
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "sigprocmask");
-	signal(SIGPIPE, SIG_IGN);
-	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->signal_fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "signalfd");
-	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (d->timer_fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "timerfd_create");
-	r = daemon_timer(d, true);
-	if (r < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "timerfd_settime");
-	/* The mount table: EPOLLPRI when it changes. */
-	d->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	if (d->mountinfo_fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "open /proc/self/mountinfo");
-	if ((r = daemon_epoll_add(d, d->listen_fd, EPOLLIN, &listen_tag)) < 0 ||
-	    (r = daemon_epoll_add(d, d->timer_fd, EPOLLIN, &timer_tag)) < 0 ||
-	    (r = daemon_epoll_add(d, d->signal_fd, EPOLLIN, &signal_tag)) < 0 ||
-	    (r = daemon_epoll_add(d, d->mountinfo_fd, EPOLLPRI, &mounts_tag)) < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "epoll_ctl");
-	return 0;
-}
-
-/* Group commit: every commit_ms, and a watermark alone every 30 s. */
-static void on_timer(struct daemon *d)
-{
-	uint64_t v, now = now_monotonic_ns();
-
-	if (read(d->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_errno(LOG_LEVEL_WARN, -errno, "timerfd");
-	bool busy = server_busy(d);
-
-	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
-		fsys_kick(fs);
-		bool idle_due = now - fs->idle_commit_ns >= IDLE_WATERMARK_NS;
-
-		busy |= fsys_scan_busy(fs) || fs->last_commit_error;
-		if (!journal_dirty(fs->journal) && !idle_due)
-			continue;
-		busy |= journal_dirty(fs->journal);
-		fs->idle_commit_ns = now;
-		if (fsys_commit(fs) == 0)
-			server_after_commit(d, fs);
-	}
-	server_tick(d);
-	if (daemon_timer(d, busy) < 0)
-		log_errno(LOG_LEVEL_WARN, -errno, "timerfd_settime");
-}
-
-static void on_signal(struct daemon *d)
-{
-	struct signalfd_siginfo si;
-
-	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: checking mounts and scopes again");
-			daemon_recheck_mounts(d);
-			continue;
-		}
-		log_info("signal %u: stopping", si.ssi_signo);
-		d->quit = true;
-	}
-}
-
-static int run(struct daemon *d)
-{
-	while (!d->quit) {
-		struct epoll_event evs[64];
-		int n = epoll_wait(d->epfd, evs, 64, -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return log_errno(LOG_LEVEL_ERR, -errno, "epoll_wait");
-		}
-		for (int i = 0; i < n; i++) {
-			struct ev_tag *t = evs[i].data.ptr;
-			enum ev_kind kind = t->kind; /* t may be freed below */
-
-			switch (kind) {
-			case EV_LISTEN:
-				server_accept(d);
-				break;
-			case EV_CLIENT:
-				server_client_event(d, t->ptr, evs[i].events);
-				/* the client may be gone: later events of this
-				 * batch for it are dropped by the loop below */
-				break;
-			case EV_FANOTIFY:
-				watcher_read(t->ptr);
-				break;
-			case EV_SCAN:
-				fsys_scan_finished(t->ptr);
-				break;
-			case EV_TIMER:
-				on_timer(d);
-				break;
-			case EV_SIGNAL:
-				on_signal(d);
-				break;
-			case EV_MOUNTS:
-				daemon_recheck_mounts(d);
-				break;
-			}
-			/* a filesystem may have been freed (unwatch, unmount): the
-			 * rest of this batch may point into it, so poll again */
-			if (kind == EV_CLIENT || kind == EV_MOUNTS)
-				break;
-		}
-		server_reap(d); /* clients closed in this round */
-		/* hold no mount busy between rounds */
-		for (struct fsys *fs = d->filesystems; fs; fs = fs->next)
-			fsys_release_mount(fs);
-	}
-	return 0;
-}
-
-static void shutdown_clean(struct daemon *d)
-{
-	server_close_all(d);
-	while (d->filesystems) {
-		struct fsys *fs = d->filesystems;
-		int r;
-
-		d->filesystems = fs->next;
-		fsys_drain(fs);
-		if (fs->scan) {
-			/* An unfinished scan: the gap stays open for the next start. */
-			scan_cancel(fs->scan);
-			scan_join_free(fs->scan);
-			fs->scan = NULL;
-		}
-		r = fsys_commit(fs);
-		if (r == 0 && !fsys_scan_busy(fs))
-			r = journal_close_clean(fs->journal, now_realtime_ns());
-		if (r < 0)
-			log_errno(LOG_LEVEL_WARN, r, "journal of %s not closed cleanly",
-				  fs->mount_path);
-		fsys_free(fs);
-	}
-	while (d->scopes) {
-		struct scope *s = d->scopes;
-		d->scopes = s->next;
-		free(s);
-	}
-	safe_close(d->timer_fd);
-	safe_close(d->signal_fd);
-	safe_close(d->mountinfo_fd);
-	safe_close(d->epfd);
 }
 
 static int detach(void)
@@ -379,29 +221,161 @@ static int detach(void)
 	return 0;
 }
 
+struct signals {
+	int fd;
+	struct loop *loop;
+	struct tracker *tracker;
+	struct loop_source *src;
+};
+
+static void on_signal(void *data, uint32_t events)
+{
+	struct signals *sg = data;
+	struct signalfd_siginfo si;
+
+	while (read(sg->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: checking mounts and scopes again");
+			tracker_recheck_mounts(sg->tracker);
+			continue;
+		}
+		log_info("signal %u: stopping", si.ssi_signo);
+		loop_quit(sg->loop);
+	}
+}
+
+static int setup_signals(struct signals *sg)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	sg->fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sg->fd < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "signalfd");
+	return loop_add_fd(sg->loop, sg->fd, EPOLLIN, on_signal, sg, &sg->src);
+}
+
+/*
+ * One daemon per state directory: two would write the same journals. The
+ * lock is an flock on state_dir/lock, held for the daemon's life (it
+ * survives detaching: the lock belongs to the open file, which the
+ * daemon's process inherits); the file says who holds it.
+ */
+static int lock_state_dir(const char *dir, int *ret_fd)
+{
+	char path[PATH_MAX], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "fstrackd: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		if (r == -EWOULDBLOCK) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			fprintf(
+			    stderr,
+			    "fstrackd: another fstrackd (pid %s) uses the state directory %s; stop "
+			    "it first, or give this one another --state-dir\n",
+			    pid[0] ? pid : "unknown", dir);
+		} else {
+			fprintf(stderr, "fstrackd: cannot lock %s: %s\n", path, strerror(-r));
+		}
+		safe_close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Say who holds the lock (after detaching: the daemon's own pid). */
+static void write_lock_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_errno(LOG_LEVEL_WARN, -errno, "cannot write the pid into the state lock");
+}
+
+/*
+ * As many fds as the hard limit allows: clients are bounded by their own
+ * limits, below this one, so that the journals, scans and handle look-ups
+ * always find an fd.
+ */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+/* Log to state_dir/fstrackd.log once detached. */
+static int detach_and_log(const struct options *o)
+{
+	char logpath[PATH_MAX];
+	int fd, r;
+
+	snprintf(logpath, sizeof(logpath), "%s/fstrackd.log", o->tracker.state_dir);
+	printf("fstrackd: listening on %s, state in %s, log in %s\n", o->server.socket_path,
+	       o->tracker.state_dir, logpath);
+	fflush(stdout);
+	r = detach();
+	if (r < 0) {
+		fprintf(stderr, "fstrackd: cannot detach: %s\n", strerror(-r));
+		return r;
+	}
+	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		safe_close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct daemon d = {
-		.cfg = {.state_dir = DEFAULT_STATE_DIR,
-			.socket_path = getenv(FST_SOCKET_ENV) ? getenv(FST_SOCKET_ENV)
-							     : FST_DEFAULT_SOCKET,
+	const char *env_socket = getenv(FST_SOCKET_ENV);
+	struct options o = {
+	    .tracker = {.state_dir = DEFAULT_STATE_DIR,
 			.commit_ms = 50,
 			.max_journal_bytes = 256ull << 20,
 			.segment_bytes = 16ull << 20,
 			.margin_ms = 2000,
-			.query_wait_ms = 60000,
-			.recorder_max = 1u << 18,
-			.stream_buffer_max = 4u << 20},
-		.listen_fd = -1,
-		.timer_fd = -1,
-		.signal_fd = -1,
-		.mountinfo_fd = -1,
-		.epfd = -1,
+			.recorder_max = 1u << 18},
+	    .server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
+		       .state_dir = DEFAULT_STATE_DIR,
+		       .query_wait_ms = 60000,
+		       .stream_buffer_max = 4u << 20},
 	};
-	char logpath[PATH_MAX];
+	struct signals sg = {.fd = -1};
+	int lock_fd = -1;
+	struct tracker_observer obs;
+	struct server *srv = NULL;
+	struct tracker *t = NULL;
+	struct loop *loop = NULL;
 	int r;
 
-	r = parse_args(argc, argv, &d.cfg);
+	r = parse_args(argc, argv, &o);
 	if (r >= 0)
 		return r;
 	if (geteuid() != 0) {
@@ -409,46 +383,61 @@ int main(int argc, char **argv)
 				"open_by_handle_at need CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH)\n");
 		return 1;
 	}
-	r = mkdir_p(d.cfg.state_dir, 0700);
+	r = mkdir_p(o.tracker.state_dir, 0700);
 	if (r < 0) {
-		fprintf(stderr, "fstrackd: cannot create state directory %s: %s\n", d.cfg.state_dir,
-			strerror(-r));
+		fprintf(stderr, "fstrackd: cannot create state directory %s: %s\n",
+			o.tracker.state_dir, strerror(-r));
 		return 1;
 	}
-	snprintf(d.scopes_path, sizeof(d.scopes_path), "%s/scopes.json", d.cfg.state_dir);
-	r = server_open(&d);
+	if (lock_state_dir(o.tracker.state_dir, &lock_fd) < 0)
+		return 1;
+	o.server.fd_limit = raise_fd_limit();
+	r = loop_new(&loop);
 	if (r < 0) {
-		fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", d.cfg.socket_path,
+		fprintf(stderr, "fstrackd: cannot create the event loop: %s\n", strerror(-r));
+		return 1;
+	}
+	r = server_new(&o.server, loop, &srv);
+	if (r < 0) {
+		fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", o.server.socket_path,
 			strerror(-r));
+		loop_free(loop);
 		return 1;
 	}
-	if (!d.cfg.foreground) {
-		int fd;
-		snprintf(logpath, sizeof(logpath), "%s/fstrackd.log", d.cfg.state_dir);
-		printf("fstrackd: listening on %s, state in %s, log in %s\n", d.cfg.socket_path,
-		       d.cfg.state_dir, logpath);
-		fflush(stdout);
-		r = detach();
-		if (r < 0) {
-			fprintf(stderr, "fstrackd: cannot detach: %s\n", strerror(-r));
-			return 1;
-		}
-		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, STDERR_FILENO);
-			safe_close(fd);
-		}
-	}
-	d.pid = getpid();
-	d.start_ns = now_monotonic_ns();
-	r = setup_loop(&d);
-	if (r < 0)
+	if (!o.foreground && detach_and_log(&o) < 0) {
+		server_free(srv);
+		loop_free(loop);
 		return 1;
-	log_info("fstrackd %s started (pid %d), state %s, socket %s", FST_VERSION, (int)d.pid,
-		 d.cfg.state_dir, d.cfg.socket_path);
-	scopes_load(&d);
-	r = run(&d);
-	shutdown_clean(&d);
+	}
+	write_lock_pid(lock_fd);
+	server_observer(srv, &obs);
+	sg.loop = loop;
+	r = tracker_new(&o.tracker, loop, &obs, &t);
+	if (r == 0) {
+		server_set_tracker(srv, t);
+		sg.tracker = t;
+		r = setup_signals(&sg);
+	}
+	if (r == 0) {
+		log_info("fstrackd %s started (pid %d), state %s, socket %s", FST_VERSION,
+			 (int)getpid(), o.tracker.state_dir, o.server.socket_path);
+		tracker_load(t);
+		r = loop_run(loop);
+		if (r < 0)
+			log_errno(LOG_LEVEL_ERR, r, "epoll_wait");
+	}
+	/* clients first, then what they waited for, then the journals */
+	srv = server_free(srv);
+	loop_finish_round(loop);
+	if (t)
+		tracker_shutdown(t);
+	loop_finish_round(loop);
+	t = tracker_free(t);
+	sg.src = loop_del(sg.src);
+	safe_close(sg.fd);
+	loop_finish_round(loop);
+	loop_free(loop);
 	log_info("stopped");
+	safe_close(lock_fd); /* the next daemon may start */
 	return r < 0 ? 1 : 0;
 }

@@ -1,66 +1,105 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * perm: a root daemon answering an unprivileged caller must not tell it a
- * name it could not list itself. The caller's uid, gid and supplementary
- * groups (from /proc/PID/status at connect time) are checked against the
- * mode bits of every directory on the way: search (x) on each ancestor,
- * read (r) on the directory whose entries are named. POSIX ACLs are not
- * consulted: a caller that only an ACL lets in is refused (README Limits).
- */
+#include "daemon/perm.h"
+
 #include <errno.h>
-#include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include "basic/util.h"
-#include "daemon/daemon.h"
-
-#define MAX_GROUPS 256
+#include "basic/hashmap.h"
 
 struct perm_cache {
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[MAX_GROUPS];
-	size_t n_groups;
+	struct perm_caller caller;
 	struct hashmap *seen; /* path -> 1 + (x ok) + 2*(r ok) */
 };
 
-static void load_groups(struct perm_cache *pc, pid_t pid)
+static bool in_groups(const struct perm_caller *c, gid_t g)
 {
-	char path[64], *text = NULL, *line;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (read_file(path, &text, NULL) < 0)
-		return; /* no groups known: only uid/gid count (fewer rights, never more) */
-	line = strstr(text, "\nGroups:");
-	if (line) {
-		char *p = line + strlen("\nGroups:"), *end;
-		while (pc->n_groups < MAX_GROUPS) {
-			unsigned long g = strtoul(p, &end, 10);
-			if (end == p)
-				break;
-			pc->groups[pc->n_groups++] = (gid_t)g;
-			p = end;
-		}
-	}
-	free(text);
+	if (g == c->gid)
+		return true;
+	for (size_t i = 0; i < c->n_groups; i++)
+		if (c->groups[i] == g)
+			return true;
+	return false;
 }
 
-struct perm_cache *perm_cache_new(uid_t uid, gid_t gid, pid_t pid)
+/* The rwx bits that apply to the caller, as the "other" triple. */
+static mode_t bits_for(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode)
+{
+	if (c->uid == 0)
+		return 07;
+	if (owner == c->uid)
+		return (mode >> 6) & 07;
+	if (in_groups(c, group))
+		return (mode >> 3) & 07;
+	return mode & 07;
+}
+
+bool perm_may_search(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode)
+{
+	return bits_for(c, owner, group, mode) & S_IXOTH;
+}
+
+bool perm_may_read(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode)
+{
+	return bits_for(c, owner, group, mode) & S_IROTH;
+}
+
+/* setfsuid/setfsgid return the previous id and cannot report errors: check by reading back. */
+static bool set_fs_ids(uid_t uid, gid_t gid)
+{
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
+	return (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == uid &&
+	       (gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid;
+}
+
+int perm_open_as(const struct perm_caller *c, const char *path, int flags)
+{
+	gid_t saved[PERM_GROUPS_MAX];
+	int n_saved, fd, err;
+
+	if (c->uid == 0)
+		return (fd = open(path, flags | O_CLOEXEC)) < 0 ? -errno : fd;
+	n_saved = (int)syscall(SYS_getgroups, PERM_GROUPS_MAX, saved);
+	if (n_saved < 0)
+		return -errno;
+	/* the thread's groups first (needs CAP_SETGID), then the ids */
+	if (syscall(SYS_setgroups, c->n_groups, c->groups) < 0)
+		return -errno;
+	if (!set_fs_ids(c->uid, c->gid)) {
+		fd = -EPERM;
+	} else {
+		fd = open(path, flags | O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+	}
+	err = errno;
+	if (!set_fs_ids(0, 0) || syscall(SYS_setgroups, (size_t)n_saved, saved) < 0) {
+		/* a root daemon left with a user's rights must not go on */
+		fprintf(stderr, "fstrackd: cannot restore the daemon's credentials; aborting\n");
+		abort();
+	}
+	errno = err;
+	return fd;
+}
+
+struct perm_cache *perm_cache_new(const struct perm_caller *c)
 {
 	struct perm_cache *pc = calloc(1, sizeof(*pc));
 
 	if (!pc)
 		return NULL;
-	pc->uid = uid;
-	pc->gid = gid;
+	pc->caller = *c;
 	pc->seen = hashmap_new();
 	if (!pc->seen) {
 		free(pc);
 		return NULL;
 	}
-	load_groups(pc, pid);
 	return pc;
 }
 
@@ -73,37 +112,21 @@ struct perm_cache *perm_cache_free(struct perm_cache *pc)
 	return NULL;
 }
 
-static bool in_groups(const struct perm_cache *pc, gid_t g)
-{
-	if (g == pc->gid)
-		return true;
-	for (size_t i = 0; i < pc->n_groups; i++)
-		if (pc->groups[i] == g)
-			return true;
-	return false;
-}
-
 /* 1 + x allowed + 2 * r allowed, for one directory */
 static unsigned dir_bits(struct perm_cache *pc, const char *path)
 {
 	uintptr_t *v;
 	struct stat st;
-	unsigned shift, bits = 1;
+	unsigned bits = 1;
 
 	if (hashmap_upsert(pc->seen, path, strlen(path), &v) < 0)
 		return 1; /* out of memory: nothing allowed */
 	if (*v)
 		return (unsigned)*v;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (st.st_uid == pc->uid)
-			shift = 6;
-		else if (in_groups(pc, st.st_gid))
-			shift = 3;
-		else
-			shift = 0;
-		if (st.st_mode & (S_IXOTH << shift))
+		if (perm_may_search(&pc->caller, st.st_uid, st.st_gid, st.st_mode))
 			bits |= 2;
-		if (st.st_mode & (S_IROTH << shift))
+		if (perm_may_read(&pc->caller, st.st_uid, st.st_gid, st.st_mode))
 			bits |= 4;
 	}
 	*v = bits;

@@ -1,121 +1,225 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * recorder: "is this (dir handle, name) already recorded, with these kinds,
- * since the last token?" Only new (place, kind) pairs reach the journal, so
- * a file written a million times costs one record per epoch. Issuing a
- * token starts a new epoch (recorder_reset): changes after a token must be
- * on record after it.
- */
+#include "daemon/recorder.h"
+
 #include <errno.h>
-#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "basic/hashmap.h"
 #include "basic/util.h"
-#include "daemon/daemon.h"
+#include "daemon/journal.h"
+#include "daemon/mounts.h"
+#include "daemon/place.h"
+#include "daemon/watcher.h"
 
-#define KEY_MAX (6 + HANDLE_MAX + 256)
+struct recorder {
+	struct journal *journal;
+	struct mount_ref *mount;
+	struct hashmap *recorded; /* place key -> kinds recorded this epoch */
+	size_t max_entries;
+	bool suspended;
+	struct recorder_stats stats;
+};
 
-static size_t make_key(uint8_t *key, const struct fhandle *dir, const char *name, size_t namelen)
+int recorder_new(struct journal *j, struct mount_ref *mount, size_t max_entries,
+		 struct recorder **ret)
 {
-	/* type, length, handle, name: unambiguous (the length says where the
-	 * handle ends); an empty name keys the handle of a file itself */
-	memcpy(key, &dir->type, 4);
-	memcpy(key + 4, &dir->len, 2);
-	memcpy(key + 6, dir->bytes, dir->len);
-	if (namelen)
-		memcpy(key + 6 + dir->len, name, namelen);
-	return 6 + dir->len + namelen;
+	struct recorder *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->recorded = hashmap_new();
+	if (!r->recorded) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->journal = j;
+	r->mount = mount;
+	r->max_entries = max_entries ? max_entries : 1u << 18;
+	*ret = r;
+	return 0;
 }
 
-static int append_event(struct fsys *fs, const struct fhandle *h, const char *name,
-			size_t namelen, unsigned kinds)
+struct recorder *recorder_free(struct recorder *r)
 {
-	struct jrec rec = {
-		.type = JREC_EVENT,
-		.kinds = (uint8_t)kinds,
-		.time_ns = now_realtime_ns(),
-		.handle_type = h->type,
-		.handle_len = h->len,
-		.handle = h->bytes,
-		.name_len = (uint16_t)namelen,
-		.name = name,
-	};
-	int r = journal_append(fs->journal, &rec);
-
-	if (r == 0)
-		fs->records_written++;
-	return r;
+	if (r) {
+		hashmap_free(r->recorded);
+		free(r);
+	}
+	return NULL;
 }
 
-int recorder_note(struct fsys *fs, const struct fhandle *dir, const char *name, size_t namelen,
+static int append(struct recorder *r, const struct fhandle *h, const char *name, size_t namelen,
 		  unsigned kinds)
 {
-	uint8_t key[KEY_MAX];
-	uintptr_t *seen;
-	unsigned fresh;
-	int added, ret;
+	struct jrec rec = {
+	    .type = JREC_EVENT,
+	    .kinds = (uint8_t)kinds,
+	    .time_ns = now_realtime_ns(),
+	    .handle_type = h->type,
+	    .handle_len = h->len,
+	    .handle = h->bytes,
+	    .name_len = (uint16_t)namelen,
+	    .name = name,
+	};
+	int ret = journal_append(r->journal, &rec);
 
-	if (namelen > 255 || dir->len > HANDLE_MAX)
-		return -EINVAL;
-	if (hashmap_size(fs->recorded) >= fs->d->cfg.recorder_max)
-		hashmap_clear(fs->recorded); /* only an optimization: start over */
-	added = hashmap_upsert(fs->recorded, key, make_key(key, dir, name, namelen), &seen);
+	if (ret == 0)
+		r->stats.records_written++;
+	return ret;
+}
+
+/*
+ * Look the key up in this epoch's set; *ret_new gets the kinds not yet
+ * recorded and *ret_slot where to add them once they are.
+ */
+static int lookup(struct recorder *r, const uint8_t *key, size_t klen, unsigned kinds,
+		  unsigned *ret_new, uintptr_t **ret_slot)
+{
+	int added;
+
+	if (r->suspended) {
+		r->stats.dropped++;
+		*ret_new = 0;
+		return 0;
+	}
+	if (hashmap_size(r->recorded) >= r->max_entries)
+		hashmap_clear(r->recorded); /* only an optimization: start over */
+	added = hashmap_upsert(r->recorded, key, klen, ret_slot);
 	if (added < 0)
 		return added;
-	fresh = kinds & ~(unsigned)*seen;
-	if (!fresh)
-		return 0;
-	ret = append_event(fs, dir, name, namelen, fresh);
+	r->stats.notes++;
+	*ret_new = kinds & ~(unsigned)**ret_slot;
+	if (!*ret_new)
+		r->stats.dedups++;
+	return 0;
+}
+
+int recorder_note(struct recorder *r, const struct fhandle *dir, const char *name, size_t namelen,
+		  unsigned kinds)
+{
+	uint8_t key[PLACE_KEY_MAX];
+	uintptr_t *seen;
+	unsigned fresh;
+	size_t klen;
+	int ret;
+
+	if (namelen == 0) { /* never an object's key: the directory itself */
+		name = ".";
+		namelen = 1;
+	}
+	klen = place_key_of(key, dir, name, namelen);
+	if (!klen)
+		return -EINVAL;
+	ret = lookup(r, key, klen, kinds, &fresh, &seen);
+	if (ret < 0 || !fresh)
+		return ret;
+	ret = append(r, dir, name, namelen, fresh);
 	if (ret < 0)
 		return ret;
 	*seen |= fresh;
 	return 0;
 }
 
-/*
- * A file with other names (hard links) changed: keep its own handle too
- * (a record with an empty name), so a query can find its names inside the
- * queried directory when the change was made through a name outside it.
- * Files with a single name need nothing more than their (dir, name).
- */
-int recorder_note_object(struct fsys *fs, const struct fhandle *obj, unsigned kinds)
+/* Has the object other names now? Unknown (cannot open it) counts as yes. */
+static bool has_other_names(struct recorder *r, const struct fhandle *obj)
 {
-	uint8_t key[KEY_MAX];
-	uintptr_t *seen;
-	unsigned fresh;
-	union {
-		struct file_handle fh;
-		char raw[sizeof(struct file_handle) + HANDLE_MAX];
-	} u;
 	struct stat st;
-	int fd, mfd, ret;
+	int mfd, fd;
+	bool yes;
 
-	ret = hashmap_upsert(fs->recorded, key, make_key(key, obj, "", 0), &seen);
-	if (ret < 0)
-		return ret;
-	fresh = kinds & ~(unsigned)*seen;
-	if (!fresh)
-		return 0;
-	*seen |= fresh;
-	mfd = fsys_mount_fd(fs);
+	if (!r->mount)
+		return true;
+	mfd = mount_ref_fd(r->mount);
 	if (mfd < 0)
-		return 0;
-	u.fh.handle_bytes = obj->len;
-	u.fh.handle_type = obj->type;
-	memcpy(u.fh.f_handle, obj->bytes, obj->len);
-	fd = open_by_handle_at(mfd, &u.fh, O_PATH | O_CLOEXEC);
+		return true;
+	fd = fhandle_open(mfd, obj, O_PATH);
 	if (fd < 0)
-		return 0; /* gone: its names' deletions are recorded */
-	ret = fstat(fd, &st);
-	close(fd);
-	if (ret < 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
-		return 0;
-	return append_event(fs, obj, NULL, 0, fresh);
+		return !fhandle_err_is_gone(fd); /* gone: its names' deletions are recorded */
+	yes = fstat(fd, &st) < 0 || (!S_ISDIR(st.st_mode) && st.st_nlink >= 2);
+	safe_close(fd);
+	return yes;
 }
 
-void recorder_reset(struct fsys *fs)
+/* In an object's slot, beside its kinds: its record was written this epoch. */
+#define OBJECT_APPENDED 0x100u
+
+int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
+			 bool link_count)
 {
-	hashmap_clear(fs->recorded);
+	uint8_t key[PLACE_KEY_MAX];
+	uintptr_t *seen;
+	unsigned fresh;
+	size_t klen = place_key_of(key, obj, NULL, 0);
+	bool appended;
+	int ret;
+
+	if (!klen)
+		return -EINVAL;
+	ret = lookup(r, key, klen, kinds, &fresh, &seen);
+	if (ret < 0 || r->suspended)
+		return ret;
+	appended = *seen & OBJECT_APPENDED;
+	if (link_count && !appended)
+		fresh = kinds; /* decided "one name" before: a link-count change overrules */
+	if (!fresh)
+		return 0;
+	/*
+	 * Whether it has other names is decided once per epoch: a file with
+	 * one name needs nothing more than its (dir, name) records. A
+	 * link-count change always records it.
+	 */
+	if (!appended && !link_count && !has_other_names(r, obj)) {
+		*seen |= fresh;
+		return 0;
+	}
+	ret = append(r, obj, NULL, 0, fresh);
+	if (ret < 0)
+		return ret;
+	*seen |= fresh | OBJECT_APPENDED;
+	return 0;
+}
+
+void recorder_new_epoch(struct recorder *r)
+{
+	hashmap_clear(r->recorded);
+}
+
+void recorder_suspend(struct recorder *r, bool on)
+{
+	r->suspended = on;
+}
+
+size_t recorder_entries(const struct recorder *r)
+{
+	return hashmap_size(r->recorded);
+}
+
+size_t recorder_memory(const struct recorder *r)
+{
+	return hashmap_memory(r->recorded);
+}
+
+const struct recorder_stats *recorder_stats(const struct recorder *r)
+{
+	return &r->stats;
+}
+
+static int sink_note(void *data, const struct fhandle *dir, const char *name, size_t namelen,
+		     unsigned kinds)
+{
+	return recorder_note(data, dir, name, namelen, kinds);
+}
+
+static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds, bool link_count)
+{
+	return recorder_note_object(data, obj, kinds, link_count);
+}
+
+void recorder_sink(struct recorder *r, struct watcher_sink *ret)
+{
+	ret->note = sink_note;
+	ret->note_object = sink_note_object;
+	ret->data = r;
 }

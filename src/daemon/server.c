@@ -5,13 +5,15 @@
  * and an output buffer; nothing here blocks: a slow reader only grows its
  * own output buffer, and a stream subscriber that lags past its bound is
  * told "gap" and dropped. Every request is checked against the caller's
- * SO_PEERCRED credentials.
+ * credentials, taken once when it connects (SO_PEERCRED, SO_PEERGROUPS).
  */
+#include "daemon/server.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +26,41 @@
 #include "basic/log.h"
 #include "basic/token.h"
 #include "basic/util.h"
-#include "daemon/daemon.h"
+#include "daemon/fsys.h"
+#include "daemon/loop.h"
+#include "daemon/perm.h"
+#include "daemon/scope.h"
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
+#define DEADLINE_TICK_MS 250
+/* A client's unsent output: past OUT_HIGH its next requests wait (it is
+ * not read from), past OUT_MAX it is disconnected. */
+#define OUT_HIGH (1u << 20)
+#define OUT_MAX (256u << 20)
+/* fds kept for the daemon's own work (journals, scans, handle look-ups). */
+#define FD_RESERVE 256
+#define DEFAULT_MAX_CLIENTS 4096
+#define DEFAULT_MAX_CLIENTS_PER_UID 256
+#define DEFAULT_MAX_SCOPES_PER_UID 64
+#define LISTEN_PAUSE_MS 200
 
 struct client {
 	struct client *next;
-	struct daemon *d;
+	struct server *srv;
 	int fd;
-	struct ev_tag tag;
+	struct loop_source *src;
+	struct loop_defer free_node;
 	struct ucred cred;
+	struct perm_caller caller;
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	bool want_out;	 /* EPOLLOUT registered */
+	uint32_t events; /* registered with the loop */
 	bool closing;	 /* close once the output is sent */
-	bool dead;	 /* closed; freed by server_reap() */
+	bool eof;	 /* it sent all it will send */
+	bool dead;	 /* closed; freed at the end of the round */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
@@ -51,17 +70,49 @@ struct client {
 	uint64_t cursor;
 };
 
+struct server {
+	struct server_config cfg;
+	char *socket_path;
+	char *state_dir;
+	struct loop *loop;
+	struct tracker *tracker;
+	int listen_fd;
+	struct loop_source *listen_src;
+	struct loop_source *deadline_timer; /* armed while a request is parked */
+	struct loop_source *listen_timer;   /* resumes accepting after fd exhaustion */
+	int reserve_fd;			    /* given up to turn a client away at EMFILE */
+	struct client *clients;
+	unsigned n_clients;
+	uint64_t start_ns;
+	uint64_t refused; /* connections turned away (limits) */
+};
+
+static void client_close(struct client *c);
+static void process_input(struct client *c);
+
 /* ---- output ------------------------------------------------------------- */
 
+static size_t out_pending(const struct client *c)
+{
+	return c->out_len - c->out_off;
+}
+
+/*
+ * Read from a client only while it may send more: not while a request of
+ * its waits (parked), nor while it does not read what it was sent.
+ */
 static void client_update_events(struct client *c)
 {
-	bool want = c->out_len > c->out_off;
-	struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = &c->tag};
+	uint32_t want = 0;
 
-	if (want == c->want_out)
+	if (c->dead)
 		return;
-	if (epoll_ctl(c->d->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-		c->want_out = want;
+	if (!c->closing && !c->eof && !c->pending && out_pending(c) < OUT_HIGH)
+		want |= EPOLLIN;
+	if (out_pending(c))
+		want |= EPOLLOUT;
+	if (want != c->events && loop_mod_fd(c->src, want) == 0)
+		c->events = want;
 }
 
 static void client_flush(struct client *c)
@@ -85,17 +136,18 @@ static void client_flush(struct client *c)
 
 static int client_write(struct client *c, const char *text, size_t len)
 {
-	if (c->out_len + len + 1 > c->out_cap) {
-		size_t ncap = c->out_cap ? c->out_cap : 4096;
-		char *nb;
-		while (ncap < c->out_len + len + 1)
-			ncap *= 2;
-		nb = realloc(c->out, ncap);
-		if (!nb)
-			return -ENOMEM;
-		c->out = nb;
-		c->out_cap = ncap;
+	if (out_pending(c) + len + 1 > OUT_MAX) {
+		log_ratelimited(
+		    LOG_LEVEL_WARN,
+		    "client pid %d uid %u does not read its answers (%zu bytes waiting); "
+		    "disconnecting it",
+		    (int)c->cred.pid, (unsigned)c->cred.uid, out_pending(c));
+		return -ENOBUFS;
 	}
+	if (c->out_off && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (GROW(c->out, c->out_cap, c->out_len + len + 1) < 0)
+		return -ENOMEM;
 	memcpy(c->out + c->out_len, text, len);
 	c->out_len += len;
 	c->out[c->out_len++] = '\n';
@@ -106,17 +158,27 @@ static void send_json(struct client *c, struct json_object *o)
 {
 	const char *text;
 	size_t len;
+	int r = -ENOMEM;
 
+	if (c->dead) {
+		json_object_put(o);
+		return;
+	}
 	json_object_object_add(o, "v", json_object_new_int(FST_PROTOCOL_VERSION));
-	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (client_write(c, text, len) < 0)
-		c->closing = true;
+	text = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (text)
+		r = client_write(c, text, len);
 	json_object_put(o);
+	if (r < 0) {
+		client_close(c); /* it cannot be answered: out of memory, or it does not read */
+		return;
+	}
 	client_flush(c);
 }
 
 static void send_error(struct client *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void send_error(struct client *c, int err, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
@@ -161,65 +223,53 @@ static const char *get_str(struct json_object *req, const char *key)
 	return json_object_get_string(v);
 }
 
-struct target {
-	struct fsys *fs;
-	struct scope *scope;
-	char canon[PATH_MAX];
-};
+static bool is_root(const struct client *c)
+{
+	return c->cred.uid == 0;
+}
 
 /*
- * Find the tracked filesystem, the scope and the canonical path of the
- * request's directory, checking the caller may list it. Sends the error.
+ * Open the request's directory as the caller would: a caller who could not
+ * list it itself gets the error it would get itself, and nothing else
+ * about what lies behind. Sends the error.
  */
-static int resolve_target(struct client *c, const char *path, struct target *t)
+static int open_as_caller(struct client *c, const char *path)
 {
-	struct daemon *d = c->d;
-	struct stat st;
-	int fd, r;
+	int fd;
 
 	if (!path || path[0] != '/') {
 		send_error(c, EINVAL, "the request needs an absolute \"path\"");
 		return -EINVAL;
 	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		send_error(c, r, "cannot open %s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		safe_close(fd);
-		send_error(c, r, "cannot stat %s: %s", path, strerror(-r));
-		return r;
-	}
-	t->fs = fsys_find(d, fd);
-	if (!t->fs) {
-		safe_close(fd);
-		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
-		return -ENOENT;
-	}
-	r = query_canonical_dir(t->fs, fd, t->canon, sizeof(t->canon));
+	fd = perm_open_as(&c->caller, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		send_error(c, fd, "cannot open %s: %s", path, strerror(-fd));
+	return fd;
+}
+
+/*
+ * Find the scope and the canonical path of the request's directory, which
+ * the caller must be able to list. Sends the error.
+ */
+static int resolve_target(struct client *c, const char *path, struct target *t)
+{
+	char err[512];
+	int fd, r;
+
+	fd = open_as_caller(c, path);
+	if (fd < 0)
+		return fd;
+	err[0] = '\0';
+	r = scope_find(c->srv->tracker, fd, t, err, sizeof(err));
 	safe_close(fd);
-	if (r < 0) {
-		send_error(c, r, "cannot resolve %s through %s: %s", path, t->fs->mount_path,
-			   strerror(-r));
+	if (r == -ENOENT) {
+		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path,
+			   path);
 		return r;
 	}
-	if (c->cred.uid != 0) {
-		struct perm_cache *pc = perm_cache_new(c->cred.uid, c->cred.gid, c->cred.pid);
-		bool ok = pc && perm_can_list(pc, t->canon);
-		perm_cache_free(pc);
-		if (!ok) {
-			send_error(c, EACCES, "%s: permission denied (you must be able to list it)",
-				   path);
-			return -EACCES;
-		}
-	}
-	t->scope = scope_find_for(d, t->fs, t->canon, false);
-	if (!t->scope) {
-		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
-		return -ENOENT;
+	if (r < 0) {
+		send_error(c, r, "%s: %s", path, err);
+		return r;
 	}
 	return 0;
 }
@@ -235,6 +285,25 @@ static void do_hello(struct client *c)
 	send_json(c, o);
 }
 
+/* The journal of fs cannot be made durable: say why, plainly. */
+static void send_journal_error(struct client *c, struct fsys *fs, int r)
+{
+	if (r == -ENOSPC || r == -EDQUOT)
+		send_error(
+		    c, r,
+		    "the state directory %s is full (%s): fstrack records nothing for %s and "
+		    "hands out no token until there is room; every change made meanwhile is "
+		    "found by a scan then",
+		    c->srv->state_dir, strerror(-r), fsys_mount_path(fs));
+	else
+		send_error(
+		    c, r,
+		    "cannot write the journal of %s in %s (%s): fstrack records nothing and "
+		    "hands out no token until it works again; every change made meanwhile is "
+		    "found by a scan then",
+		    fsys_mount_path(fs), c->srv->state_dir, strerror(-r));
+}
+
 static void send_token(struct client *c, struct fsys *fs)
 {
 	char tok[TOKEN_MAX];
@@ -242,8 +311,7 @@ static void send_token(struct client *c, struct fsys *fs)
 	struct json_object *o;
 
 	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s", fs->mount_path,
-			   strerror(-r));
+		send_journal_error(c, fs, r);
 		return;
 	}
 	o = ok_object();
@@ -254,67 +322,77 @@ static void send_token(struct client *c, struct fsys *fs)
 static void do_watch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
+	struct server *srv = c->srv;
+	struct scope_info si;
 	struct scope *s;
 	char err[1024];
-	int r;
+	int fd, r;
 
-	if (!path || path[0] != '/') {
-		send_error(c, EINVAL, "the request needs an absolute \"path\"");
+	fd = open_as_caller(c, path);
+	if (fd < 0)
 		return;
-	}
-	if (c->cred.uid != 0) {
-		struct perm_cache *pc = perm_cache_new(c->cred.uid, c->cred.gid, c->cred.pid);
-		bool ok = pc && perm_can_list(pc, path);
-		perm_cache_free(pc);
-		if (!ok) {
-			send_error(c, EACCES, "%s: permission denied (you must be able to list it)",
-				   path);
+	if (!is_root(c) &&
+	    scope_count_owned(srv->tracker, c->cred.uid) >= srv->cfg.max_scopes_per_uid) {
+		/* a directory already watched costs nothing: that is allowed */
+		struct target t;
+		if (scope_find(srv->tracker, fd, &t, err, sizeof(err)) < 0 ||
+		    !scope_find_exact(srv->tracker, t.fs, t.canon)) {
+			safe_close(fd);
+			send_error(c, EDQUOT,
+				   "you watch %u directories, the most one user may; unwatch one "
+				   "first",
+				   srv->cfg.max_scopes_per_uid);
 			return;
 		}
 	}
-	r = scope_add(c->d, path, err, sizeof(err), &s);
+	r = scope_watch(srv->tracker, fd, path, c->cred.uid, &s, err, sizeof(err));
+	safe_close(fd);
 	if (r < 0) {
 		send_error(c, r, "%s", err);
 		return;
 	}
-	send_token(c, s->fs);
+	scope_get_info(s, &si);
+	send_token(c, si.fs);
 }
 
 static void do_unwatch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
+	struct scope *s = path ? scope_by_path(c->srv->tracker, path) : NULL;
+	struct scope_info si;
 	struct target t;
 	struct stat st;
 
 	/* A scope whose directory is gone (vanished, missing) goes by its path. */
-	for (struct scope *s = c->d->scopes; path && s; s = s->next) {
-		char now[PATH_MAX];
-
-		if (strcmp(s->path, path) != 0)
-			continue;
-		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) == 0)
-			break; /* alive: the checks below apply */
-		if (c->cred.uid != 0) {
-			send_error(c, EPERM, "only root may unwatch %s: its directory is gone", path);
+	if (s) {
+		scope_get_info(s, &si);
+		if (si.state != SCOPE_ACTIVE) {
+			if (!is_root(c)) {
+				send_error(c, EPERM,
+					   "only root may unwatch %s: its directory is gone", path);
+				return;
+			}
+			scope_unwatch(c->srv->tracker, s);
+			send_json(c, ok_object());
 			return;
 		}
-		scope_remove(c->d, s);
-		send_json(c, ok_object());
-		return;
 	}
 	if (resolve_target(c, path, &t) < 0)
 		return;
-	t.scope = scope_find_for(c->d, t.fs, t.canon, true);
+	t.scope = scope_find_exact(c->srv->tracker, t.fs, t.canon);
 	if (!t.scope) {
 		send_error(c, ENOENT, "%s is not a watched directory itself (see 'fstrack status')",
-			   t.canon);
+			   path);
 		return;
 	}
-	if (c->cred.uid != 0 && (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
-		send_error(c, EPERM, "only root or the owner of %s may unwatch it", t.canon);
+	scope_get_info(t.scope, &si);
+	if (!is_root(c) && si.owner != c->cred.uid &&
+	    (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
+		send_error(c, EPERM, "only root, the owner of %s or who watched it may unwatch it",
+			   path);
 		return;
 	}
-	scope_remove(c->d, t.scope);
+	scope_unwatch(c->srv->tracker, t.scope);
 	send_json(c, ok_object());
 }
 
@@ -327,31 +405,21 @@ static void do_token(struct client *c, struct json_object *req)
 	send_token(c, t.fs);
 }
 
-/* Can the token be answered from the journal, or only with "fresh"? */
-static bool token_is_fresh(const struct target *t, const struct token *tk)
-{
-	struct journal *j = t->fs->journal;
-
-	if (memcmp(tk->uuid, journal_uuid(j), 16) != 0)
-		return true; /* another journal instance */
-	if (tk->seq > journal_next_seq(j))
-		return true; /* a position this journal never handed out */
-	if (tk->seq < t->scope->added_seq)
-		return true; /* the scope was not watched back then */
-	if (tk->seq < t->fs->fresh_before_seq)
-		return true; /* a gap no scan could repair */
-	return !journal_range_intact(j, tk->seq);
-}
-
 static void park(struct client *c, struct json_object *req)
 {
 	struct json_object *w;
-	unsigned wait_ms = c->d->cfg.query_wait_ms;
+	unsigned wait_ms = c->srv->cfg.query_wait_ms;
 
 	if (json_object_object_get_ex(req, "wait_ms", &w) && json_object_get_int64(w) >= 0)
 		wait_ms = (unsigned)json_object_get_int64(w);
 	c->pending = json_object_get(req);
 	c->deadline_ns = now_monotonic_ns() + (uint64_t)wait_ms * 1000000ull;
+	loop_timer_set(c->srv->deadline_timer, DEADLINE_TICK_MS);
+}
+
+static struct perm_cache *caller_perm(struct client *c)
+{
+	return is_root(c) ? NULL : perm_cache_new(&c->caller);
 }
 
 /*
@@ -363,10 +431,12 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 			  char tok[TOKEN_MAX], bool *ret_fresh, struct change_set **ret_cs)
 {
 	const char *since = get_str(req, "since");
+	struct answer_plan plan;
+	struct perm_cache *pc;
 	struct token tk;
-	struct query_opts qo = {.uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid};
 	int r;
 
+	*ret_cs = NULL;
 	if (!since || token_parse(since, &tk) < 0) {
 		send_error(c, EINVAL, "\"%s\" is not a token (tokens look like fst1:<uuid>:<seq>)",
 			   since ? since : "");
@@ -374,29 +444,34 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 	}
 	if (resolve_target(c, get_str(req, "path"), t) < 0)
 		return -EINVAL;
-	if (fsys_scan_busy(t->fs)) {
+	r = scope_plan_answer(t->scope, &tk, &plan);
+	if (r < 0) {
+		send_journal_error(c, t->fs, r);
+		return r;
+	}
+	if (plan.kind == ANSWER_WAIT) {
 		park(c, req);
 		return 0;
 	}
-	r = fsys_token(t->fs, tok);
-	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s", t->fs->mount_path,
-			   strerror(-r));
-		return r;
-	}
-	*ret_cs = NULL;
-	*ret_fresh = token_is_fresh(t, &tk);
+	snprintf(tok, TOKEN_MAX, "%s", plan.token);
+	*ret_fresh = plan.kind == ANSWER_FRESH;
 	if (*ret_fresh)
 		return 1;
-	r = query_changes(t->fs, tk.seq, t->canon, &qo, ret_cs);
+	pc = caller_perm(c);
+	if (!is_root(c) && !pc) {
+		send_error(c, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	r = fsys_query(t->fs, plan.from, t->canon, pc, ret_cs);
+	perm_cache_free(pc);
 	if (r == -EBADMSG) {
 		/* the journal changed under us: it now knows the damaged range */
-		*ret_fresh = token_is_fresh(t, &tk);
+		*ret_fresh = scope_token_fresh(t->scope, &tk) != NULL;
 		if (*ret_fresh)
 			return 1;
 	}
 	if (r < 0) {
-		send_error(c, r, "cannot read the journal of %s: %s", t->fs->mount_path,
+		send_error(c, r, "cannot read the journal of %s: %s", fsys_mount_path(t->fs),
 			   strerror(-r));
 		return r;
 	}
@@ -407,7 +482,7 @@ static void do_changes(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh;
+	bool fresh = false;
 	struct change_set *cs;
 	struct json_object *o, *arr;
 
@@ -461,7 +536,7 @@ static void do_stream(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh;
+	bool fresh = false;
 	struct change_set *cs;
 	struct token tk;
 
@@ -478,82 +553,127 @@ static void do_stream(struct client *c, struct json_object *req)
 	c->cursor = tk.seq;
 }
 
+static struct json_object *fs_status_json(struct fsys *fs)
+{
+	struct json_object *f = json_object_new_object(), *sc = json_object_new_object();
+	struct fsys_status st;
+
+	fsys_get_status(fs, &st);
+	json_object_object_add(f, "id", json_object_new_string(st.id));
+	json_object_object_add(f, "mount", json_object_new_string(st.mount));
+	json_object_object_add(f, "fstype", json_object_new_string(st.fstype));
+	json_object_object_add(f, "journal_uuid", json_object_new_string(st.journal_uuid));
+	json_object_object_add(f, "journal_bytes", json_object_new_uint64(st.journal.bytes));
+	json_object_object_add(f, "journal_segments", json_object_new_uint64(st.journal.segments));
+	json_object_object_add(f, "first_seq", json_object_new_uint64(st.journal.first_seq));
+	json_object_object_add(f, "next_seq", json_object_new_uint64(st.journal.next_seq));
+	json_object_object_add(f, "bad_ranges", json_object_new_uint64(st.journal.bad_ranges));
+	json_object_object_add(f, "events_seen", json_object_new_uint64(st.watcher.events_seen));
+	json_object_object_add(f, "events_own", json_object_new_uint64(st.watcher.events_own));
+	json_object_object_add(f, "records_written",
+			       json_object_new_uint64(st.recorder.records_written));
+	json_object_object_add(f, "overflows", json_object_new_uint64(st.watcher.overflows));
+	json_object_object_add(f, "commit_errors",
+			       json_object_new_uint64(st.catchup.commit_errors));
+	if (st.catchup.last_commit_error) {
+		json_object_object_add(
+		    f, "commit_failing",
+		    json_object_new_string(strerror(-st.catchup.last_commit_error)));
+		json_object_object_add(f, "commit_failing_since_ns",
+				       json_object_new_uint64(st.catchup.failing_since_ns));
+	}
+	json_object_object_add(f, "records_dropped_while_failing",
+			       json_object_new_uint64(st.recorder.dropped));
+	json_object_object_add(f, "watermark_ns", json_object_new_uint64(st.journal.watermark_ns));
+	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
+	json_object_object_add(
+	    sc, "running", json_object_new_boolean(st.catchup.scanning || st.catchup.gap_pending));
+	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));
+	json_object_object_add(sc, "inodes", json_object_new_uint64(st.catchup.progress.inodes));
+	json_object_object_add(sc, "emitted", json_object_new_uint64(st.catchup.progress.emitted));
+	json_object_object_add(sc, "errors", json_object_new_uint64(st.catchup.progress.errors));
+	json_object_object_add(sc, "last_duration_ms",
+			       json_object_new_uint64(st.catchup.last_duration_ns / 1000000));
+	json_object_object_add(f, "scan", sc);
+	return f;
+}
+
+/* May the caller see this scope in status? Its own, or one it can list. */
+static bool scope_visible(struct client *c, struct perm_cache *pc, const struct scope_info *si)
+{
+	return !pc || si->owner == c->cred.uid || perm_can_list(pc, si->path);
+}
+
 static void do_status(struct client *c)
 {
-	struct daemon *d = c->d;
+	struct server *srv = c->srv;
 	struct json_object *o = ok_object(), *dm = json_object_new_object();
 	struct json_object *fsa = json_object_new_array(), *sa = json_object_new_array();
+	struct perm_cache *pc = caller_perm(c);
 
-	json_object_object_add(dm, "pid", json_object_new_int(d->pid));
-	json_object_object_add(dm, "version", json_object_new_string(FST_VERSION));
-	json_object_object_add(dm, "uptime_s",
-			       json_object_new_uint64((now_monotonic_ns() - d->start_ns) /
-						      1000000000ull));
-	json_object_object_add(dm, "state_dir", json_object_new_string(d->cfg.state_dir));
-	json_object_object_add(dm, "socket", json_object_new_string(d->cfg.socket_path));
-	for (struct fsys *fs = d->filesystems; fs; fs = fs->next) {
-		struct json_object *f = json_object_new_object(), *sc = json_object_new_object();
-		struct journal_stats js;
-		struct scan_progress pr = fs->scan_done_total;
-		char uuid[33];
-
-		journal_get_stats(fs->journal, &js);
-		journal_uuid_hex(fs->journal, uuid);
-		if (fs->scan) {
-			struct scan_progress now;
-			scan_get_progress(fs->scan, &now);
-			pr.dirs += now.dirs;
-			pr.inodes += now.inodes;
-			pr.emitted += now.emitted;
-			pr.errors += now.errors;
-		}
-		json_object_object_add(f, "id", json_object_new_string(fs->id));
-		json_object_object_add(f, "mount", json_object_new_string(fs->mount_path));
-		json_object_object_add(f, "fstype", json_object_new_string(fs->fstype));
-		json_object_object_add(f, "journal_uuid", json_object_new_string(uuid));
-		json_object_object_add(f, "journal_bytes", json_object_new_uint64(js.bytes));
-		json_object_object_add(f, "journal_segments", json_object_new_uint64(js.segments));
-		json_object_object_add(f, "first_seq", json_object_new_uint64(js.first_seq));
-		json_object_object_add(f, "next_seq", json_object_new_uint64(js.next_seq));
-		json_object_object_add(f, "bad_ranges", json_object_new_uint64(js.bad_ranges));
-		json_object_object_add(f, "events_seen", json_object_new_uint64(fs->events_seen));
-		json_object_object_add(f, "events_own", json_object_new_uint64(fs->events_own));
-		json_object_object_add(f, "records_written",
-				       json_object_new_uint64(fs->records_written));
-		json_object_object_add(f, "overflows", json_object_new_uint64(fs->overflows));
-		json_object_object_add(f, "commit_errors",
-				       json_object_new_uint64(fs->commit_errors));
-		json_object_object_add(f, "watermark_ns", json_object_new_uint64(js.watermark_ns));
-		json_object_object_add(f, "recorder_entries",
-				       json_object_new_uint64(hashmap_size(fs->recorded)));
-		json_object_object_add(sc, "running", json_object_new_boolean(fsys_scan_busy(fs)));
-		json_object_object_add(sc, "dirs", json_object_new_uint64(pr.dirs));
-		json_object_object_add(sc, "inodes", json_object_new_uint64(pr.inodes));
-		json_object_object_add(sc, "emitted", json_object_new_uint64(pr.emitted));
-		json_object_object_add(sc, "errors", json_object_new_uint64(pr.errors));
-		json_object_object_add(sc, "last_duration_ms",
-				       json_object_new_uint64(fs->last_scan_duration_ns / 1000000));
-		json_object_object_add(f, "scan", sc);
-		json_object_array_add(fsa, f);
+	if (!is_root(c) && !pc) {
+		json_object_put(o);
+		json_object_put(dm);
+		json_object_put(fsa);
+		json_object_put(sa);
+		send_error(c, ENOMEM, "out of memory");
+		return;
 	}
-	for (struct scope *s = d->scopes; s; s = s->next) {
-		struct json_object *so = json_object_new_object();
-		json_object_object_add(so, "path", json_object_new_string(s->path));
-		json_object_object_add(so, "filesystem", json_object_new_string(s->fs_id));
-		const char *state = s->state == SCOPE_ACTIVE ? "active" : "missing";
-		char now[PATH_MAX];
+	json_object_object_add(dm, "pid", json_object_new_int(getpid()));
+	json_object_object_add(dm, "version", json_object_new_string(FST_VERSION));
+	json_object_object_add(
+	    dm, "uptime_s",
+	    json_object_new_uint64((now_monotonic_ns() - srv->start_ns) / 1000000000ull));
+	json_object_object_add(dm, "socket", json_object_new_string(srv->socket_path));
+	if (!pc) { /* what only root is told: the state dir, every filesystem's counters */
+		json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
+		json_object_object_add(dm, "clients", json_object_new_uint64(srv->n_clients));
+		json_object_object_add(dm, "clients_refused", json_object_new_uint64(srv->refused));
+		for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs;
+		     fs = tracker_next_fsys(fs))
+			json_object_array_add(fsa, fs_status_json(fs));
+	}
+	for (struct scope *s = scope_first(srv->tracker); s; s = scope_next(s)) {
+		struct json_object *so;
+		struct scope_info si;
 
-		/* active, but its directory was deleted (or replaced) since */
-		if (s->state == SCOPE_ACTIVE && fsys_resolve(s->fs, &s->handle, now, sizeof(now)) < 0)
-			state = "vanished";
-		json_object_object_add(so, "state", json_object_new_string(state));
-		json_object_object_add(so, "added_seq", json_object_new_uint64(s->added_seq));
+		scope_get_info(s, &si);
+		if (!scope_visible(c, pc, &si))
+			continue;
+		so = json_object_new_object();
+		json_object_object_add(so, "path", json_object_new_string(si.path));
+		json_object_object_add(so, "filesystem", json_object_new_string(si.fs_id));
+		json_object_object_add(so, "state",
+				       json_object_new_string(scope_state_name(si.state)));
+		json_object_object_add(so, "added_seq", json_object_new_uint64(si.added_seq));
+		if (pc && si.fs) { /* a user learns whether answers on its scope wait */
+			struct json_object *f = json_object_new_object();
+			json_object_object_add(f, "mount",
+					       json_object_new_string(fsys_mount_path(si.fs)));
+			json_object_object_add(f, "scan_running",
+					       json_object_new_boolean(fsys_busy(si.fs)));
+			json_object_object_add(so, "tracking", f);
+		}
 		json_object_array_add(sa, so);
 	}
+	perm_cache_free(pc);
 	json_object_object_add(o, "daemon", dm);
 	json_object_object_add(o, "filesystems", fsa);
 	json_object_object_add(o, "scopes", sa);
 	send_json(c, o);
+}
+
+/* Every string of a request is a C string: a NUL inside one would cut it short. */
+static bool strings_are_clean(struct json_object *req)
+{
+	json_object_object_foreach(req, key, val)
+	{
+		(void)key;
+		if (json_object_is_type(val, json_type_string) &&
+		    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
+			return false;
+	}
+	return true;
 }
 
 static void dispatch(struct client *c, struct json_object *req)
@@ -565,15 +685,20 @@ static void dispatch(struct client *c, struct json_object *req)
 		send_error(c, EINVAL, "a request is a JSON object");
 		return;
 	}
-	if (!json_object_object_get_ex(req, "v", &v) ||
-	    json_object_get_int(v) != FST_PROTOCOL_VERSION) {
-		send_error(c, EPROTO, "this fstrackd speaks protocol version %d; upgrade the client",
+	if (!json_object_object_get_ex(req, "v", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) != FST_PROTOCOL_VERSION) {
+		send_error(c, EPROTO,
+			   "this fstrackd speaks protocol version %d; upgrade the client",
 			   FST_PROTOCOL_VERSION);
 		c->closing = true;
 		return;
 	}
 	if (c->stream_fs) {
 		send_error(c, EINVAL, "this connection is a stream; open another for requests");
+		return;
+	}
+	if (!strings_are_clean(req)) {
+		send_error(c, EINVAL, "a string in the request contains a NUL byte");
 		return;
 	}
 	op = get_str(req, "op");
@@ -597,18 +722,28 @@ static void dispatch(struct client *c, struct json_object *req)
 		send_error(c, EINVAL, "unknown op \"%s\"", op);
 }
 
-/* Handle complete lines in the input buffer (not while a request waits). */
+/*
+ * Handle complete lines in the input buffer, one after the other, while
+ * the client may be answered: not while a request of its waits, nor while
+ * its unread output is past OUT_HIGH (it is read from again once that
+ * drains). A line longer than REQUEST_MAX is refused and the client closed.
+ */
 static void process_input(struct client *c)
 {
 	size_t off = 0;
 
-	while (!c->pending && !c->closing) {
+	while (!c->pending && !c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
 		char *nl = memchr(c->in + off, '\n', c->in_len - off);
 		struct json_object *req;
 		struct json_tokener *tk;
 
-		if (!nl)
+		if (!nl) {
+			if (c->in_len - off > REQUEST_MAX) {
+				send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
+				c->closing = true;
+			}
 			break;
+		}
 		*nl = '\0';
 		tk = json_tokener_new();
 		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;
@@ -620,190 +755,215 @@ static void process_input(struct client *c)
 		json_tokener_free(tk);
 		off = (size_t)(nl - c->in) + 1;
 	}
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
+	if (c->dead)
+		return;
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	/* all it sent is answered (a partial last line is dropped): it may go */
+	if (c->eof && !c->pending && !memchr(c->in, '\n', c->in_len))
+		c->closing = true;
+	if (c->closing && !out_pending(c))
+		client_close(c);
+	else
+		client_update_events(c);
 }
 
 /* ---- connections -------------------------------------------------------- */
 
+static void client_free(void *data)
+{
+	struct client *c = data;
+
+	json_object_put(c->pending);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
 /*
- * Close a client. Its memory is kept until server_reap() at the end of the
- * loop's round: epoll events of the same round may still point at it.
+ * Close a client now; its memory is kept until the end of the loop's
+ * round: events and callbacks of the same round may still point at it.
  */
-static void client_free(struct client *c)
+static void client_close(struct client *c)
 {
 	struct client **pp;
 
-	for (pp = &c->d->clients; *pp; pp = &(*pp)->next)
+	if (c->dead)
+		return;
+	for (pp = &c->srv->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
-	daemon_epoll_del(c->d, c->fd);
+	c->srv->n_clients--;
+	c->src = loop_del(c->src);
 	c->fd = safe_close(c->fd);
 	c->dead = true;
-	c->next = c->d->dead_clients;
-	c->d->dead_clients = c;
+	loop_defer_free(c->srv->loop, &c->free_node, client_free, c);
 }
 
-void server_reap(struct daemon *d)
-{
-	while (d->dead_clients) {
-		struct client *c = d->dead_clients;
-
-		d->dead_clients = c->next;
-		json_object_put(c->pending);
-		free(c->in);
-		free(c->out);
-		free(c);
-	}
-}
-
-void server_client_event(struct daemon *d, struct client *c, uint32_t events)
-{
-	if (c->dead)
-		return;
-	if (events & EPOLLOUT)
-		client_flush(c);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		for (;;) {
-			ssize_t n;
-			if (c->in_cap - c->in_len < 4096) {
-				size_t ncap = c->in_cap ? c->in_cap * 2 : 8192;
-				char *nb;
-				if (ncap > REQUEST_MAX + 8192) {
-					send_error(c, EINVAL, "request longer than %d bytes",
-						   REQUEST_MAX);
-					c->closing = true;
-					break;
-				}
-				nb = realloc(c->in, ncap);
-				if (!nb) {
-					c->closing = true;
-					break;
-				}
-				c->in = nb;
-				c->in_cap = ncap;
-			}
-			n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN)
-				break;
-			if (n <= 0) {
-				/* EOF: answer what is complete, then go */
-				process_input(c);
-				client_free(c);
-				return;
-			}
-			c->in_len += (size_t)n;
-		}
-		process_input(c);
-	}
-	if (c->closing && c->out_len == c->out_off)
-		client_free(c);
-}
-
-void server_accept(struct daemon *d)
+/* Read what the client sent, at most one request's worth beyond what is buffered. */
+static bool client_read(struct client *c)
 {
 	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		ssize_t n;
+
+		if (c->in_len > REQUEST_MAX)
+			return true; /* process_input() decides: lines, or a refusal */
+		if (GROW(c->in, c->in_cap, c->in_len + 16384) < 0) {
+			c->closing = true;
+			return true;
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n <= 0)
+			return false; /* EOF or an error: answer what is complete, then go */
+		c->in_len += (size_t)n;
+		if ((size_t)n < 16384)
+			return true;
+	}
+}
+
+static void on_client(void *data, uint32_t events)
+{
+	struct client *c = data;
+
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		client_close(c); /* gone both ways: nothing can reach it any more */
+		return;
+	}
+	if (events & EPOLLOUT)
+		client_flush(c);
+	if ((events & EPOLLIN) && (c->events & EPOLLIN) && !client_read(c))
+		c->eof = true;
+	process_input(c); /* also what waited for its output to drain */
+}
+
+/* Supplementary groups, once, from the socket (no /proc look-up, no pid reuse). */
+static void load_groups(struct client *c)
+{
+	gid_t groups[PERM_GROUPS_MAX];
+	socklen_t len = sizeof(groups);
+
+	c->caller.uid = c->cred.uid;
+	c->caller.gid = c->cred.gid;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return; /* no groups known: only uid/gid count (fewer rights, never more) */
+	c->caller.n_groups = len / sizeof(gid_t);
+	memcpy(c->caller.groups, groups, c->caller.n_groups * sizeof(gid_t));
+}
+
+static unsigned clients_of(const struct server *srv, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct client *c = srv->clients; c; c = c->next)
+		n += c->cred.uid == uid;
+	return n;
+}
+
+/* Say why in one line, then close: the client is not served. */
+static void turn_away(struct server *srv, int fd, const char *why)
+{
+	char line[512];
+	int n =
+	    snprintf(line, sizeof(line), "{\"v\":%d,\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n",
+		     FST_PROTOCOL_VERSION, EAGAIN, why);
+
+	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	safe_close(fd);
+	if (srv->refused++ % 1000 == 0)
+		log_warn("refused a connection: %s (%" PRIu64 " refused so far)", why,
+			 srv->refused);
+}
+
+static void resume_listening(void *data)
+{
+	struct server *srv = data;
+
+	loop_timer_set(srv->listen_timer, 0);
+	loop_mod_fd(srv->listen_src, EPOLLIN);
+}
+
+/*
+ * Out of fds (EMFILE/ENFILE): give up the reserve fd to take the
+ * connection and turn it away, take the reserve back; if even that fails,
+ * stop listening for a moment. accept() never spins on a queue it cannot
+ * take from.
+ */
+static void out_of_fds(struct server *srv)
+{
+	int fd;
+
+	srv->reserve_fd = safe_close(srv->reserve_fd);
+	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0)
+		turn_away(srv, fd, "the daemon is out of file descriptors; try again later");
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || srv->reserve_fd < 0) {
+		loop_mod_fd(srv->listen_src, 0);
+		loop_timer_set(srv->listen_timer, LISTEN_PAUSE_MS);
+	}
+}
+
+static void on_listen(void *data, uint32_t events)
+{
+	struct server *srv = data;
+
+	for (;;) {
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c;
-		socklen_t len;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_errno(LOG_LEVEL_WARN, -errno, "accept");
+			if (errno == EMFILE || errno == ENFILE)
+				out_of_fds(srv);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_ratelimited(LOG_LEVEL_WARN, "accept: %s", strerror(errno));
 			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			safe_close(fd);
+			continue;
+		}
+		if (srv->n_clients >= srv->cfg.max_clients) {
+			turn_away(srv, fd, "too many connections to fstrackd; try again later");
+			continue;
+		}
+		if (cred.uid != 0 && clients_of(srv, cred.uid) >= srv->cfg.max_clients_per_uid) {
+			turn_away(
+			    srv, fd,
+			    "too many connections of this user to fstrackd; close some first");
+			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			safe_close(fd);
 			continue;
 		}
-		len = sizeof(c->cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-			log_errno(LOG_LEVEL_WARN, -errno, "SO_PEERCRED");
-			safe_close(fd);
-			free(c);
-			continue;
-		}
-		c->d = d;
+		c->cred = cred;
+		c->srv = srv;
 		c->fd = fd;
-		c->tag = (struct ev_tag){EV_CLIENT, c};
-		if (daemon_epoll_add(d, fd, EPOLLIN, &c->tag) < 0) {
+		load_groups(c);
+		c->events = EPOLLIN;
+		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
 			safe_close(fd);
 			free(c);
 			continue;
 		}
-		c->next = d->clients;
-		d->clients = c;
-	}
-}
-
-int server_open(struct daemon *d)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r;
-
-	if (strlen(d->cfg.socket_path) >= sizeof(sa.sun_path))
-		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s",
-				 d->cfg.socket_path);
-	snprintf(dir, sizeof(dir), "%s", d->cfg.socket_path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = mkdir_p(dir, 0755);
-		if (r < 0)
-			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
-	}
-	strcpy(sa.sun_path, d->cfg.socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	/* Refuse to steal the socket of a running daemon. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		safe_close(fd);
-		log_error("another fstrackd answers on %s; stop it first", d->cfg.socket_path);
-		return -EADDRINUSE;
-	}
-	safe_close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
-		r = -errno;
-		safe_close(fd);
-		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", d->cfg.socket_path);
-	}
-	d->listen_fd = fd;
-	return 0;
-}
-
-void server_close_all(struct daemon *d)
-{
-	while (d->clients)
-		client_free(d->clients);
-	server_reap(d);
-	if (d->listen_fd >= 0) {
-		unlink(d->cfg.socket_path);
-		d->listen_fd = safe_close(d->listen_fd);
+		c->next = srv->clients;
+		srv->clients = c;
+		srv->n_clients++;
 	}
 }
 
 /* ---- waiting requests and streams ------------------------------------- */
-
-static bool fs_alive(struct daemon *d, struct fsys *fs)
-{
-	for (struct fsys *f = d->filesystems; f; f = f->next)
-		if (f == fs)
-			return true;
-	return false;
-}
 
 static void retry_pending(struct client *c)
 {
@@ -815,46 +975,99 @@ static void retry_pending(struct client *c)
 	process_input(c);
 }
 
-void server_fs_ready(struct daemon *d, struct fsys *fs)
+/* A scan ended (or a filesystem went): parked requests look again. */
+static void on_ready(void *data, struct fsys *fs)
 {
-	bool alive = fs_alive(d, fs);
-	struct client *c = d->clients, *next;
+	struct server *srv = data;
+	struct client *c, *next;
 
-	for (; c; c = next) {
+	for (c = srv->clients; c; c = next) {
 		next = c->next;
 		if (c->pending)
 			retry_pending(c);
-		if (c->stream_fs == fs && !alive) {
-			char tok[TOKEN_MAX];
-			struct token tk = {.seq = c->cursor};
-			memcpy(tk.uuid, journal_uuid(fs->journal), 16);
-			token_format(&tk, tok);
-			stream_send(c, "gap", NULL, 0, tok);
-			c->stream_fs = NULL;
-			c->closing = true;
-		}
-		if (c->closing && c->out_len == c->out_off)
-			client_free(c);
 	}
 }
 
-bool server_busy(struct daemon *d)
+static void on_detached(void *data, struct fsys *fs)
 {
-	for (struct client *c = d->clients; c; c = c->next)
-		if (c->pending || c->stream_fs)
-			return true;
-	return false;
+	struct server *srv = data;
+	struct client *c, *next;
+
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (c->stream_fs == fs) {
+			char tok[TOKEN_MAX];
+			fsys_format_token(fs, c->cursor, tok);
+			stream_send(c, "gap", NULL, 0, tok);
+			c->stream_fs = NULL;
+			c->closing = true;
+			if (c->out_len == c->out_off)
+				client_close(c);
+		}
+	}
+	on_ready(data, fs); /* parked requests on it now fail */
 }
 
-void server_tick(struct daemon *d)
+/* New durable records: streams on fs get them. */
+static void on_committed(void *data, struct fsys *fs)
 {
-	uint64_t now = now_monotonic_ns();
-	struct client *c = d->clients, *next;
+	struct server *srv = data;
+	struct client *c, *next;
+	bool streams = false;
 
-	for (; c; c = next) {
+	for (c = srv->clients; c; c = next) {
+		struct change_set *cs = NULL;
+		struct perm_cache *pc;
+		char tok[TOKEN_MAX];
+		int r;
+
 		next = c->next;
-		if (!c->pending || now < c->deadline_ns)
+		if (c->stream_fs != fs || c->closing)
 			continue;
+		streams = true;
+		if (fsys_durable_seq(fs) <= c->cursor)
+			continue;
+		pc = caller_perm(c);
+		r = fsys_query(fs, c->cursor, c->stream_dir, pc, &cs);
+		perm_cache_free(pc);
+		if (r < 0)
+			continue;
+		if (c->out_len - c->out_off > srv->cfg.stream_buffer_max) {
+			/* It does not keep up: tell it where to resume, and drop it. */
+			fsys_format_token(fs, c->cursor, tok);
+			stream_send(c, "gap", NULL, 0, tok);
+			c->stream_fs = NULL;
+			c->closing = true;
+		} else {
+			fsys_format_token(fs, change_set_end_seq(cs), tok);
+			stream_set(c, cs, tok);
+			c->cursor = change_set_end_seq(cs);
+		}
+		change_set_free(cs);
+		if (c->closing && c->out_len == c->out_off)
+			client_close(c);
+	}
+	/* Live subscribers want every change, not one per token. */
+	if (streams)
+		fsys_new_epoch(fs);
+}
+
+/* Parked requests whose wait is over are told so. */
+static void on_deadline_tick(void *data)
+{
+	struct server *srv = data;
+	uint64_t now = now_monotonic_ns();
+	struct client *c, *next;
+	bool parked = false;
+
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (!c->pending)
+			continue;
+		if (now < c->deadline_ns) {
+			parked = true;
+			continue;
+		}
 		json_object_put(c->pending);
 		c->pending = NULL;
 		send_error(c, EAGAIN,
@@ -862,47 +1075,133 @@ void server_tick(struct daemon *d)
 			   "status') or wait longer");
 		process_input(c);
 	}
+	if (!parked)
+		loop_timer_set(srv->deadline_timer, 0);
 }
 
-void server_after_commit(struct daemon *d, struct fsys *fs)
+void server_observer(struct server *srv, struct tracker_observer *ret)
 {
-	struct client *c = d->clients, *next;
-	bool streams = false;
+	*ret = (struct tracker_observer){
+	    .data = srv,
+	    .committed = on_committed,
+	    .ready = on_ready,
+	    .detached = on_detached,
+	};
+}
 
-	for (; c; c = next) {
-		struct change_set *cs = NULL;
-		struct query_opts qo;
-		char tok[TOKEN_MAX];
-		struct token tk;
+void server_set_tracker(struct server *srv, struct tracker *t)
+{
+	srv->tracker = t;
+}
 
-		next = c->next;
-		if (c->stream_fs != fs || c->closing)
-			continue;
-		streams = true;
-		if (journal_durable_seq(fs->journal) <= c->cursor)
-			continue;
-		qo = (struct query_opts){.uid = c->cred.uid, .gid = c->cred.gid, .pid = c->cred.pid};
-		memcpy(tk.uuid, journal_uuid(fs->journal), 16);
-		if (query_changes(fs, c->cursor, c->stream_dir, &qo, &cs) < 0)
-			continue;
-		tk.seq = change_set_end_seq(cs);
-		token_format(&tk, tok);
-		if (c->out_len - c->out_off > d->cfg.stream_buffer_max) {
-			/* It does not keep up: tell it where to resume, and drop it. */
-			tk.seq = c->cursor;
-			token_format(&tk, tok);
-			stream_send(c, "gap", NULL, 0, tok);
-			c->stream_fs = NULL;
-			c->closing = true;
-		} else {
-			stream_set(c, cs, tok);
-			c->cursor = tk.seq;
-		}
-		change_set_free(cs);
-		if (c->closing && c->out_len == c->out_off)
-			client_free(c);
+/* ---- the socket ----------------------------------------------------------- */
+
+static int open_socket(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = mkdir_p(dir, 0755);
+		if (r < 0)
+			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
 	}
-	/* Live subscribers want every change, not one per token. */
-	if (streams)
-		fsys_new_epoch(fs);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
+	/* Refuse to steal the socket of a running daemon. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		safe_close(fd);
+		log_error("another fstrackd answers on %s; stop it first", path);
+		return -EADDRINUSE;
+	}
+	safe_close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
+	unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = -errno;
+		safe_close(fd);
+		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", path);
+	}
+	return fd;
+}
+
+int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	int r;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->cfg = *cfg;
+	srv->loop = loop;
+	srv->listen_fd = -1;
+	srv->reserve_fd = -1;
+	if (!srv->cfg.max_clients)
+		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+	if (srv->cfg.fd_limit > FD_RESERVE && srv->cfg.max_clients > srv->cfg.fd_limit - FD_RESERVE)
+		srv->cfg.max_clients = (unsigned)(srv->cfg.fd_limit - FD_RESERVE);
+	if (!srv->cfg.max_clients_per_uid)
+		srv->cfg.max_clients_per_uid = DEFAULT_MAX_CLIENTS_PER_UID;
+	if (!srv->cfg.max_scopes_per_uid)
+		srv->cfg.max_scopes_per_uid = DEFAULT_MAX_SCOPES_PER_UID;
+	srv->start_ns = now_monotonic_ns();
+	srv->socket_path = strdup(cfg->socket_path);
+	srv->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "");
+	if (!srv->socket_path || !srv->state_dir) {
+		server_free(srv);
+		return -ENOMEM;
+	}
+	r = open_socket(srv->socket_path);
+	if (r < 0) {
+		free(srv->socket_path);
+		srv->socket_path = NULL; /* not ours: do not unlink it */
+		server_free(srv);
+		return r;
+	}
+	srv->listen_fd = r;
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r = loop_add_fd(loop, srv->listen_fd, EPOLLIN, on_listen, srv, &srv->listen_src);
+	if (r == 0)
+		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
+	if (r == 0)
+		r = loop_add_timer(loop, 0, resume_listening, srv, &srv->listen_timer);
+	if (r < 0) {
+		server_free(srv);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+struct server *server_free(struct server *srv)
+{
+	if (!srv)
+		return NULL;
+	while (srv->clients)
+		client_close(srv->clients);
+	srv->listen_src = loop_del(srv->listen_src);
+	srv->deadline_timer = loop_del(srv->deadline_timer);
+	srv->listen_timer = loop_del(srv->listen_timer);
+	srv->reserve_fd = safe_close(srv->reserve_fd);
+	if (srv->listen_fd >= 0) {
+		unlink(srv->socket_path);
+		srv->listen_fd = safe_close(srv->listen_fd);
+	}
+	/* closed clients are freed by the loop at the end of the round */
+	free(srv->socket_path);
+	free(srv->state_dir);
+	free(srv);
+	return NULL;
 }

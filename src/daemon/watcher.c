@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * watcher: one fanotify group per filesystem, one FAN_MARK_FILESYSTEM mark,
- * events reported as (directory handle, name). Each event becomes one or
- * two (dir, name, kinds) notes for the recorder. Our own events (pid ==
- * ours) are dropped; a queue overflow opens a gap for the catch-up scan.
- */
+#include "daemon/watcher.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,9 +9,7 @@
 #include <sys/fanotify.h>
 #include <unistd.h>
 
-#include "basic/log.h"
 #include "basic/util.h"
-#include "daemon/daemon.h"
 #include "fstrack.h"
 
 #ifndef FAN_REPORT_TARGET_FID
@@ -29,15 +23,24 @@
 #define FAN_EVENT_INFO_TYPE_NEW_DFID_NAME 12
 #endif
 
-#define WATCH_MASK                                                                               \
-	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |     \
+#define WATCH_MASK                                                                                 \
+	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |       \
 	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
 
 #define MAX_QUEUED_PATH "/proc/sys/fs/fanotify/max_queued_events"
+/* One read takes up to this much: thousands of events per system call. */
+#define READ_BUFFER (256 * 1024)
+
+struct watcher {
+	int fd;
+	pid_t own_pid;
+	struct watcher_stats stats;
+	void *buf; /* READ_BUFFER bytes, aligned for the metadata struct */
+};
 
 /*
  * The kernel sizes a group's queue from max_queued_events when the group is
- * created. --queue-events N gives our groups a queue of N events by setting
+ * created. queue_events N gives our group a queue of N events by setting
  * the sysctl for the moment of fanotify_init() and restoring it after:
  * bounded, unlike FAN_UNLIMITED_QUEUE, and other programs keep the default.
  */
@@ -62,266 +65,341 @@ static int set_max_queued(unsigned long v, unsigned long *ret_old)
 	return r;
 }
 
-int watcher_open(struct fsys *fs, const char *path, char *errbuf, size_t errlen)
+static int create_group(const struct watcher_options *o, char *errbuf, size_t errlen)
 {
 	unsigned flags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME |
 			 FAN_REPORT_FID | FAN_REPORT_TARGET_FID;
-	int fd, r;
-
-	if (fs->d->cfg.unlimited_queue)
-		flags |= FAN_UNLIMITED_QUEUE;
 	unsigned long old_max = 0;
 	bool resized = false;
+	int fd, r;
 
-	if (fs->d->cfg.queue_events && !fs->d->cfg.unlimited_queue) {
-		r = set_max_queued(fs->d->cfg.queue_events, &old_max);
-		if (r < 0)
-			log_errno(LOG_LEVEL_WARN, r, "cannot set %s; using the kernel's queue size",
-				  MAX_QUEUED_PATH);
+	if (o->unlimited_queue)
+		flags |= FAN_UNLIMITED_QUEUE;
+	else if (o->queue_events) {
+		r = set_max_queued(o->queue_events, &old_max);
 		resized = r == 0;
+		if (r < 0)
+			snprintf(errbuf, errlen,
+				 "cannot set %s (%s); using the kernel's queue size",
+				 MAX_QUEUED_PATH, strerror(-r));
 	}
 	fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
-	r = fd < 0 ? -errno : 0;
+	r = fd < 0 ? -errno : fd;
 	if (resized && set_max_queued(old_max, NULL) < 0)
-		log_warn("cannot restore %s to %lu", MAX_QUEUED_PATH, old_max);
-	if (fd < 0) {
+		snprintf(errbuf, errlen, "cannot restore %s to %lu", MAX_QUEUED_PATH, old_max);
+	if (r < 0)
 		snprintf(errbuf, errlen,
 			 "cannot create a fanotify group: %s (fstrackd needs root, CAP_SYS_ADMIN, "
 			 "and Linux 5.17 or later)",
 			 strerror(-r));
+	return r;
+}
+
+static void mark_error(int r, const char *path, char *errbuf, size_t errlen)
+{
+	switch (r) {
+	case -EXDEV:
+		snprintf(errbuf, errlen,
+			 "%s is on a btrfs subvolume that fanotify cannot mark with file handles "
+			 "(EXDEV); watch a directory of the top subvolume (subvolid=5) mounted "
+			 "somewhere instead",
+			 path);
+		break;
+	case -EOPNOTSUPP:
+	case -ENODEV:
+		snprintf(
+		    errbuf, errlen,
+		    "the filesystem of %s cannot report file handles to fanotify (%s); fstrack "
+		    "cannot track it (overlayfs needs nfs_export=on; FUSE is not supported)",
+		    path, strerror(-r));
+		break;
+	default:
+		snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path,
+			 strerror(-r));
+	}
+}
+
+int watcher_open(const char *path, const struct watcher_options *o, struct watcher **ret,
+		 char *errbuf, size_t errlen)
+{
+	struct watcher *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->fd = -1;
+	w->own_pid = o->own_pid;
+	w->buf = aligned_alloc(_Alignof(struct fanotify_event_metadata), READ_BUFFER);
+	if (!w->buf) {
+		watcher_free(w);
+		return -ENOMEM;
+	}
+	errbuf[0] = '\0';
+	r = create_group(o, errbuf, errlen);
+	if (r < 0) {
+		watcher_free(w);
 		return r;
 	}
-	if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, WATCH_MASK, AT_FDCWD, path) < 0) {
+	w->fd = r;
+	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, WATCH_MASK, AT_FDCWD, path) <
+	    0) {
 		r = -errno;
-		switch (r) {
-		case -EXDEV:
-			snprintf(errbuf, errlen,
-				 "%s is on a btrfs subvolume that fanotify cannot mark with file "
-				 "handles (EXDEV); watch a directory of the top subvolume (subvolid=5) "
-				 "mounted somewhere instead",
-				 path);
-			break;
-		case -EOPNOTSUPP:
-		case -ENODEV:
-			snprintf(errbuf, errlen,
-				 "the filesystem of %s cannot report file handles to fanotify (%s); "
-				 "fstrack cannot track it (overlayfs needs nfs_export=on; FUSE is "
-				 "not supported)",
-				 path, strerror(-r));
-			break;
-		default:
-			snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path,
-				 strerror(-r));
-		}
-		safe_close(fd);
+		mark_error(r, path, errbuf, errlen);
+		watcher_free(w);
 		return r;
 	}
-	fs->fan_fd = fd;
+	*ret = w;
 	return 0;
 }
 
-struct info_name {
-	const struct fhandle *h;
-	const char *name;
+struct watcher *watcher_free(struct watcher *w)
+{
+	if (!w)
+		return NULL;
+	safe_close(w->fd);
+	free(w->buf);
+	free(w);
+	return NULL;
+}
+
+int watcher_fd(const struct watcher *w)
+{
+	return w->fd;
+}
+
+const struct watcher_stats *watcher_stats(const struct watcher *w)
+{
+	return &w->stats;
+}
+
+/* What one event says, its info records taken apart. */
+struct event_info {
+	struct fhandle dir, olddir, newdir, obj;
+	const char *name, *oldname, *newname;
+	size_t namelen, oldnamelen, newnamelen;
+	bool have_dir, have_old, have_new, have_obj;
 };
 
-/* Copy a kernel file_handle into our fixed-size one. */
-static int copy_handle(const struct file_handle *kh, struct fhandle *ret)
+/* The name after a handle, bounded by the info record's end. */
+static const char *info_name(const struct file_handle *kh, const char *end, size_t *ret_len)
 {
-	if (kh->handle_bytes > HANDLE_MAX)
-		return -EINVAL;
-	ret->type = kh->handle_type;
-	ret->len = (uint16_t)kh->handle_bytes;
-	memcpy(ret->bytes, kh->f_handle, kh->handle_bytes);
-	return 0;
+	const char *nm = (const char *)kh->f_handle + kh->handle_bytes;
+	const char *nul = nm < end ? memchr(nm, '\0', (size_t)(end - nm)) : NULL;
+
+	*ret_len = nul ? (size_t)(nul - nm) : 0;
+	return nul ? nm : NULL;
 }
 
-static void note(struct fsys *fs, const struct fhandle *h, const char *name, unsigned kinds)
+static void parse_info(const char *p, const char *end, struct event_info *ev)
 {
-	int r = recorder_note(fs, h, name, strlen(name), kinds);
-
-	if (r < 0)
-		log_errno(LOG_LEVEL_WARN, r, "cannot record a change on %s", fs->mount_path);
-}
-
-/*
- * Record an inode known only by its handle under the name the kernel has
- * for it now (the dentry was just used, so it is cached and connected).
- * A deleted inode has no name left to report: its deletion is recorded.
- */
-static void note_object(struct fsys *fs, const struct fhandle *obj)
-{
-	char path[PATH_MAX];
-	struct fhandle dir;
-	char *slash;
-
-	if (fsys_resolve(fs, obj, path, sizeof(path)) < 0)
-		return;
-	slash = strrchr(path, '/');
-	if (!slash || !slash[1])
-		return;
-	*slash = '\0';
-	if (fhandle_of(AT_FDCWD, path[0] ? path : "/", 0, &dir) < 0)
-		return;
-	note(fs, &dir, slash + 1, FST_ATTRIB);
-}
-
-/* m is an aligned copy of the metadata; raw points at the event in the buffer. */
-static void handle_event(struct fsys *fs, const struct fanotify_event_metadata *m,
-			 const char *raw)
-{
-	struct fhandle dir, olddir, newdir, obj;
-	bool have_obj = false;
-	const char *name = NULL, *oldname = NULL, *newname = NULL;
-	bool have_dir = false, have_old = false, have_new = false;
-	bool ondir = m->mask & FAN_ONDIR;
-	unsigned rec = ondir ? FST_RECURSIVE : 0;
-	const char *p = raw + m->metadata_len, *end = raw + m->event_len;
-
 	while (p + sizeof(struct fanotify_event_info_header) <= end) {
-		const struct fanotify_event_info_header *hdr = (const void *)p;
-		const struct fanotify_event_info_fid *fid = (const void *)p;
+		struct fanotify_event_info_header hdr;
+		const char *rec_end;
 		const struct file_handle *kh;
+		struct file_handle khead;
+		size_t nlen = 0;
 		const char *nm;
 
-		if (hdr->len < sizeof(*hdr) || p + hdr->len > end)
+		memcpy(&hdr, p, sizeof(hdr));
+		if (hdr.len < sizeof(hdr) || hdr.len > (size_t)(end - p))
 			break;
-		if (hdr->len < sizeof(*fid) + sizeof(struct file_handle)) {
-			p += hdr->len;
+		rec_end = p + hdr.len;
+		/* fid records: header, fsid, then a struct file_handle (+ name) */
+		if (hdr.len < sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle)) {
+			p = rec_end;
 			continue;
 		}
-		kh = (const struct file_handle *)fid->handle;
-		nm = (const char *)kh->f_handle + kh->handle_bytes;
-		switch (hdr->info_type) {
+		kh = (const void *)(p + sizeof(struct fanotify_event_info_fid));
+		memcpy(&khead, kh, sizeof(khead));
+		if (khead.handle_bytes > HANDLE_MAX ||
+		    (const char *)kh->f_handle + khead.handle_bytes > rec_end) {
+			p = rec_end;
+			continue;
+		}
+		/* an aligned copy: the handle may sit at any 4-byte offset */
+		union kernel_handle u;
+		memcpy(&u, kh, sizeof(struct file_handle) + khead.handle_bytes);
+		switch (hdr.info_type) {
 		case FAN_EVENT_INFO_TYPE_DFID_NAME:
-			have_dir = copy_handle(kh, &dir) == 0;
-			name = nm;
+			nm = info_name(kh, rec_end, &nlen);
+			if (nm && fhandle_from_kernel(&u.fh, &ev->dir) == 0) {
+				ev->have_dir = true;
+				ev->name = nm;
+				ev->namelen = nlen;
+			}
 			break;
 		case FAN_EVENT_INFO_TYPE_DFID:
-			have_dir = copy_handle(kh, &dir) == 0;
-			name = ".";
+			if (fhandle_from_kernel(&u.fh, &ev->dir) == 0) {
+				ev->have_dir = true;
+				ev->name = ".";
+				ev->namelen = 1;
+			}
 			break;
 		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
-			have_old = copy_handle(kh, &olddir) == 0;
-			oldname = nm;
+			nm = info_name(kh, rec_end, &nlen);
+			if (nm && fhandle_from_kernel(&u.fh, &ev->olddir) == 0) {
+				ev->have_old = true;
+				ev->oldname = nm;
+				ev->oldnamelen = nlen;
+			}
 			break;
 		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
-			have_new = copy_handle(kh, &newdir) == 0;
-			newname = nm;
+			nm = info_name(kh, rec_end, &nlen);
+			if (nm && fhandle_from_kernel(&u.fh, &ev->newdir) == 0) {
+				ev->have_new = true;
+				ev->newname = nm;
+				ev->newnamelen = nlen;
+			}
 			break;
 		case FAN_EVENT_INFO_TYPE_FID:
-			have_obj = copy_handle(kh, &obj) == 0;
+			ev->have_obj = fhandle_from_kernel(&u.fh, &ev->obj) == 0;
 			break;
 		default:
 			break;
 		}
-		p += hdr->len;
+		p = rec_end;
 	}
+}
+
+struct notes {
+	const struct watcher_sink *sink;
+	struct watcher_stats *stats;
+};
+
+static void note(struct notes *n, const struct fhandle *dir, const char *name, size_t len,
+		 unsigned kinds)
+{
+	int r = n->sink->note(n->sink->data, dir, name, len, kinds);
+
+	if (r < 0) {
+		n->stats->note_errors++;
+		n->stats->last_note_error = r;
+	}
+}
+
+static void note_object(struct notes *n, const struct fhandle *obj, unsigned kinds, bool link_count)
+{
+	int r = n->sink->note_object(n->sink->data, obj, kinds, link_count);
+
+	if (r < 0) {
+		n->stats->note_errors++;
+		n->stats->last_note_error = r;
+	}
+}
+
+/* One event into notes. */
+static void handle_event(struct notes *n, uint64_t mask, const struct event_info *ev)
+{
+	bool ondir = mask & FAN_ONDIR;
+	unsigned rec = ondir ? FST_RECURSIVE : 0;
 
 	/* a rename changes the moved inode's ctime: its other names too */
-	if (have_obj && !ondir && (m->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
-		recorder_note_object(fs, &obj, FST_ATTRIB);
-	if (m->mask & FAN_RENAME) {
-		if (have_old)
-			note(fs, &olddir, oldname, FST_RENAMED_FROM | rec);
-		if (have_new)
-			note(fs, &newdir, newname, FST_RENAMED_TO | rec);
+	if (ev->have_obj && !ondir && (mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
+		note_object(n, &ev->obj, FST_ATTRIB, false);
+	if (mask & FAN_RENAME) {
+		if (ev->have_old)
+			note(n, &ev->olddir, ev->oldname, ev->oldnamelen, FST_RENAMED_FROM | rec);
+		if (ev->have_new)
+			note(n, &ev->newdir, ev->newname, ev->newnamelen, FST_RENAMED_TO | rec);
 	}
-	if (!have_dir) {
+	if (!ev->have_dir) {
 		/*
-		 * An inode-only event: a link count change (link, unlink,
-		 * rename over it) or *_SELF. The name that changed is reported
-		 * by its own event, but the inode's other names changed too
-		 * (ctime, nlink): name the inode by a path it still has.
+		 * An inode-only event: a change of its link count (link,
+		 * unlink, rename over it) or *_SELF. The name that changed has
+		 * its own event; the inode's other names changed too (ctime,
+		 * nlink), whatever its link count is by the time we read this.
 		 */
-		if (have_obj && (m->mask & FAN_ATTRIB) && !ondir) {
-			note_object(fs, &obj);
-			recorder_note_object(fs, &obj, FST_ATTRIB);
-		}
+		if (ev->have_obj && (mask & FAN_ATTRIB) && !ondir)
+			note_object(n, &ev->obj, FST_ATTRIB, true);
 		return;
 	}
-	if (m->mask & FAN_MOVED_FROM)
-		note(fs, &dir, name, FST_RENAMED_FROM | rec);
-	if (m->mask & FAN_MOVED_TO)
-		note(fs, &dir, name, FST_RENAMED_TO | rec);
-	if (m->mask & FAN_CREATE)
-		note(fs, &dir, name, FST_CREATED);
-	if (m->mask & FAN_DELETE)
-		note(fs, &dir, name, FST_DELETED | rec);
-	if (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
-		note(fs, &dir, name, FST_MODIFIED);
-	if (m->mask & FAN_ATTRIB)
-		note(fs, &dir, name, FST_ATTRIB);
+	if (mask & FAN_MOVED_FROM)
+		note(n, &ev->dir, ev->name, ev->namelen, FST_RENAMED_FROM | rec);
+	if (mask & FAN_MOVED_TO)
+		note(n, &ev->dir, ev->name, ev->namelen, FST_RENAMED_TO | rec);
+	if (mask & FAN_CREATE)
+		note(n, &ev->dir, ev->name, ev->namelen, FST_CREATED);
+	if (mask & FAN_DELETE)
+		note(n, &ev->dir, ev->name, ev->namelen, FST_DELETED | rec);
+	if (mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
+		note(n, &ev->dir, ev->name, ev->namelen, FST_MODIFIED);
+	if (mask & FAN_ATTRIB)
+		note(n, &ev->dir, ev->name, ev->namelen, FST_ATTRIB);
 	/* the same inode may have names elsewhere: hard links */
-	if (have_obj && !ondir && (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB))) {
-		int r = recorder_note_object(
-			fs, &obj, (m->mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
-				      (m->mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0));
-		if (r < 0)
-			log_errno(LOG_LEVEL_WARN, r, "cannot record a change on %s", fs->mount_path);
-	}
+	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+		note_object(n, &ev->obj,
+			    (mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
+				(mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
+			    false);
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */
 }
 
-int watcher_read(struct fsys *fs)
+int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watcher_sink *sink,
+		   struct watcher_stats *stats, bool *ret_overflow)
 {
-	/* Aligned for the metadata structs we cast to. */
-	_Alignas(struct fanotify_event_metadata) char buf[64 * 1024];
-	int total = 0;
-	uint64_t start = now_realtime_ns();
-	bool overflow = false;
+	struct notes n = {sink, stats};
+	const char *b = buf;
+	int count = 0;
 
+	/*
+	 * Events are 4-byte aligned when they carry names, the metadata
+	 * struct wants 8: look at each through an aligned copy.
+	 */
+	for (size_t off = 0; off + sizeof(struct fanotify_event_metadata) <= len;) {
+		struct fanotify_event_metadata md;
+		struct event_info ev = {0};
+
+		memcpy(&md, b + off, sizeof(md));
+		if (md.event_len < sizeof(md) || md.event_len > len - off ||
+		    md.metadata_len < sizeof(md) || md.metadata_len > md.event_len)
+			break;
+		if (md.vers != FANOTIFY_METADATA_VERSION)
+			return -EPROTO;
+		count++;
+		if (md.fd >= 0)
+			close(md.fd);
+		if (md.mask & FAN_Q_OVERFLOW) {
+			stats->overflows++;
+			*ret_overflow = true;
+		} else {
+			stats->events_seen++;
+			if (md.pid == own_pid) {
+				stats->events_own++;
+			} else {
+				parse_info(b + off + md.metadata_len, b + off + md.event_len, &ev);
+				handle_event(&n, md.mask, &ev);
+			}
+		}
+		off += md.event_len;
+	}
+	return count;
+}
+
+int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_overflow)
+{
+	int total = 0;
+
+	*ret_overflow = false;
 	for (;;) {
-		ssize_t n = read(fs->fan_fd, buf, sizeof(buf));
+		ssize_t n = read(w->fd, w->buf, READ_BUFFER);
+		int r;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			return log_errno(LOG_LEVEL_ERR, -errno, "cannot read fanotify events of %s",
-					 fs->mount_path);
+			return -errno;
 		}
 		if (n == 0)
 			break;
-		/*
-		 * Events are 4-byte aligned when they carry names, the metadata
-		 * struct wants 8: look at each through an aligned copy.
-		 */
-		for (size_t off = 0; off + sizeof(struct fanotify_event_metadata) <= (size_t)n;) {
-			struct fanotify_event_metadata md;
-
-			memcpy(&md, buf + off, sizeof(md));
-			if (md.event_len < sizeof(md) || off + md.event_len > (size_t)n)
-				break;
-			if (md.vers != FANOTIFY_METADATA_VERSION) {
-				log_error("unexpected fanotify metadata version %u", md.vers);
-				return -EPROTO;
-			}
-			total++;
-			if (md.fd >= 0)
-				close(md.fd);
-			if (md.mask & FAN_Q_OVERFLOW) {
-				overflow = true;
-			} else {
-				fs->events_seen++;
-				if (md.pid == fs->d->pid)
-					fs->events_own++;
-				else
-					handle_event(fs, &md, buf + off);
-			}
-			off += md.event_len;
-		}
+		r = watcher_decode(w->buf, (size_t)n, w->own_pid, sink, &w->stats, ret_overflow);
+		if (r < 0)
+			return r;
+		total += r;
+		if ((size_t)n < READ_BUFFER / 2)
+			break; /* the queue was (nearly) empty: do not pay an EAGAIN read */
 	}
-	if (overflow) {
-		fs->overflows++;
-		/* Events after the last complete drain may be lost. */
-		fsys_gap(fs, fs->last_drain_ns, "event queue overflow");
-	}
-	/* Everything queued before 'start' has now been read. */
-	fs->last_drain_ns = start;
-	if (journal_dirty(fs->journal) && !fs->d->timer_fast)
-		daemon_timer(fs->d, true); /* commit within commit_ms */
 	return total;
 }

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recorder: "is this change already recorded since the last token?"
+ *
+ * An in-memory set of (place, kinds) recorded in the current epoch. Only
+ * new (place, kind) pairs reach the journal, so a file written a million
+ * times costs one record per epoch. Issuing a token starts a new epoch
+ * (recorder_new_epoch): a change after a token must be on record after
+ * it. The set is only an optimization: when it grows past its bound it is
+ * cleared, which only means more records.
+ *
+ * Objects (a file's own handle, for hard links) are recorded when the
+ * file has other names: its link count is 2 or more when the note is
+ * taken, or the event was itself a link-count change (the file had
+ * another name then, even if it has none by now). The query finds the
+ * names at query time.
+ */
+#ifndef FST_RECORDER_H
+#define FST_RECORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/fhandle.h"
+
+struct journal;
+struct mount_ref;
+
+struct recorder_stats {
+	uint64_t records_written;
+	uint64_t notes;	  /* notes taken (place and object) */
+	uint64_t dedups;  /* notes already on record this epoch */
+	uint64_t dropped; /* notes dropped while suspended */
+};
+
+struct recorder;
+
+/* mount: to look at an object's link count (may be NULL: objects always recorded). */
+int recorder_new(struct journal *j, struct mount_ref *mount, size_t max_entries,
+		 struct recorder **ret);
+struct recorder *recorder_free(struct recorder *r);
+
+/* A change at (dir, name); name "." is the directory itself. */
+int recorder_note(struct recorder *r, const struct fhandle *dir, const char *name, size_t namelen,
+		  unsigned kinds);
+/* A change at an inode that may have other names. */
+int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
+			 bool link_count);
+/* Start a new epoch: everything is recorded again from now on. */
+void recorder_new_epoch(struct recorder *r);
+/*
+ * While suspended, notes are counted and dropped (nothing is appended):
+ * the journal cannot keep them, and a gap covers them.
+ */
+void recorder_suspend(struct recorder *r, bool on);
+
+size_t recorder_entries(const struct recorder *r);
+size_t recorder_memory(const struct recorder *r);
+const struct recorder_stats *recorder_stats(const struct recorder *r);
+
+/* The watcher's sink that feeds r. */
+struct watcher_sink;
+void recorder_sink(struct recorder *r, struct watcher_sink *ret);
+
+#endif

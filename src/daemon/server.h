@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server: the Unix socket of docs/protocol.md, its clients and their
+ * requests. It asks the tracker (scope.h, fsys.h) and hears from it only
+ * through the tracker's observer, which the loop calls at the end of a
+ * round: the server never re-enters itself.
+ */
+#ifndef FST_SERVER_H
+#define FST_SERVER_H
+
+#include <stddef.h>
+
+#include "daemon/tracker.h"
+
+struct loop;
+struct server;
+
+struct server_config {
+	const char *socket_path;
+	unsigned query_wait_ms;	  /* default wait for a running catch-up scan */
+	size_t stream_buffer_max; /* bytes a subscriber may lag before it gets "gap" */
+	const char *state_dir;	  /* for status */
+	/* Bounds on what clients may make the daemon hold (0: the default). */
+	unsigned long fd_limit;	      /* RLIMIT_NOFILE: clients get what the daemon does not need */
+	unsigned max_clients;	      /* connections in all */
+	unsigned max_clients_per_uid; /* connections of one user (root: max_clients) */
+	unsigned max_scopes_per_uid;  /* scopes one user (not root) may own */
+};
+
+/* Listen on the socket; refuses to steal one a running daemon answers on. */
+int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret);
+/* Start serving requests about t (after tracker_new). */
+void server_set_tracker(struct server *s, struct tracker *t);
+/* The observer to give the tracker: commits, scans done, filesystems gone. */
+void server_observer(struct server *s, struct tracker_observer *ret);
+/* Close every client and the socket (unlinked). */
+struct server *server_free(struct server *s);
+
+#endif

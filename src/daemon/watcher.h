@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watcher: one fanotify group per filesystem with one FAN_MARK_FILESYSTEM
+ * mark, events reported as (directory handle, name) plus the object's own
+ * handle (FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_REPORT_TARGET_FID).
+ *
+ * watcher_read() drains the group's queue and hands every event on as
+ * notes to a sink (the recorder): (dir handle, name, kinds) for a name
+ * that changed, (object handle, kinds) for an inode whose other names may
+ * have changed too (hard links, link count). Events of the daemon's own
+ * pid are counted and dropped. A queue overflow is reported to the caller,
+ * which opens a gap; the watcher itself calls nothing but the sink.
+ *
+ * watcher_decode() is the pure part: a buffer as read(2) returned it, in,
+ * notes out. Unit tests feed it hand-made events.
+ */
+#ifndef FST_WATCHER_H
+#define FST_WATCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/fhandle.h"
+
+struct watcher_sink {
+	/* a name in a directory changed; name "." is the directory itself */
+	int (*note)(void *data, const struct fhandle *dir, const char *name, size_t namelen,
+		    unsigned kinds);
+	/*
+	 * An inode changed that may have names elsewhere. link_count: the
+	 * event was a change of its link count (link, unlink, rename over
+	 * it), so whatever its link count is when the note is taken, it had
+	 * another name when the event happened.
+	 */
+	int (*note_object)(void *data, const struct fhandle *obj, unsigned kinds, bool link_count);
+	void *data;
+};
+
+struct watcher_stats {
+	uint64_t events_seen; /* events read, overflow markers excluded */
+	uint64_t events_own;  /* of those, the daemon's own (dropped) */
+	uint64_t overflows;   /* FAN_Q_OVERFLOW markers */
+	uint64_t note_errors; /* notes the sink refused */
+	int last_note_error;
+};
+
+struct watcher_options {
+	pid_t own_pid;		    /* events of this pid are dropped */
+	bool unlimited_queue;	    /* FAN_UNLIMITED_QUEUE */
+	unsigned long queue_events; /* a bounded queue of N events (0: the kernel's) */
+};
+
+struct watcher;
+
+/* Create the group and mark the filesystem of path; errbuf says why not. */
+int watcher_open(const char *path, const struct watcher_options *o, struct watcher **ret,
+		 char *errbuf, size_t errlen);
+struct watcher *watcher_free(struct watcher *w);
+int watcher_fd(const struct watcher *w);
+const struct watcher_stats *watcher_stats(const struct watcher *w);
+
+/*
+ * Read every queued event. *ret_overflow is set when the kernel dropped
+ * events (a gap since the last complete drain). Returns the number of
+ * events read or a negative errno.
+ */
+int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_overflow);
+
+/* Decode one read(2) buffer; updates stats. -EPROTO on an unknown metadata version. */
+int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watcher_sink *sink,
+		   struct watcher_stats *stats, bool *ret_overflow);
+
+#endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bser: BSER v1/v2 encoding and decoding for json-c objects (see bser.h). */
 #include "watchman/bser.h"
-#include "watchman/grow.h"
+#include "basic/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -832,7 +832,7 @@ static int template_keys(json_object *arr, const char ***ret, size_t *ret_n)
 					break;
 			if (j < nkeys)
 				continue;
-			if (GROW(keys, nkeys, cap, 8) < 0) {
+			if (GROW(keys, cap, nkeys + 1) < 0) {
 				free(keys);
 				return -ENOMEM;
 			}

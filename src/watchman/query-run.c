@@ -18,7 +18,7 @@
 #include "basic/hashmap.h"
 #include "fstrack.h"
 #include "watchman/bser.h"
-#include "watchman/grow.h"
+#include "basic/util.h"
 #include "watchman/walk.h"
 
 /* since-map values */
@@ -337,7 +337,7 @@ static void gstate_free(void *p)
 
 static int gstate_add(struct gstate *s, struct gitem it)
 {
-	int r = GROW(s->v, s->n, s->cap, 4);
+	int r = GROW(s->v, s->cap, s->n + 1);
 
 	if (r < 0)
 		return r;

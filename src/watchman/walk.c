@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* walk: an iterative, bounded-fd directory tree walk (see walk.h). */
 #include "watchman/walk.h"
-#include "watchman/grow.h"
+#include "basic/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -71,7 +71,7 @@ static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		r = GROW(v, n, cap, 64);
+		r = GROW(v, cap, n + 1);
 		if (r < 0)
 			break;
 		v[n].name = strdup(de->d_name);
@@ -113,7 +113,7 @@ struct walker {
 
 static int push(struct walker *k, char *path, void *state)
 {
-	int r = GROW(k->stack, k->n, k->cap, 64);
+	int r = GROW(k->stack, k->cap, k->n + 1);
 
 	if (r < 0)
 		return r;

@@ -5,7 +5,7 @@
  * through it keeping the set of live states as a bitset: no backtracking.
  */
 #include "watchman/wildmatch.h"
-#include "watchman/grow.h"
+#include "basic/util.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -190,7 +190,7 @@ struct builder {
 static int emit(struct builder *b, struct insn in)
 {
 	struct wm_pattern *p = b->p;
-	int r = GROW(p->insn, p->n, b->cap, 16);
+	int r = GROW(p->insn, b->cap, p->n + 1);
 
 	if (r < 0)
 		return r;
@@ -201,7 +201,7 @@ static int emit(struct builder *b, struct insn in)
 static int add_class(struct builder *b, const uint64_t set[4], uint32_t *ret)
 {
 	struct wm_pattern *p = b->p;
-	int r = GROW(p->classes, p->nclasses, b->ccap, 4);
+	int r = GROW(p->classes, b->ccap, p->nclasses + 1);
 
 	if (r < 0)
 		return r;

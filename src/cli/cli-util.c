@@ -140,16 +140,9 @@ int cli_pathq_push(struct cli_pathq *q, char *p)
 {
 	if (!p)
 		return -ENOMEM;
-	if (q->n == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 64;
-		char **nv = realloc(q->v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			free(p);
-			return -ENOMEM;
-		}
-		q->v = nv;
-		q->cap = ncap;
+	if (GROW(q->v, q->cap, q->n + 1) < 0) {
+		free(p);
+		return -ENOMEM;
 	}
 	q->v[q->n++] = p;
 	return 0;

@@ -710,21 +710,8 @@ struct obuf {
 
 static int put(struct obuf *b, const void *data, size_t n)
 {
-	if (n > b->cap - b->len) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap - b->len < n) {
-			if (cap > SIZE_MAX / 2)
-				return -ENOMEM;
-			cap *= 2;
-		}
-		p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (n > SIZE_MAX - b->len || GROW(b->p, b->cap, b->len + n) < 0)
+		return -ENOMEM;
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
 	return 0;

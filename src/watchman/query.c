@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "basic/util.h"
 #include "watchman/bser.h"
 #include "watchman/sha1.h"
 
@@ -68,7 +69,7 @@ struct wq_expr {
 	size_t nkids;
 	char type;   /* type */
 	char **strs; /* suffix, name: the set; dirname: [0] */
-	size_t nstrs;
+	size_t nstrs, cap_strs;
 	bool wholename, caseless;
 	struct wm_pattern *pat; /* match */
 	enum icmp op;		/* size, dirname depth */
@@ -195,16 +196,12 @@ static json_object *at(json_object *o, size_t i)
 
 static int add_str(struct wq_expr *e, char *s)
 {
-	char **v;
-
 	if (!s)
 		return -ENOMEM;
-	v = realloc(e->strs, (e->nstrs + 1) * sizeof(*v));
-	if (!v) {
+	if (GROW(e->strs, e->cap_strs, e->nstrs + 1) < 0) {
 		free(s);
 		return -ENOMEM;
 	}
-	e->strs = v;
 	e->strs[e->nstrs++] = s;
 	return 0;
 }

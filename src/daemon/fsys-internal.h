@@ -69,6 +69,7 @@ struct fsys {
 	struct catchup *catchup;
 	uint64_t idle_commit_ns; /* when the watermark alone was last committed */
 	size_t n_scopes;	 /* active scopes on it */
+	struct hashmap *scope_index; /* scope directory's handle -> struct scope * (0: none) */
 };
 
 struct scope {

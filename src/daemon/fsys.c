@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "basic/hashmap.h"
 #include "basic/log.h"
 #include "basic/util.h"
 #include "daemon/fsys-internal.h"
@@ -403,6 +404,7 @@ void fsys_free(struct fsys *fs)
 	mount_ref_release(&fs->mount);
 	fs->recorder = recorder_free(fs->recorder);
 	fs->journal = journal_free(fs->journal);
+	hashmap_free(fs->scope_index);
 	free(fs);
 }
 
@@ -461,8 +463,10 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 		return 0;
 	}
 	fs = calloc(1, sizeof(*fs));
-	if (!fs)
+	if (!fs || !(fs->scope_index = hashmap_new())) {
+		free(fs);
 		return -ENOMEM;
+	}
 	fs->t = t;
 	fs->mount.fd = -1;
 	r = statx(dirfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ? -errno : 0;

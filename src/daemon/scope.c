@@ -9,7 +9,9 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "basic/hashmap.h"
 #include "daemon/fsys-internal.h"
+#include "daemon/place.h"
 
 /* ---- lists -------------------------------------------------------------- */
 
@@ -70,26 +72,50 @@ struct scope *scope_by_path(struct tracker *t, const char *path)
 	return NULL;
 }
 
+/* The scope whose directory has handle h on fs, or NULL. */
+static struct scope *by_handle(struct fsys *fs, const struct fhandle *h)
+{
+	uint8_t key[PLACE_KEY_MAX];
+	uintptr_t *v = hashmap_get(fs->scope_index, key, place_key_of(key, h, NULL, 0));
+
+	return v ? (struct scope *)*v : NULL;
+}
+
+/*
+ * The scope of canon (a path through fs's root mount): exactly canon, or
+ * the outermost scope above it (it covers the longest history). O(depth):
+ * the handle of canon and of each directory above it within fs, looked up
+ * in fs's index of scope handles; no scope is resolved.
+ */
 static struct scope *find_for(struct tracker *t, struct fsys *fs, const char *canon, bool exact)
 {
-	struct scope *best = NULL;
-	size_t best_len = 0;
-	char sp[PATH_MAX];
+	const char *mnt = fs->mount.path;
+	size_t mlen = strcmp(mnt, "/") == 0 ? 0 : strlen(mnt);
+	char p[PATH_MAX];
+	struct fhandle h;
 
-	for (struct scope *s = t->scopes; s; s = s->next) {
-		if (s->fs != fs)
-			continue;
-		if (fsys_resolve(fs, &s->handle, sp, sizeof(sp)) < 0)
-			continue;
-		if (exact ? strcmp(sp, canon) == 0 : path_under(canon, sp, NULL)) {
-			/* the outermost scope covers the longest history */
-			if (!best || strlen(sp) < best_len || s->added_seq < best->added_seq) {
-				best = s;
-				best_len = strlen(sp);
-			}
-		}
+	(void)t;
+	if (strlen(canon) >= sizeof(p) || !path_under(canon, mnt, NULL))
+		return NULL;
+	if (exact)
+		return fhandle_of(AT_FDCWD, canon, 0, &h) == 0 ? by_handle(fs, &h) : NULL;
+	strcpy(p, canon);
+	/* from the filesystem's root down to canon: the first scope found is the outermost */
+	for (size_t end = mlen ? mlen : 1;;) {
+		char saved = p[end];
+		struct scope *s;
+
+		p[end] = '\0';
+		s = fhandle_of(AT_FDCWD, p, 0, &h) == 0 ? by_handle(fs, &h) : NULL;
+		p[end] = saved;
+		if (s)
+			return s;
+		if (!saved)
+			return NULL;
+		end++;
+		while (p[end] && p[end] != '/')
+			end++;
 	}
-	return best;
 }
 
 struct scope *scope_find_exact(struct tracker *t, struct fsys *fs, const char *canon)
@@ -126,11 +152,19 @@ int scope_find(struct tracker *t, int dirfd, struct target *ret, char *err, size
 
 /* ---- attaching ------------------------------------------------------------ */
 
-static void link_to_fs(struct scope *s, struct fsys *fs)
+static int link_to_fs(struct scope *s, struct fsys *fs)
 {
+	uint8_t key[PLACE_KEY_MAX];
+	uintptr_t *v;
+	int r = hashmap_upsert(fs->scope_index, key, place_key_of(key, &s->handle, NULL, 0), &v);
+
+	if (r < 0)
+		return r;
+	*v = (uintptr_t)s;
 	s->fs = fs;
 	snprintf(s->fs_id, sizeof(s->fs_id), "%s", fs->id);
 	fs->n_scopes++;
+	return 0;
 }
 
 /* Take s off its filesystem; the filesystem goes when no scope is left. */
@@ -142,6 +176,12 @@ static void unlink_from_fs(struct scope *s, bool detach_empty)
 		return;
 	if (fs->catchup)
 		catchup_remove_root(fs->catchup, s);
+	{
+		uint8_t key[PLACE_KEY_MAX];
+		uintptr_t *v = hashmap_get(fs->scope_index, key, place_key_of(key, &s->handle, NULL, 0));
+		if (v && *v == (uintptr_t)s)
+			*v = 0; /* the index has no removal: an empty entry */
+	}
 	s->fs = NULL;
 	if (--fs->n_scopes == 0 && detach_empty)
 		fsys_detach(fs, "no scope is left on it");
@@ -184,13 +224,17 @@ static int scope_attach(struct tracker *t, struct scope *s, char *err, size_t er
 		s->added_seq = journal_next_seq(fs->journal);
 	}
 	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq);
+	if (r == 0) {
+		r = link_to_fs(s, fs);
+		if (r < 0)
+			catchup_remove_root(fs->catchup, s);
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "out of memory");
 		if (fs->n_scopes == 0)
 			fsys_detach(fs, "its scope could not be attached");
 		return r;
 	}
-	link_to_fs(s, fs);
 	return 0;
 }
 
@@ -387,11 +431,15 @@ int scope_watch(struct tracker *t, int fd, const char *path, uid_t owner, struct
 	}
 	s->added_seq = journal_next_seq(fs->journal);
 	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq);
+	if (r == 0) {
+		r = link_to_fs(s, fs);
+		if (r < 0)
+			catchup_remove_root(fs->catchup, s);
+	}
 	if (r < 0) {
 		free(s);
 		goto fail_fs;
 	}
-	link_to_fs(s, fs);
 	s->next = t->scopes;
 	t->scopes = s;
 	r = scopes_save(t);

@@ -570,6 +570,15 @@ static struct json_object *fs_status_json(struct fsys *fs)
 	json_object_object_add(f, "bad_ranges", json_object_new_uint64(st.journal.bad_ranges));
 	json_object_object_add(f, "events_seen", json_object_new_uint64(st.watcher.events_seen));
 	json_object_object_add(f, "events_own", json_object_new_uint64(st.watcher.events_own));
+	json_object_object_add(f, "event_reads", json_object_new_uint64(st.watcher.reads));
+	json_object_object_add(f, "ignore_marks_held",
+			       json_object_new_uint64(st.watcher.marks_held));
+	json_object_object_add(f, "ignore_marks_added",
+			       json_object_new_uint64(st.watcher.marks_added));
+	json_object_object_add(f, "ignore_marks_failed",
+			       json_object_new_uint64(st.watcher.marks_failed));
+	json_object_object_add(f, "ignore_mark_flushes",
+			       json_object_new_uint64(st.watcher.flushes));
 	json_object_object_add(f, "records_written",
 			       json_object_new_uint64(st.recorder.records_written));
 	json_object_object_add(f, "overflows", json_object_new_uint64(st.watcher.overflows));

@@ -484,6 +484,28 @@ static void test_hidden_names(void **state)
 				  {NULL, 0}});
 }
 
+/*
+ * The queried directory itself is the caller's to see (the server checks
+ * that it may list it), whether or not it may list the directory above.
+ */
+static void test_queried_dir_itself(void **state)
+{
+	struct fixture *f = *state;
+	struct perm_cache *pc;
+	char canon[PATH_MAX];
+
+	fake_add(&f->fake, "dirT0001", tree_dir(f, "", 0, 0711), 0);
+	snprintf(canon, sizeof(canon), "%s", tree_dir(f, "home", UID, 0755));
+	fake_add(&f->fake, "dirU0001", canon, 0);
+	add(f, "dirT0001", "home", FST_ATTRIB); /* chmod of the queried dir */
+	add(f, "dirU0001", "f", FST_CREATED);	/* its "." is modified */
+	pc = user_cache();
+	assert_true(perm_can_list(pc, canon));
+	query(f, 0, canon, pc);
+	perm_cache_free(pc);
+	expect(f, (struct want[]){{".", FST_ATTRIB | FST_MODIFIED}, {"f", FST_CREATED}, {NULL, 0}});
+}
+
 /* ---- objects (hard links) --------------------------------------------------------------- */
 
 static void test_objects(void **state)
@@ -607,6 +629,7 @@ int main(void)
 	    T(test_from_seq),
 	    T(test_sorted),
 	    T(test_hidden_names),
+	    T(test_queried_dir_itself),
 	    T(test_objects),
 	    T(test_object_stale_name),
 	    T(test_object_unknown),

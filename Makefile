@@ -15,7 +15,7 @@ MESON_OPTS ?=
 # Debian packages: building, unit tests, shell tests and the filesystems the
 # tests make, the consumers they drive.
 BUILD_PKGS = meson ninja-build pkg-config gcc libjson-c-dev libcmocka-dev
-TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl
+TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl python3-pywatchman
 
 .PHONY: all deps test-deps run stop check unit-check shell-check bench install clean format
 

@@ -85,6 +85,15 @@ int fst_hello(fst_client *c, char **ret_version);
  */
 int fst_request_raw(fst_client *c, const char *request_json, char **ret_response);
 
+/*
+ * Does s look like a token of this protocol version, as fst_watch(),
+ * fst_token() and fst_changes() hand out? Only the form is checked (the
+ * daemon decides whether it can answer from a token); tokens are opaque
+ * otherwise. For telling an fstrack token from other saved text, such as
+ * the time stamp git stores before its fsmonitor hook first answered.
+ */
+bool fst_token_is_valid(const char *s);
+
 /* Start tracking dir (absolute or relative to the caller's cwd). */
 int fst_watch(fst_client *c, const char *dir, char **ret_token);
 int fst_unwatch(fst_client *c, const char *dir);

@@ -5,33 +5,63 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Open addressing with linear probing at a load of at most 1/2, the full
+ * 64-bit hash kept in each slot (a probe rarely touches a key). Keys live
+ * in an arena of large blocks: no allocation per key, and a clear (the
+ * recorder's every epoch) frees a handful of blocks, not every key.
+ */
+
+#define ARENA_BLOCK (64 * 1024)
+#define MIN_CAP 64
+
 struct slot {
 	uint64_t hash; /* 0: empty */
-	uint8_t *key;
+	const uint8_t *key;
 	size_t klen;
 	uintptr_t value;
 };
 
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	uint8_t data[];
+};
+
 struct hashmap {
 	struct slot *slots;
-	size_t cap; /* power of two */
+	size_t cap; /* power of two, or 0 */
 	size_t size;
 	size_t key_bytes;
+	struct arena_block *blocks; /* newest first */
+	size_t arena_bytes;
 };
 
 uint64_t hash_bytes(const void *data, size_t len)
 {
-	/* FNV-1a, then a final mix so the low bits spread well. */
+	/* 8 bytes at a time, multiply-xorshift mixing (in the manner of murmur64) */
+	const uint64_t m = 0xc6a4a7935bd1e995ull;
 	const uint8_t *p = data;
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * m);
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t k;
+		memcpy(&k, p, 8);
+		k *= m;
+		k ^= k >> 47;
+		k *= m;
+		h ^= k;
+		h *= m;
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
+	if (len) {
+		uint64_t k = 0;
+		memcpy(&k, p, len);
+		h ^= k;
+		h *= m;
+	}
+	h ^= h >> 47;
+	h *= m;
+	h ^= h >> 47;
 	return h ? h : 1;
 }
 
@@ -40,20 +70,70 @@ struct hashmap *hashmap_new(void)
 	return calloc(1, sizeof(struct hashmap));
 }
 
+static void arena_free(struct hashmap *h, bool keep_one)
+{
+	struct arena_block *b = h->blocks, *keep = NULL;
+
+	while (b) {
+		struct arena_block *next = b->next;
+		if (keep_one && !keep && b->size == ARENA_BLOCK) {
+			keep = b;
+			keep->used = 0;
+			keep->next = NULL;
+		} else {
+			free(b);
+		}
+		b = next;
+	}
+	h->blocks = keep;
+	h->arena_bytes = keep ? keep->size : 0;
+}
+
+static uint8_t *arena_alloc(struct hashmap *h, size_t len)
+{
+	struct arena_block *b = h->blocks;
+
+	len = (len + 7) & ~(size_t)7;
+	if (!b || b->size - b->used < len) {
+		size_t size = len > ARENA_BLOCK ? len : ARENA_BLOCK;
+		b = malloc(sizeof(*b) + size);
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->size = size;
+		b->next = h->blocks;
+		h->blocks = b;
+		h->arena_bytes += size;
+	}
+	b->used += len;
+	return b->data + b->used - len;
+}
+
 void hashmap_clear(struct hashmap *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->cap; i++)
-		free(h->slots[i].key);
-	free(h->slots);
-	h->slots = NULL;
-	h->cap = h->size = h->key_bytes = 0;
+	/*
+	 * A table that was used a lot is kept (emptied) for the next round
+	 * of the same work; one far larger than what it held is given back.
+	 */
+	if (h->cap > MIN_CAP && h->size * 8 < h->cap) {
+		free(h->slots);
+		h->slots = NULL;
+		h->cap = 0;
+	} else if (h->slots) {
+		memset(h->slots, 0, h->cap * sizeof(*h->slots));
+	}
+	arena_free(h, true);
+	h->size = h->key_bytes = 0;
 }
 
 struct hashmap *hashmap_free(struct hashmap *h)
 {
-	hashmap_clear(h);
+	if (!h)
+		return NULL;
+	free(h->slots);
+	arena_free(h, false);
 	free(h);
 	return NULL;
 }
@@ -65,7 +145,7 @@ size_t hashmap_size(const struct hashmap *h)
 
 size_t hashmap_memory(const struct hashmap *h)
 {
-	return h ? h->cap * sizeof(struct slot) + h->key_bytes + h->size * 16 : 0;
+	return h ? h->cap * sizeof(struct slot) + h->arena_bytes : 0;
 }
 
 static struct slot *find(const struct hashmap *h, uint64_t hash, const void *key, size_t klen)
@@ -83,7 +163,7 @@ static struct slot *find(const struct hashmap *h, uint64_t hash, const void *key
 
 static int grow(struct hashmap *h)
 {
-	size_t ncap = h->cap ? h->cap * 2 : 64;
+	size_t ncap = h->cap ? h->cap * 2 : MIN_CAP;
 	struct slot *old = h->slots, *ns = calloc(ncap, sizeof(*ns));
 	size_t ocap = h->cap;
 
@@ -105,8 +185,9 @@ int hashmap_upsert(struct hashmap *h, const void *key, size_t klen, uintptr_t **
 {
 	uint64_t hash = hash_bytes(key, klen);
 	struct slot *s;
+	uint8_t *copy;
 
-	if ((h->size + 1) * 4 > h->cap * 3) {
+	if ((h->size + 1) * 2 > h->cap) {
 		int r = grow(h);
 		if (r < 0)
 			return r;
@@ -116,10 +197,12 @@ int hashmap_upsert(struct hashmap *h, const void *key, size_t klen, uintptr_t **
 		*ret_value = &s->value;
 		return 0;
 	}
-	s->key = malloc(klen ? klen : 1);
-	if (!s->key)
+	copy = arena_alloc(h, klen ? klen : 1);
+	if (!copy)
 		return -ENOMEM;
-	memcpy(s->key, key, klen);
+	if (klen)
+		memcpy(copy, key, klen);
+	s->key = copy;
 	s->klen = klen;
 	s->hash = hash;
 	s->value = 0;

@@ -1,249 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fstrack: the command line of fstrackd. The part DESIGN.md fixes (watch,
- * token, changes with --json and -0, unwatch, status, exit codes 0/1/2)
- * stays as it is; the rest (stream, backup, git-fsmonitor, --rsync,
- * --token-file) is built around it.
+ * fstrack: the command line of fstrackd. main() and the dispatch to the
+ * commands; the commands that are a thin layer over the client library
+ * (watch, token, changes, stream, unwatch, status, help, version) live
+ * here, backup and git-fsmonitor in files of their own (commands.h).
+ * Shared helpers are in cli-util.c, links.c and rsync-list.c, which call
+ * nothing in a command file.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "basic/hashmap.h"
 #include "basic/util.h"
-#include "cli/cli.h"
+#include "cli/cli-util.h"
+#include "cli/commands.h"
+#include "cli/rsync-list.h"
 #include "fstrack.h"
 
 #ifndef FST_VERSION
 #define FST_VERSION "unknown"
 #endif
-
-int cli_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fstrack: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_ERROR;
-}
-
-void cli_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fstrack: warning: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fstrack%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "; see 'fstrack help%s%s'\n", cmd ? " " : "", cmd ? cmd : "");
-	return EXIT_USAGE;
-}
-
-int cli_connect(const struct cli *cli, fst_client **ret)
-{
-	char msg[1024];
-	int r = fst_connect(cli->socket, ret);
-
-	if (r == 0)
-		return 0;
-	fst_connect_strerror(cli->socket, r, msg, sizeof(msg));
-	return cli_error("%s", msg);
-}
-
-int cli_client_error(fst_client *c, int r)
-{
-	if (r == -ENOMEM)
-		return cli_error("out of memory");
-	return cli_error("%s", fst_client_error(c));
-}
-
-int cli_write_token_file(const char *path, const char *token)
-{
-	size_t len = strlen(token);
-	char *buf = malloc(len + 2);
-	int r;
-
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, token, len);
-	buf[len] = '\n';
-	r = write_file_atomic(path, buf, len + 1, 0666);
-	free(buf);
-	return r;
-}
-
-bool cli_path_is_clean(const char *p)
-{
-	if (strcmp(p, ".") == 0)
-		return true;
-	if (!*p || *p == '/')
-		return false;
-	for (const char *s = p; *s;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		if (!*e)
-			break;
-		s = e + 1;
-		if (!*s)
-			return false; /* trailing slash */
-	}
-	return true;
-}
-
-struct hashmap *cli_recursive_set(const struct fst_changes *ch)
-{
-	struct hashmap *set = hashmap_new();
-
-	for (size_t i = 0; set && i < ch->n; i++) {
-		uintptr_t *slot;
-
-		if ((ch->v[i].kinds & FST_RECURSIVE) &&
-		    hashmap_upsert(set, ch->v[i].path, strlen(ch->v[i].path), &slot) < 0)
-			set = hashmap_free(set);
-	}
-	return set;
-}
-
-bool cli_under_recursive(const struct hashmap *set, const char *path)
-{
-	if (strcmp(path, ".") == 0)
-		return false;
-	if (hashmap_get(set, ".", 1))
-		return true;
-	for (const char *s = strchr(path, '/'); s; s = strchr(s + 1, '/'))
-		if (hashmap_get(set, path, (size_t)(s - path)))
-			return true;
-	return false;
-}
-
-int cli_note_link(struct hashmap *inos, const struct stat *st)
-{
-	uintptr_t *slot;
-	uint64_t ino = (uint64_t)st->st_ino;
-
-	if (!S_ISREG(st->st_mode) || st->st_nlink < 2)
-		return 0;
-	return hashmap_upsert(inos, &ino, sizeof(ino), &slot) < 0 ? -ENOMEM : 0;
-}
-
-int cli_pathq_push(struct cli_pathq *q, char *p)
-{
-	if (!p)
-		return -ENOMEM;
-	if (q->n == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 64;
-		char **nv = realloc(q->v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			free(p);
-			return -ENOMEM;
-		}
-		q->v = nv;
-		q->cap = ncap;
-	}
-	q->v[q->n++] = p;
-	return 0;
-}
-
-void cli_pathq_release(struct cli_pathq *q)
-{
-	for (size_t i = q->head; i < q->n; i++)
-		free(q->v[i]);
-	free(q->v);
-}
-
-char *cli_child_path(const char *dir, const char *name)
-{
-	char *p;
-
-	if (strcmp(dir, ".") == 0)
-		return strdup(name);
-	if (asprintf(&p, "%s/%s", dir, name) < 0)
-		return NULL;
-	return p;
-}
-
-int cli_walk_links(int top_fd, const struct hashmap *inos, bool skip_git,
-		   int (*found)(void *data, const char *path), void *data)
-{
-	struct cli_pathq q = {0};
-	struct stat top;
-	int r;
-
-	if (hashmap_size(inos) == 0)
-		return 0;
-	if (fstat(top_fd, &top) < 0)
-		return -errno;
-	r = cli_pathq_push(&q, strdup("."));
-	while (r == 0 && q.head < q.n) {
-		char *dir = q.v[q.head++];
-		int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat st;
-		struct dirent *de;
-		DIR *d = NULL;
-
-		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == top.st_dev)
-			d = fdopendir(fd);
-		if (!d && fd >= 0)
-			close(fd);
-		while (r == 0 && d && (de = readdir(d))) {
-			unsigned char type = de->d_type;
-			uint64_t ino = (uint64_t)de->d_ino;
-
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (type == DT_UNKNOWN) {
-				if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-					continue;
-				type = S_ISDIR(st.st_mode)   ? DT_DIR
-				       : S_ISREG(st.st_mode) ? DT_REG
-							     : 0;
-			}
-			if (type == DT_DIR) {
-				if (!(skip_git && strcmp(de->d_name, ".git") == 0))
-					r = cli_pathq_push(&q, cli_child_path(dir, de->d_name));
-			} else if (type == DT_REG && hashmap_get(inos, &ino, sizeof(ino))) {
-				char *p = cli_child_path(dir, de->d_name);
-
-				r = p ? found(data, p) : -ENOMEM;
-				free(p);
-			}
-		}
-		if (d)
-			closedir(d);
-		free(dir);
-	}
-	cli_pathq_release(&q);
-	return r;
-}
 
 /* ---- help ---- */
 
@@ -260,11 +42,7 @@ static void print_main_help(FILE *f);
 
 static int print_command_help(const struct command *cmd)
 {
-	printf("usage: fstrack [--socket PATH] %s\n\n%s.\n", cmd->synopsis, cmd->summary);
-	if (cmd->help && *cmd->help)
-		printf("\n%s", cmd->help);
-	printf("\nSee fstrack(1) for more.\n");
-	return EXIT_OK;
+	return cli_print_help(cmd->synopsis, cmd->summary, cmd->help);
 }
 
 /* Every command takes --help and --socket. */
@@ -1091,10 +869,9 @@ static const struct command commands[] = {
      "Show the daemon's filesystems and watched directories",
      "Options:\n"
      "  --json   print the daemon's status document (one line of JSON) instead of tables\n"},
-    {"backup", cmd_backup, backup_synopsis, "Bring a copy of SRC in DST up to date with rsync",
-     backup_help},
-    {"git-fsmonitor", cmd_git_fsmonitor, git_fsmonitor_synopsis,
-     "Answer git's core.fsmonitor hook (hook protocol version 2)", git_fsmonitor_help},
+    {"backup", cmd_backup, backup_synopsis, backup_summary, backup_help},
+    {"git-fsmonitor", cmd_git_fsmonitor, git_fsmonitor_synopsis, git_fsmonitor_summary,
+     git_fsmonitor_help},
     {"help", cmd_help, "help [COMMAND]", "Show help for fstrack or one of its commands", NULL},
     {"version", cmd_version, "version", "Show the version", NULL},
 };

@@ -8,21 +8,41 @@
  * means "everything may have changed" (git then checks every file and does
  * not trust its untracked cache). A failing hook makes git do the same.
  *
- * What git does with a path (fsmonitor.c fsmonitor_refresh_callback and
- * dir.c untracked_cache_invalidate_path, git 2.31 to 2.39 at least):
- *   "a/b"   re-checks the index entry a/b and re-reads the untracked-cache
- *           listing of the directory a (the one that contains b);
+ * What git does with a path (fsmonitor.c fsmonitor_refresh_callback, dir.c
+ * untracked_cache_invalidate_path and invalidate_one_component; git 2.31 to
+ * 2.39, and the same after the rewrite of 2.45):
+ *   "a/b"   re-checks the index entry a/b, or when there is none every
+ *           index entry below a/b/ (b may be a directory), and re-reads the
+ *           untracked-cache listing of a, the directory that holds the last
+ *           component (and, in the default cache for -unormal, of every
+ *           directory above a);
  *   "a/b/"  re-checks every index entry below a/b/ and re-reads the listing
- *           of a, but NOT the listing of a/b itself;
- *   paths with a ".git" component are ignored (verify_path refuses them).
- * So a directory d whose entries changed (names we do not know came or
- * went) is reported as "d/" (its tracked files, even the deleted ones) and
- * "d/" INVALIDATE (d's own listing: any name inside d does it; this one
- * is never a real change); for a recursive change every directory found
- * below d now gets its INVALIDATE too, since git would otherwise trust
- * listings it cached for directories of the same names before. Entries or
- * recursive changes of the work tree itself cannot be said without "/"
- * (git has no "every entry directly in the top" path): they give "/".
+ *           of a, NOT the listing of a/b itself;
+ *   a path with a component git refuses (verify_path: ".git" in any case,
+ *   or its NTFS and HFS spellings) re-reads nothing.
+ * A listing git has not been told to re-read is trusted as it is (dir.c
+ * valid_cached_dir: with fsmonitor no stat), and re-reading a directory
+ * keeps the listings cached for its subdirectories (invalidate_directory
+ * only clears their "recurse" bits, and the directory's readdir sets them
+ * again). So a directory d whose entries changed (names we do not know came
+ * or went) is reported as "d/" (its tracked files, even the deleted ones)
+ * and as "d/x", the rescan name of d: x is the first entry of d that git
+ * accepts, a file rather than a directory where d has one (git re-checks
+ * every index entry below a directory it is given; for a file, that one
+ * file at most). For a recursive change every directory found below d gets
+ * its rescan name too. Entries or recursive changes of the work tree itself
+ * cannot be said without "/" (git has no "every entry directly in the top"
+ * path): they give "/". Other names not in the work tree come only from
+ * fstrackd: what it reported deleted or renamed away.
+ *
+ * An empty directory has nothing real inside it to name, and no real path
+ * makes git re-read its listing: "d/" and "d" re-read the listing of d's
+ * parent, which keeps the one cached for d, so a file removed from d while
+ * the daemon was down would still be shown. There the rescan name is
+ * d/EMPTY_DIR_NAME, the one name the hook makes up (git looks it up like
+ * any untracked path: with core.ignorecase, git 2.45 and later in its name
+ * hash). The work tree itself, when empty (nothing but .git), gets "/"
+ * instead: there is nothing in it for git to check, and no name to give.
  *
  * fstrackd names a changed file under one of its names: a changed file
  * with hard links has its other names in the work tree found and reported
@@ -43,8 +63,11 @@
  * untracked cache as it was, and the next command trusts a stale listing:
  * a removed untracked file would still be shown. So a "/" that advances
  * the token hands out the token with RESCAN_MARK appended, and an answer
- * since a marked token adds INVALIDATE for every directory of the work
- * tree (a readdir walk, once), which the next command does honour.
+ * since a marked token adds the rescan name of every directory of the work
+ * tree (a readdir walk, once), which the next command does honour: the
+ * listings a path clears stay cleared in the index it writes, whether or
+ * not it lists untracked files itself (and an index it does not write
+ * keeps the marked token). An empty work tree answers "/" again, marked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -53,16 +76,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "basic/hashmap.h"
-#include "basic/token.h"
-#include "basic/util.h"
-#include "cli/cli.h"
+#include "cli/cli-util.h"
+#include "cli/commands.h"
+#include "cli/links.h"
 #include "fstrack.h"
 
-#define INVALIDATE ".fstrack-rescan"
+/* The rescan name inside an empty directory, which has no real one. */
+#define EMPTY_DIR_NAME ".fstrack-rescan"
 /* Appended to a token handed out with "/": see "/" and git's untracked cache. */
 #define RESCAN_MARK "+untracked-rescan"
 /* How long a catch-up scan may hold git up before git checks everything itself. */
@@ -71,6 +96,8 @@
 #define ANSWER_TIMEOUT_MS 30000
 
 const char git_fsmonitor_synopsis[] = "git-fsmonitor VERSION TOKEN";
+
+const char git_fsmonitor_summary[] = "Answer git's core.fsmonitor hook (hook protocol version 2)";
 
 const char git_fsmonitor_help[] =
     "Use it as git's fsmonitor hook, in the work tree of a repository:\n"
@@ -87,7 +114,7 @@ const char git_fsmonitor_help[] =
 struct out {
 	FILE *f;
 	bool everything;       /* only "/" will do */
-	bool rescan_untracked; /* git's token was marked: INVALIDATE every directory */
+	bool rescan_untracked; /* git's token was marked: every directory's rescan name */
 };
 
 static void put(struct out *o, const char *path)
@@ -110,95 +137,138 @@ static bool has_git_component(const char *p)
 	return false;
 }
 
-static int put_dir_invalidate(struct out *o, const char *dir)
+/*
+ * Would git take a path with this component (read-cache.c verify_path,
+ * with core.protectNTFS and core.protectHFS on)? No for "." and "..",
+ * ".git" in any case, its NTFS spellings (".git", "git~1", then only dots
+ * and spaces up to the end or a ':'), and, said conservatively, for HFS
+ * any of those once the bytes >= 0x80 are left out (HFS ignores some code
+ * points); no too for a '\\' (NTFS) or a control character. ".gitignore"
+ * and the like are fine.
+ */
+static bool git_accepts_name(const char *name)
 {
-	char *s = cli_child_path(dir, INVALIDATE);
+	char skel[NAME_MAX + 1];
+	const char *rest;
+	size_t n = 0;
 
-	if (!s)
-		return -ENOMEM;
-	put(o, s);
-	free(s);
-	return 0;
+	for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+		if (*s < 0x20 || *s == 0x7f || *s == '\\')
+			return false;
+		if (*s < 0x80 && n < sizeof(skel) - 1)
+			skel[n++] = (char)*s;
+	}
+	skel[n] = '\0';
+	if (strcmp(skel, ".") == 0 || strcmp(skel, "..") == 0)
+		return false;
+	if (strncasecmp(skel, ".git", 4) == 0)
+		rest = skel + 4;
+	else if (strncasecmp(skel, "git~1", 5) == 0)
+		rest = skel + 5;
+	else
+		return true;
+	while (*rest == ' ' || *rest == '.')
+		rest++;
+	return *rest != '\0' && *rest != ':';
 }
 
 /*
- * INVALIDATE for dir and every directory below it (not .git, not through
- * symlinks); dir "." is the whole work tree.
+ * The rescan name of dir (see the top): "dir/x" for the first entry x of
+ * dir that git accepts, a file rather than a directory; dir/EMPTY_DIR_NAME
+ * when there is none, and o->everything for an empty work tree. Nothing
+ * when dir is not a directory (any more): then "dir/" re-reads the listing
+ * that held it. With q, queue the subdirectories of dir (not through
+ * symlinks, nor those git refuses, such as .git).
  */
-static int put_tree_invalidate(struct out *o, int top_fd, const char *dir)
+static int put_rescan_name(struct out *o, int top_fd, const char *dir, struct cli_pathq *q)
 {
-	char **stack = NULL;
-	size_t n = 0, cap = 0;
+	int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char *file = NULL, *subdir = NULL, *name;
+	struct dirent *de;
+	DIR *d;
 	int r = 0;
 
-	stack = malloc(sizeof(*stack) * 16);
-	if (!stack)
-		return -ENOMEM;
-	cap = 16;
-	stack[n] = strdup(dir);
-	if (!stack[n]) {
-		free(stack);
-		return -ENOMEM;
-	}
-	n++;
-	while (n > 0 && r == 0) {
-		char *p = stack[--n];
-		int fd;
-		DIR *d;
-		struct dirent *de;
-
-		r = put_dir_invalidate(o, p);
-		fd = r == 0 ? openat(top_fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-			    : -1;
-		d = fd >= 0 ? fdopendir(fd) : NULL;
-		if (fd >= 0 && !d)
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return 0;
+		if (errno != EACCES && errno != EPERM)
+			return -errno;
+		d = NULL; /* unreadable: git cannot list it either; name it as empty */
+	} else {
+		d = fdopendir(fd);
+		if (!d) {
+			r = -errno;
 			close(fd);
-		while (d && r == 0 && (de = readdir(d))) {
-			struct stat st;
-			char *child;
-
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-			    strcmp(de->d_name, ".git") == 0)
-				continue;
-			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-				continue;
-			if (de->d_type == DT_UNKNOWN &&
-			    (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			     !S_ISDIR(st.st_mode)))
-				continue;
-			if (!(child = cli_child_path(p, de->d_name))) {
-				r = -ENOMEM;
-				break;
-			}
-			if (n == cap) {
-				char **ns = realloc(stack, sizeof(*stack) * cap * 2);
-				if (!ns) {
-					free(child);
-					r = -ENOMEM;
-					break;
-				}
-				stack = ns;
-				cap *= 2;
-			}
-			stack[n++] = child;
+			return r;
 		}
-		if (d)
-			closedir(d);
-		free(p);
 	}
-	while (n > 0)
-		free(stack[--n]);
-	free(stack);
+	while (d && r == 0 && !(file && !q)) {
+		struct stat st;
+		unsigned char type;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			r = errno ? -errno : 0;
+			break;
+		}
+		if (!git_accepts_name(de->d_name))
+			continue; /* not even below it: git takes no path through it */
+		type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* gone */
+			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+		}
+		if (type == DT_DIR && q)
+			r = cli_pathq_push(q, cli_child_path(dir, de->d_name));
+		if (r < 0)
+			break;
+		if (type == DT_DIR && !subdir)
+			r = (subdir = strdup(de->d_name)) ? 0 : -ENOMEM;
+		else if (type != DT_DIR && !file)
+			r = (file = strdup(de->d_name)) ? 0 : -ENOMEM;
+	}
+	if (d)
+		closedir(d);
+	if (r == 0 && !file && !subdir && strcmp(dir, ".") == 0) {
+		o->everything = true;
+	} else if (r == 0) {
+		name = cli_child_path(dir, file ? file : subdir ? subdir : EMPTY_DIR_NAME);
+		if (name)
+			put(o, name);
+		else
+			r = -ENOMEM;
+		free(name);
+	}
+	free(file);
+	free(subdir);
 	return r;
 }
 
-/* The paths for git; o->everything set when only "/" will do. */
+/* The rescan name of dir and of every directory below it; "." is the work tree. */
+static int put_tree_rescan(struct out *o, int top_fd, const char *dir)
+{
+	struct cli_pathq q = {0};
+	int r = cli_pathq_push(&q, strdup(dir));
+
+	while (r == 0 && q.head < q.n && !o->everything) {
+		char *p = q.v[q.head++];
+
+		r = put_rescan_name(o, top_fd, p, &q);
+		free(p);
+	}
+	cli_pathq_release(&q);
+	return r;
+}
+
 static int put_link(void *data, const char *path)
 {
 	put(data, path);
 	return 0;
 }
 
+/* The paths for git; o->everything set when only "/" will do. */
 static int put_changes(struct out *o, const struct fst_changes *ch)
 {
 	struct hashmap *rec, *links;
@@ -242,7 +312,7 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
 			put(o, c->path);
 			if (fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    cli_note_link(links, &st) < 0)
+			    links_note(links, &st) < 0)
 				r = -ENOMEM;
 			continue;
 		}
@@ -252,17 +322,18 @@ static int put_changes(struct out *o, const struct fst_changes *ch)
 		}
 		put(o, s);
 		free(s);
-		if ((c->kinds & FST_RECURSIVE) &&
-		    fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-			r = put_tree_invalidate(o, top_fd, c->path);
+		if (o->rescan_untracked)
+			continue; /* the walk below names every directory */
+		if (c->kinds & FST_RECURSIVE)
+			r = put_tree_rescan(o, top_fd, c->path);
 		else
-			r = put_dir_invalidate(o, c->path);
+			r = put_rescan_name(o, top_fd, c->path, NULL);
 	}
 	/* a file changed through one name changed under its other names too */
 	if (r == 0)
-		r = cli_walk_links(top_fd, links, true, put_link, o);
+		r = links_walk(top_fd, links, true, put_link, o);
 	if (r == 0 && o->rescan_untracked)
-		r = put_tree_invalidate(o, top_fd, ".");
+		r = put_tree_rescan(o, top_fd, ".");
 	close(top_fd);
 	hashmap_free(rec);
 	hashmap_free(links);
@@ -315,7 +386,6 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 {
 	const char *version, *last;
 	char *since = NULL;
-	struct token parsed;
 	struct fst_changes *ch = NULL;
 	struct out o = {0};
 	fst_client *c = NULL;
@@ -324,13 +394,9 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 	bool ours;
 	int r, code;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: fstrack [--socket PATH] %s\n\n"
-		       "Answer git's core.fsmonitor hook (hook protocol version 2).\n\n%s"
-		       "\nSee fstrack(1) for more.\n",
-		       git_fsmonitor_synopsis, git_fsmonitor_help);
-		return EXIT_OK;
-	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+		return cli_print_help(git_fsmonitor_synopsis, git_fsmonitor_summary,
+				      git_fsmonitor_help);
 	if (argc != 3)
 		return cli_usage_error("git-fsmonitor",
 				       "expected VERSION and TOKEN (git passes them; configure "
@@ -356,7 +422,7 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 		free(top);
 		return cli_error("out of memory");
 	}
-	ours = token_parse(since, &parsed) == 0;
+	ours = fst_token_is_valid(since);
 
 	r = fst_connect(cli->socket, &c);
 	if (r < 0) {

@@ -53,14 +53,14 @@ struct catchup {
 	struct root *roots;
 	size_t n_roots, cap_roots;
 
-	uint64_t last_drain_ns;	 /* the queue was read empty, having begun then */
-	bool gap_pending;	 /* a gap no scan has started for yet */
+	uint64_t last_drain_ns; /* the queue was read empty, having begun then */
+	bool gap_pending;	/* a gap no scan has started for yet */
 	uint64_t pending_gap_ns;
-	bool scanning;		 /* a round runs for scanning_gap_ns */
+	bool scanning; /* a round runs for scanning_gap_ns */
 	uint64_t scanning_gap_ns;
-	uint64_t fresh_before;	 /* tokens below this seq answer fresh */
-	uint64_t attach_seq;	 /* next_seq when this filesystem was attached */
-	bool history_scanned;	 /* the attachment's gap had a round begun */
+	uint64_t fresh_before; /* tokens below this seq answer fresh */
+	uint64_t attach_seq;   /* next_seq when this filesystem was attached */
+	bool history_scanned;  /* the attachment's gap had a round begun */
 
 	/* the running round */
 	struct round_root *queue;
@@ -78,7 +78,13 @@ struct catchup {
 	uint64_t round_start_ns, last_duration_ns, scans;
 	int last_commit_error;
 	uint64_t commit_errors;
+	uint64_t retry_ns;	   /* while commits fail: when to try again (monotonic) */
+	uint64_t backoff_ns;	   /* and how long after that */
+	uint64_t failing_since_ns; /* realtime of the first failure */
 };
+
+#define RETRY_FIRST_NS (1000000000ull)
+#define RETRY_MAX_NS (30000000000ull)
 
 static void scan_done(void *data, uint32_t events);
 static void kick_deferred(void *data);
@@ -223,9 +229,10 @@ void catchup_overflow(struct catchup *c)
 void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why)
 {
 	if (!c->gap_pending || since_ns < c->pending_gap_ns) {
-		log_info("%s on %s: changes since the watermark %" PRIu64
-			 " will be found by a scan",
-			 why, c->name, since_ns);
+		log_ratelimited(LOG_LEVEL_INFO,
+				"%s on %s: changes since the watermark %" PRIu64
+				" will be found by a scan",
+				why, c->name, since_ns);
 		c->pending_gap_ns = since_ns;
 	}
 	c->gap_pending = true;
@@ -311,7 +318,8 @@ static int plan_round(struct catchup *c)
 	c->n_queue = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* sorted: a root inside another comes right after an outer one kept */
-		if (c->n_queue && path_under(c->queue[i].path, c->queue[c->n_queue - 1].path, NULL)) {
+		if (c->n_queue &&
+		    path_under(c->queue[i].path, c->queue[c->n_queue - 1].path, NULL)) {
 			free(c->queue[i].path);
 			continue;
 		}
@@ -366,8 +374,10 @@ static int start_next_root(struct catchup *c)
 			free(rr.path);
 			continue;
 		}
-		log_info("catch-up scan of %s for changes since %" PRIu64 ".%09" PRIu64, rr.path,
-			 (uint64_t)(cutoff / 1000000000ull), (uint64_t)(cutoff % 1000000000ull));
+		log_ratelimited(LOG_LEVEL_INFO,
+				"catch-up scan of %s for changes since %" PRIu64 ".%09" PRIu64,
+				rr.path, (uint64_t)(cutoff / 1000000000ull),
+				(uint64_t)(cutoff % 1000000000ull));
 		free(rr.path);
 		return 1;
 	}
@@ -467,8 +477,9 @@ static void finish_round(struct catchup *c)
 	c->scanning = false;
 	c->scans++;
 	c->last_duration_ns = now_monotonic_ns() - c->round_start_ns;
-	log_info("catch-up scan of %s done: %" PRIu64 " inodes, %zu places recorded, %.3f s",
-		 c->name, c->round_total.inodes, n, (double)c->last_duration_ns / 1e9);
+	log_ratelimited(LOG_LEVEL_INFO,
+			"catch-up scan of %s done: %" PRIu64 " inodes, %zu places recorded, %.3f s",
+			c->name, c->round_total.inodes, n, (double)c->last_duration_ns / 1e9);
 	catchup_commit(c);
 	if (c->gap_pending)
 		loop_defer(c->loop, &c->kick_node, kick_deferred, c);
@@ -486,14 +497,29 @@ int catchup_commit(struct catchup *c)
 		struct journal_stats js;
 
 		c->commit_errors++;
+		if (!c->last_commit_error) {
+			c->failing_since_ns = now_realtime_ns();
+			c->backoff_ns = RETRY_FIRST_NS;
+		} else if (c->backoff_ns < RETRY_MAX_NS) {
+			c->backoff_ns *= 2;
+		}
+		c->retry_ns = now_monotonic_ns() + c->backoff_ns;
 		if (c->last_commit_error != r)
-			log_errno(LOG_LEVEL_ERR, r,
-				  "cannot commit the journal of %s; the records since the last "
-				  "commit are lost (tokens before them will answer fresh)",
-				  c->name);
+			log_errno(
+			    LOG_LEVEL_ERR, r,
+			    "cannot commit the journal of %s; recording stops until it works "
+			    "again (tried again every %llu s at most), then a scan finds every "
+			    "change made meanwhile",
+			    c->name, RETRY_MAX_NS / 1000000000ull);
 		c->last_commit_error = r;
-		/* What was recorded this epoch is gone: record it again. */
+		/*
+		 * What was recorded this epoch is gone, and nothing more is
+		 * recorded while commits fail: the gap from the durable
+		 * watermark covers all of it, and the scan finds it once a
+		 * commit works again.
+		 */
 		recorder_new_epoch(c->recorder);
+		recorder_suspend(c->recorder, true);
 		journal_get_stats(c->journal, &js);
 		catchup_gap(c, js.watermark_ns, "failed journal commit");
 		return r;
@@ -501,9 +527,15 @@ int catchup_commit(struct catchup *c)
 	if (c->last_commit_error) {
 		log_info("the journal of %s commits again", c->name);
 		c->last_commit_error = 0;
+		recorder_suspend(c->recorder, false);
 		loop_defer(c->loop, &c->kick_node, kick_deferred, c);
 	}
 	return 0;
+}
+
+bool catchup_commit_due(const struct catchup *c, uint64_t now_mono_ns)
+{
+	return !c->last_commit_error || now_mono_ns >= c->retry_ns;
 }
 
 void catchup_get_status(const struct catchup *c, struct catchup_status *ret)
@@ -526,5 +558,6 @@ void catchup_get_status(const struct catchup *c, struct catchup_status *ret)
 	ret->last_duration_ns = c->last_duration_ns;
 	ret->scans = c->scans;
 	ret->last_commit_error = c->last_commit_error;
+	ret->failing_since_ns = c->last_commit_error ? c->failing_since_ns : 0;
 	ret->commit_errors = c->commit_errors;
 }

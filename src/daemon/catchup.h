@@ -48,14 +48,15 @@ struct catchup_config {
 };
 
 struct catchup_status {
-	bool scanning;		 /* a scan runs */
-	bool gap_pending;	 /* a gap waits for a scan */
-	uint64_t watermark_ns;	 /* what the next commit stores */
-	uint64_t fresh_before;	 /* tokens below this seq answer fresh */
+	bool scanning;		       /* a scan runs */
+	bool gap_pending;	       /* a gap waits for a scan */
+	uint64_t watermark_ns;	       /* what the next commit stores */
+	uint64_t fresh_before;	       /* tokens below this seq answer fresh */
 	struct scan_progress progress; /* of the current or last round */
 	uint64_t last_duration_ns;
-	uint64_t scans;		 /* rounds finished */
-	int last_commit_error;	 /* 0 once commits work again */
+	uint64_t scans;		   /* rounds finished */
+	int last_commit_error;	   /* 0 once commits work again */
+	uint64_t failing_since_ns; /* realtime of the first failed commit of this run */
 	uint64_t commit_errors;
 };
 
@@ -95,8 +96,15 @@ void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why);
 /* Start the scan of a pending gap now if allowed (the commit timer's tick). */
 void catchup_kick(struct catchup *c);
 
-/* Group commit with the watermark; a failure opens a gap. */
+/*
+ * Group commit with the watermark. A failure (ENOSPC, EIO) opens a gap
+ * from the durable watermark and stops recording (the recorder is
+ * suspended: the gap's scan will find every change made meanwhile) until
+ * a commit works again; the timer then tries again with a growing back-off.
+ */
 int catchup_commit(struct catchup *c);
+/* Is a timed commit due? Always, unless commits fail and the back-off runs. */
+bool catchup_commit_due(const struct catchup *c, uint64_t now_mono_ns);
 
 /* Must answers wait (a gap pending or being scanned)? */
 bool catchup_busy(const struct catchup *c);

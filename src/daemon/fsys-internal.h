@@ -51,8 +51,8 @@ struct fsys {
 	struct fsys *next;
 	struct fsys *notify_next;
 	unsigned notes;
-	bool queued;   /* on t->notify */
-	bool detached; /* no longer tracked; freed after its news is delivered */
+	bool queued;	      /* on t->notify */
+	bool detached;	      /* no longer tracked; freed after its news is delivered */
 	char id[FSYS_ID_MAX]; /* journal directory name: uuid-... or fsid-... */
 	dev_t dev;	      /* st_dev of the mount root (btrfs: of its subvolume) */
 	dev_t sb_dev;	      /* the superblock's device, as mountinfo shows it */
@@ -63,6 +63,7 @@ struct fsys {
 	struct loop_defer release_node, free_node;
 	struct watcher *watcher;
 	struct loop_source *fan_src;
+	struct loop_source *read_timer; /* batches reads of the queue */
 	struct recorder *recorder;
 	struct journal *journal;
 	struct catchup *catchup;
@@ -78,6 +79,7 @@ struct scope {
 	struct fhandle handle;
 	char journal_uuid[33];
 	uint64_t added_seq; /* tokens before this do not cover the scope */
+	uid_t owner;	    /* who asked for it first */
 };
 
 /* fsys.c, for scope.c and tracker.c */

@@ -146,9 +146,11 @@ static int drain(struct fsys *fs)
 	release_after_round(fs); /* the recorder may have opened it */
 	if (overflow)
 		catchup_overflow(fs->catchup);
-	if (r < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "cannot read fanotify events of %s",
-				 fs->mount.path);
+	if (r < 0) {
+		log_ratelimited(LOG_LEVEL_ERR, "cannot read fanotify events of %s: %s",
+				fs->mount.path, strerror(-r));
+		return r;
+	}
 	/* Everything queued before 'start' has now been read. */
 	catchup_drained(fs->catchup, start);
 	return 0;
@@ -162,6 +164,12 @@ static void set_fast_ticks(struct tracker *t)
 	}
 }
 
+/*
+ * The queue is read in batches: after a read the fd is left alone for
+ * read_delay_ms, so a burst costs one wake-up per batch instead of one
+ * per few events (and the kernel merges repeats of an unread event).
+ * Answers drain the queue themselves, so this delays nothing they say.
+ */
 static void on_events(void *data, uint32_t events)
 {
 	struct fsys *fs = data;
@@ -169,6 +177,27 @@ static void on_events(void *data, uint32_t events)
 	drain(fs);
 	if (journal_dirty(fs->journal))
 		set_fast_ticks(fs->t); /* commit within commit_ms */
+	if (fs->t->cfg.read_delay_ms && loop_mod_fd(fs->fan_src, 0) == 0)
+		loop_timer_set(fs->read_timer, fs->t->cfg.read_delay_ms);
+}
+
+static void on_read_timer(void *data)
+{
+	struct fsys *fs = data;
+
+	loop_timer_set(fs->read_timer, 0);
+	if (loop_mod_fd(fs->fan_src, EPOLLIN) < 0)
+		drain(fs);
+}
+
+static int mark_add(void *data, int fd)
+{
+	return watcher_ignore(data, fd);
+}
+
+static int mark_flush(void *data)
+{
+	return watcher_flush_ignores(data);
 }
 
 /* ---- tokens and answers ------------------------------------------------ */
@@ -236,6 +265,14 @@ const char *fsys_mount_path(const struct fsys *fs)
 	return fs->mount.path;
 }
 
+static bool cs_failing(const struct fsys *fs)
+{
+	struct catchup_status cs;
+
+	catchup_get_status(fs->catchup, &cs);
+	return cs.last_commit_error != 0;
+}
+
 bool fsys_tick(struct fsys *fs, uint64_t now_ns)
 {
 	bool idle_due = now_ns - fs->idle_commit_ns >= IDLE_WATERMARK_NS;
@@ -243,7 +280,7 @@ bool fsys_tick(struct fsys *fs, uint64_t now_ns)
 	bool dirty = journal_dirty(fs->journal);
 
 	catchup_kick(fs->catchup);
-	if (dirty || idle_due) {
+	if ((dirty || idle_due || cs_failing(fs)) && catchup_commit_due(fs->catchup, now_ns)) {
 		fs->idle_commit_ns = now_ns;
 		if (catchup_commit(fs->catchup) == 0 && dirty)
 			notify(fs, FSYS_NOTE_COMMITTED);
@@ -300,7 +337,8 @@ static int remove_dir_contents(const char *dir)
 	if (!dp)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
 		if (unlinkat(dirfd(dp), de->d_name, 0) < 0 && r == 0)
 			r = -errno;
@@ -359,6 +397,7 @@ void fsys_free(struct fsys *fs)
 		return;
 	loop_cancel(fs->t->loop, &fs->release_node);
 	fs->fan_src = loop_del(fs->fan_src);
+	fs->read_timer = loop_del(fs->read_timer);
 	fs->catchup = catchup_free(fs->catchup);
 	fs->watcher = watcher_free(fs->watcher);
 	mount_ref_release(&fs->mount);
@@ -432,8 +471,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	if (r == 0 && stat(mi.path, &st) < 0)
 		r = -errno;
 	if (r < 0) {
-		snprintf(err, errlen, "cannot find the mount of %s in /proc/self/mountinfo: %s", path,
-			 strerror(-r));
+		snprintf(err, errlen, "cannot find the mount of %s in /proc/self/mountinfo: %s",
+			 path, strerror(-r));
 		goto fail;
 	}
 	fs->sb_dev = mi.sb_dev;
@@ -471,6 +510,11 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	r = recorder_new(fs->journal, &fs->mount, t->cfg.recorder_max, &fs->recorder);
 	if (r < 0)
 		goto fail;
+	if (t->cfg.max_ignore_marks) {
+		struct recorder_marks rm = {mark_add, mark_flush, fs->watcher,
+					    t->cfg.max_ignore_marks};
+		recorder_set_marks(fs->recorder, &rm);
+	}
 	journal_get_stats(fs->journal, &js);
 	/*
 	 * A journal with history has a gap from its durable watermark to
@@ -488,6 +532,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	if (r < 0)
 		goto fail;
 	r = loop_add_fd(t->loop, watcher_fd(fs->watcher), EPOLLIN, on_events, fs, &fs->fan_src);
+	if (r == 0)
+		r = loop_add_timer(t->loop, 0, on_read_timer, fs, &fs->read_timer);
 	if (r < 0) {
 		snprintf(err, errlen, "epoll: %s", strerror(-r));
 		goto fail;
@@ -496,9 +542,11 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 		struct jrec start = {.type = JREC_START, .time_ns = now_realtime_ns()};
 		journal_append(fs->journal, &start);
 	}
-	log_info("tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64 ", watermark %" PRIu64 "%s",
-		 fs->mount.path, fs->fstype, fs->id, js.first_seq, js.next_seq, js.watermark_ns,
-		 js.truncated_bytes ? ", torn tail truncated" : "");
+	log_ratelimited(LOG_LEVEL_INFO,
+			"tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64 ", watermark %" PRIu64
+			"%s",
+			fs->mount.path, fs->fstype, fs->id, js.first_seq, js.next_seq,
+			js.watermark_ns, js.truncated_bytes ? ", torn tail truncated" : "");
 	fs->idle_commit_ns = now_monotonic_ns();
 	fs->next = t->filesystems;
 	t->filesystems = fs;
@@ -516,7 +564,8 @@ void fsys_detach(struct fsys *fs, const char *why)
 
 	if (fs->detached)
 		return;
-	log_info("no longer tracking %s (%s): %s", fs->mount.path, fs->id, why);
+	log_ratelimited(LOG_LEVEL_INFO, "no longer tracking %s (%s): %s", fs->mount.path, fs->id,
+			why);
 	catchup_commit(fs->catchup);
 	for (pp = &t->filesystems; *pp; pp = &(*pp)->next)
 		if (*pp == fs) {
@@ -524,6 +573,7 @@ void fsys_detach(struct fsys *fs, const char *why)
 			break;
 		}
 	fs->fan_src = loop_del(fs->fan_src);
+	fs->read_timer = loop_del(fs->read_timer);
 	fs->catchup = catchup_free(fs->catchup); /* stops a running scan */
 	fs->watcher = watcher_free(fs->watcher);
 	fs->detached = true;

@@ -3,17 +3,11 @@
  * journal-io: every system call the journal makes on its files goes through
  * here, so tests can run the real journal code over failures they choose.
  *
- * With io == NULL every function is the plain system call (retrying EINTR
- * and short transfers) returning 0 / a count, or a negative errno. A
- * struct jio adds, for tests:
- *  - a fault hook, consulted before every operation: it may fail the call
- *    with an errno, or for writes let a prefix reach the file first (a torn
- *    write); jio_fail_nth() is a ready-made hook for "the Nth write gets
- *    ENOSPC";
- *  - crash simulation (SQLite's crash tests): with tracking on, jio keeps
- *    what each file held at its last fsync/fdatasync and which names were
- *    made durable by an fsync of their directory; jio_crash() then puts the
- *    directory back into the state a power cut would leave.
+ * With io == NULL (the daemon) every function is the plain system call,
+ * retrying EINTR and short transfers, returning 0 / a count or a negative
+ * errno. A test passes an io whose ops it implements (tests/unit/
+ * journal-io-sim.h: fault injection and power-cut simulation); that code
+ * is compiled into the tests only, never into fstrackd.
  */
 #ifndef FST_JOURNAL_IO_H
 #define FST_JOURNAL_IO_H
@@ -23,65 +17,26 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum jio_op {
-	JIO_OPEN,      /* openat */
-	JIO_READ,      /* pread */
-	JIO_WRITE,     /* pwrite */
-	JIO_DATASYNC,  /* fdatasync */
-	JIO_FSYNC,     /* fsync of a file */
-	JIO_FSYNC_DIR, /* fsync of a directory */
-	JIO_TRUNCATE,  /* ftruncate */
-	JIO_RENAME,    /* renameat */
-	JIO_UNLINK,    /* unlinkat */
-	JIO_MKDIR,     /* mkdir (one level) */
-	_JIO_OP_MAX
-};
-
-struct jio_call {
-	enum jio_op op;
-	uint64_t nth;	  /* 1-based count of calls of this op, this one included */
-	uint64_t seq;	  /* 1-based count of all calls */
-	const char *name; /* file name for open/rename/unlink/mkdir, else NULL */
-	size_t len;	  /* bytes for read/write */
-};
-
-/*
- * Return 0 to let the call run, or a negative errno to fail it. For
- * JIO_WRITE, setting *ret_partial to k < len writes the first k bytes
- * before failing (a torn or short write).
- */
-typedef int (*jio_fault_fn)(void *userdata, const struct jio_call *call, size_t *ret_partial);
-
 struct jio;
 
-struct jio *jio_new(void);
-/* Forgets the tracked state without touching files. NULL is fine. */
-struct jio *jio_free(struct jio *io);
+struct jio_ops {
+	int (*openat)(struct jio *io, int dirfd, const char *name, int flags, mode_t mode);
+	int (*close)(struct jio *io, int fd);
+	ssize_t (*pread)(struct jio *io, int fd, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct jio *io, int fd, const void *buf, size_t len, uint64_t off);
+	int (*fdatasync)(struct jio *io, int fd);
+	int (*fsync)(struct jio *io, int fd);
+	int (*fsync_dir)(struct jio *io, int dirfd);
+	int (*ftruncate)(struct jio *io, int fd, uint64_t len);
+	int (*renameat)(struct jio *io, int dirfd, const char *from, const char *to);
+	int (*unlinkat)(struct jio *io, int dirfd, const char *name);
+	int (*mkdir)(struct jio *io, const char *path, mode_t mode);
+};
 
-const char *jio_op_name(enum jio_op op);
-/* How many calls of op were made (failed ones included). */
-uint64_t jio_count(const struct jio *io, enum jio_op op);
-
-void jio_set_fault(struct jio *io, jio_fault_fn fn, void *userdata);
-/*
- * Built-in rules, checked after the hook: the nth call (1-based, as counted
- * by jio_count) of op fails with err (negative), after writing `partial`
- * bytes for writes. Up to 16 rules; -ENOSPC when full.
- */
-int jio_fail_nth(struct jio *io, enum jio_op op, uint64_t nth, int err, size_t partial);
-void jio_clear_faults(struct jio *io);
-
-/* Start (or stop and forget) tracking of unsynced state. */
-int jio_track_unsynced(struct jio *io, bool on);
-/*
- * Simulate a power cut: every tracked file goes back to its content at its
- * last sync; names created since the last fsync of their directory vanish,
- * names removed since then come back. seed == 0 drops all unsynced bytes;
- * another seed keeps a pseudo-random prefix of each file's unsynced tail
- * (a torn write), sometimes with a scrambled byte in it. Tracking stays on
- * with an empty state; fds opened through io are forgotten (close them).
- */
-int jio_crash(struct jio *io, uint32_t seed);
+/* An I/O layer of a test: embed it first in its own struct. */
+struct jio {
+	const struct jio_ops *ops;
+};
 
 /* Returns an fd or a negative errno. */
 int jio_openat(struct jio *io, int dirfd, const char *name, int flags, mode_t mode);
@@ -98,5 +53,17 @@ int jio_renameat(struct jio *io, int dirfd, const char *from, const char *to);
 int jio_unlinkat(struct jio *io, int dirfd, const char *name);
 /* mkdir of one level; EEXIST is an error like for mkdir(2). */
 int jio_mkdir(struct jio *io, const char *path, mode_t mode);
+
+/* The plain system calls, for an io layer that wraps them. */
+int jio_sys_openat(int dirfd, const char *name, int flags, mode_t mode);
+int jio_sys_close(int fd);
+ssize_t jio_sys_pread(int fd, void *buf, size_t len, uint64_t off);
+int jio_sys_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+int jio_sys_fdatasync(int fd);
+int jio_sys_fsync(int fd);
+int jio_sys_ftruncate(int fd, uint64_t len);
+int jio_sys_renameat(int dirfd, const char *from, const char *to);
+int jio_sys_unlinkat(int dirfd, const char *name);
+int jio_sys_mkdir(const char *path, mode_t mode);
 
 #endif

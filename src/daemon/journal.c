@@ -61,9 +61,9 @@ struct segment {
 	bool read_error; /* an I/O error stopped the scan at valid_end */
 	char problem[64];
 	struct seg_mark *marks;
-	size_t n_marks;
+	size_t n_marks, cap_marks;
 	struct seg_skip *skips;
-	size_t n_skips;
+	size_t n_skips, cap_skips;
 };
 
 struct bad_range {
@@ -81,7 +81,7 @@ struct journal {
 	uint8_t uuid[16];
 
 	struct segment *segs; /* oldest first */
-	size_t n_segs;
+	size_t n_segs, cap_segs;
 	struct bad_range *bad; /* sorted, disjoint, not adjacent */
 	size_t n_bad;
 	uint64_t bad_floor; /* everything below is bad: used when ranges cannot be stored */
@@ -356,32 +356,23 @@ static void segment_release(struct segment *seg)
 	free(seg->skips);
 	seg->marks = NULL;
 	seg->skips = NULL;
-	seg->n_marks = seg->n_skips = 0;
+	seg->n_marks = seg->n_skips = seg->cap_marks = seg->cap_skips = 0;
 }
 
 /* Index marks are an optimization: when memory is short, go without. */
 static void seg_add_mark(struct segment *seg, uint64_t seq, uint64_t off)
 {
-	struct seg_mark *m;
-
 	if (seg->n_marks > 0 && off - seg->marks[seg->n_marks - 1].off < INDEX_STRIDE)
 		return;
-	if ((seg->n_marks & (seg->n_marks - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
-		m = realloc(seg->marks, (seg->n_marks ? seg->n_marks * 2 : 1) * sizeof(*m));
-		if (!m)
-			return;
-		seg->marks = m;
-	}
+	if (GROW(seg->marks, seg->cap_marks, seg->n_marks + 1) < 0)
+		return;
 	seg->marks[seg->n_marks++] = (struct seg_mark){seq, off};
 }
 
 static int seg_add_skip(struct segment *seg, uint64_t off, uint64_t resume)
 {
-	struct seg_skip *s = realloc(seg->skips, (seg->n_skips + 1) * sizeof(*s));
-
-	if (!s)
+	if (GROW(seg->skips, seg->cap_skips, seg->n_skips + 1) < 0)
 		return -ENOMEM;
-	seg->skips = s;
 	seg->skips[seg->n_skips++] = (struct seg_skip){off, resume};
 	seg->corrupt_bytes += resume - off;
 	return 0;
@@ -645,12 +636,11 @@ static int list_segments(struct journal *j)
 		}
 		if (!parse_seg_name(de->d_name, "", &seq))
 			continue;
-		ns = realloc(j->segs, (j->n_segs + 1) * sizeof(*ns));
-		if (!ns) {
+		if (GROW(j->segs, j->cap_segs, j->n_segs + 1) < 0) {
 			r = -ENOMEM;
 			break;
 		}
-		j->segs = ns;
+		ns = j->segs;
 		ns[j->n_segs] = (struct segment){.first_seq = seq, .end_seq = seq};
 		seg_name(ns[j->n_segs].name, seq);
 		j->n_segs++;
@@ -752,7 +742,7 @@ static int segment_create(struct journal *j, uint64_t first_seq)
 {
 	char name[SEG_NAME_LEN + 1], tmp[SEG_NAME_LEN + 5];
 	uint8_t h[SEG_HEADER_SIZE];
-	struct segment *ns, seg;
+	struct segment seg;
 	bool renamed = false;
 	uint64_t salt;
 	int fd, r;
@@ -774,10 +764,8 @@ static int segment_create(struct journal *j, uint64_t first_seq)
 		j->n_segs--;
 	}
 	/* room first, so nothing can fail after the file is in place */
-	ns = realloc(j->segs, (j->n_segs + 1) * sizeof(*ns));
-	if (!ns)
+	if (GROW(j->segs, j->cap_segs, j->n_segs + 1) < 0)
 		return -ENOMEM;
-	j->segs = ns;
 
 	header_encode(h, j->uuid, first_seq, salt);
 	fd = jio_openat(j->io, j->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
@@ -1139,17 +1127,8 @@ static int buffer_record(struct journal *j, struct jrec *r)
 
 	if (j->next_seq == UINT64_MAX)
 		return -EOVERFLOW;
-	if (j->buf_len + need > j->buf_cap) {
-		size_t cap = j->buf_cap ? j->buf_cap : 64 * 1024;
-		uint8_t *nb;
-		while (cap < j->buf_len + need)
-			cap *= 2;
-		nb = realloc(j->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		j->buf = nb;
-		j->buf_cap = cap;
-	}
+	if (GROW(j->buf, j->buf_cap, j->buf_len + need) < 0)
+		return -ENOMEM;
 	r->seq = j->next_seq;
 	frame_encode(j->buf + j->buf_len, r);
 	if (j->buf_len == 0)

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,25 +41,31 @@ struct options {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: fstrackd [OPTIONS]\n"
-		"Record where filesystems change; answer 'what changed since T'.\n\n"
-		"  --state-dir DIR          journals and scope list (default %s)\n"
-		"  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
-		"  --foreground             do not detach; log to stderr\n"
-		"  --verbose                log more (debug)\n"
-		"  --commit-ms N            group-commit interval (default 50)\n"
-		"  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
-		"  --segment-bytes N        journal segment size (default 16 MiB)\n"
-		"  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
-		"  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
-		"  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
-		"                           default: the kernel's max_queued_events, 16384)\n"
-		"  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
-		"  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
-		"                           \"gap\" and is dropped (default 4 MiB)\n"
-		"  --help, --version\n",
-		DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
+	fprintf(
+	    f,
+	    "Usage: fstrackd [OPTIONS]\n"
+	    "Record where filesystems change; answer 'what changed since T'.\n\n"
+	    "  --state-dir DIR          journals and scope list (default %s)\n"
+	    "  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
+	    "  --foreground             do not detach; log to stderr\n"
+	    "  --verbose                log more (debug)\n"
+	    "  --commit-ms N            group-commit interval (default 50)\n"
+	    "  --max-journal-bytes N    per-filesystem journal cap (default 256 MiB)\n"
+	    "  --segment-bytes N        journal segment size (default 16 MiB)\n"
+	    "  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
+	    "  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
+	    "  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
+	    "                           default: the kernel's max_queued_events, 16384)\n"
+	    "  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
+	    "  --stream-buffer-bytes N  a stream subscriber may lag this much before it gets\n"
+	    "                           \"gap\" and is dropped (default 4 MiB)\n"
+	    "  --max-clients N          connections in all (default 4096, less when the fd\n"
+	    "                           limit is lower: 256 fds stay for the daemon's own work)\n"
+	    "  --max-clients-per-user N connections of one user other than root (default 256)\n"
+	    "  --max-scopes-per-user N  directories one user other than root may watch\n"
+	    "                           (default 64)\n"
+	    "  --help, --version\n",
+	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -75,31 +83,49 @@ static int parse_u64(const char *s, uint64_t *ret)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_STATE = 256, O_SOCKET, O_FG, O_VERBOSE, O_COMMIT, O_MAXJ, O_SEG, O_MARGIN, O_SCANT,
-	       O_UNLIM, O_HELP, O_VERSION, O_QUEUE, O_STREAMBUF };
+	enum {
+		O_STATE = 256,
+		O_SOCKET,
+		O_FG,
+		O_VERBOSE,
+		O_COMMIT,
+		O_MAXJ,
+		O_SEG,
+		O_MARGIN,
+		O_SCANT,
+		O_UNLIM,
+		O_HELP,
+		O_VERSION,
+		O_QUEUE,
+		O_STREAMBUF,
+		O_MAXCLIENTS,
+		O_MAXCLIENTS_UID,
+		O_MAXSCOPES_UID
+	};
 	static const struct option opts[] = {
-		{"state-dir", required_argument, NULL, O_STATE},
-		{"socket", required_argument, NULL, O_SOCKET},
-		{"foreground", no_argument, NULL, O_FG},
-		{"verbose", no_argument, NULL, O_VERBOSE},
-		{"commit-ms", required_argument, NULL, O_COMMIT},
-		{"max-journal-bytes", required_argument, NULL, O_MAXJ},
-		{"segment-bytes", required_argument, NULL, O_SEG},
-		{"margin-ms", required_argument, NULL, O_MARGIN},
-		{"scan-threads", required_argument, NULL, O_SCANT},
-		{"unlimited-queue", no_argument, NULL, O_UNLIM},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{"queue-events", required_argument, NULL, O_QUEUE},
-		{"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
-		{0},
+	    {"state-dir", required_argument, NULL, O_STATE},
+	    {"socket", required_argument, NULL, O_SOCKET},
+	    {"foreground", no_argument, NULL, O_FG},
+	    {"verbose", no_argument, NULL, O_VERBOSE},
+	    {"commit-ms", required_argument, NULL, O_COMMIT},
+	    {"max-journal-bytes", required_argument, NULL, O_MAXJ},
+	    {"segment-bytes", required_argument, NULL, O_SEG},
+	    {"margin-ms", required_argument, NULL, O_MARGIN},
+	    {"scan-threads", required_argument, NULL, O_SCANT},
+	    {"unlimited-queue", no_argument, NULL, O_UNLIM},
+	    {"help", no_argument, NULL, O_HELP},
+	    {"version", no_argument, NULL, O_VERSION},
+	    {"queue-events", required_argument, NULL, O_QUEUE},
+	    {"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
+	    {0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
-			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF;
+			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
+			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -142,6 +168,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_STREAMBUF:
 			o->server.stream_buffer_max = (size_t)v;
+			break;
+		case O_MAXCLIENTS:
+			o->server.max_clients = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXCLIENTS_UID:
+			o->server.max_clients_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXSCOPES_UID:
+			o->server.max_scopes_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -226,6 +261,74 @@ static int setup_signals(struct signals *sg)
 	return loop_add_fd(sg->loop, sg->fd, EPOLLIN, on_signal, sg, &sg->src);
 }
 
+/*
+ * One daemon per state directory: two would write the same journals. The
+ * lock is an flock on state_dir/lock, held for the daemon's life (it
+ * survives detaching: the lock belongs to the open file, which the
+ * daemon's process inherits); the file says who holds it.
+ */
+static int lock_state_dir(const char *dir, int *ret_fd)
+{
+	char path[PATH_MAX], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "fstrackd: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		if (r == -EWOULDBLOCK) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			fprintf(
+			    stderr,
+			    "fstrackd: another fstrackd (pid %s) uses the state directory %s; stop "
+			    "it first, or give this one another --state-dir\n",
+			    pid[0] ? pid : "unknown", dir);
+		} else {
+			fprintf(stderr, "fstrackd: cannot lock %s: %s\n", path, strerror(-r));
+		}
+		safe_close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Say who holds the lock (after detaching: the daemon's own pid). */
+static void write_lock_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_errno(LOG_LEVEL_WARN, -errno, "cannot write the pid into the state lock");
+}
+
+/*
+ * As many fds as the hard limit allows: clients are bounded by their own
+ * limits, below this one, so that the journals, scans and handle look-ups
+ * always find an fd.
+ */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
 /* Log to state_dir/fstrackd.log once detached. */
 static int detach_and_log(const struct options *o)
 {
@@ -253,18 +356,21 @@ int main(int argc, char **argv)
 {
 	const char *env_socket = getenv(FST_SOCKET_ENV);
 	struct options o = {
-		.tracker = {.state_dir = DEFAULT_STATE_DIR,
-			    .commit_ms = 50,
-			    .max_journal_bytes = 256ull << 20,
-			    .segment_bytes = 16ull << 20,
-			    .margin_ms = 2000,
-			    .recorder_max = 1u << 18},
-		.server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
-			   .state_dir = DEFAULT_STATE_DIR,
-			   .query_wait_ms = 60000,
-			   .stream_buffer_max = 4u << 20},
+	    .tracker = {.state_dir = DEFAULT_STATE_DIR,
+			.commit_ms = 50,
+			.max_journal_bytes = 256ull << 20,
+			.segment_bytes = 16ull << 20,
+			.margin_ms = 2000,
+			.recorder_max = 1u << 18,
+			.read_delay_ms = 5,
+			.max_ignore_marks = 65536},
+	    .server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
+		       .state_dir = DEFAULT_STATE_DIR,
+		       .query_wait_ms = 60000,
+		       .stream_buffer_max = 4u << 20},
 	};
 	struct signals sg = {.fd = -1};
+	int lock_fd = -1;
 	struct tracker_observer obs;
 	struct server *srv = NULL;
 	struct tracker *t = NULL;
@@ -285,6 +391,9 @@ int main(int argc, char **argv)
 			o.tracker.state_dir, strerror(-r));
 		return 1;
 	}
+	if (lock_state_dir(o.tracker.state_dir, &lock_fd) < 0)
+		return 1;
+	o.server.fd_limit = raise_fd_limit();
 	r = loop_new(&loop);
 	if (r < 0) {
 		fprintf(stderr, "fstrackd: cannot create the event loop: %s\n", strerror(-r));
@@ -302,6 +411,7 @@ int main(int argc, char **argv)
 		loop_free(loop);
 		return 1;
 	}
+	write_lock_pid(lock_fd);
 	server_observer(srv, &obs);
 	sg.loop = loop;
 	r = tracker_new(&o.tracker, loop, &obs, &t);
@@ -330,5 +440,6 @@ int main(int argc, char **argv)
 	loop_finish_round(loop);
 	loop_free(loop);
 	log_info("stopped");
+	safe_close(lock_fd); /* the next daemon may start */
 	return r < 0 ? 1 : 0;
 }

@@ -83,13 +83,16 @@ int mounts_parse(const char *text, dev_t sb_dev, uint64_t mnt_id, struct mount_i
 						sb_dev = ml->dev;
 				} else if (ml->dev == sb_dev) {
 					score = strcmp(ml->root, "/") == 0 ? 2 : 1;
-					if (score > best || (score == best && strlen(ml->mnt) < best_len)) {
+					if (score > best ||
+					    (score == best && strlen(ml->mnt) < best_len)) {
 						best = score;
 						best_len = strlen(ml->mnt);
 						ret->sb_dev = sb_dev;
 						ret->root = score == 2;
-						snprintf(ret->path, sizeof(ret->path), "%s", ml->mnt);
-						snprintf(ret->fstype, sizeof(ret->fstype), "%s", ml->type);
+						snprintf(ret->path, sizeof(ret->path), "%s",
+							 ml->mnt);
+						snprintf(ret->fstype, sizeof(ret->fstype), "%s",
+							 ml->type);
 					}
 				}
 			}

@@ -17,10 +17,10 @@
 #include "daemon/fhandle.h"
 
 struct mount_info {
-	dev_t sb_dev;	       /* the superblock's device, as mountinfo shows it */
-	char path[PATH_MAX];   /* the mount point */
+	dev_t sb_dev;	     /* the superblock's device, as mountinfo shows it */
+	char path[PATH_MAX]; /* the mount point */
 	char fstype[32];
-	bool root;	       /* a mount of the filesystem's root directory */
+	bool root; /* a mount of the filesystem's root directory */
 };
 
 /*

@@ -5,7 +5,11 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "basic/hashmap.h"
 
@@ -44,6 +48,44 @@ bool perm_may_search(const struct perm_caller *c, uid_t owner, gid_t group, mode
 bool perm_may_read(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode)
 {
 	return bits_for(c, owner, group, mode) & S_IROTH;
+}
+
+/* setfsuid/setfsgid return the previous id and cannot report errors: check by reading back. */
+static bool set_fs_ids(uid_t uid, gid_t gid)
+{
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
+	return (uid_t)syscall(SYS_setfsuid, (uid_t)-1) == uid &&
+	       (gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid;
+}
+
+int perm_open_as(const struct perm_caller *c, const char *path, int flags)
+{
+	gid_t saved[PERM_GROUPS_MAX];
+	int n_saved, fd, err;
+
+	if (c->uid == 0)
+		return (fd = open(path, flags | O_CLOEXEC)) < 0 ? -errno : fd;
+	n_saved = (int)syscall(SYS_getgroups, PERM_GROUPS_MAX, saved);
+	if (n_saved < 0)
+		return -errno;
+	/* the thread's groups first (needs CAP_SETGID), then the ids */
+	if (syscall(SYS_setgroups, c->n_groups, c->groups) < 0)
+		return -errno;
+	if (!set_fs_ids(c->uid, c->gid)) {
+		fd = -EPERM;
+	} else {
+		fd = open(path, flags | O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+	}
+	err = errno;
+	if (!set_fs_ids(0, 0) || syscall(SYS_setgroups, (size_t)n_saved, saved) < 0) {
+		/* a root daemon left with a user's rights must not go on */
+		fprintf(stderr, "fstrackd: cannot restore the daemon's credentials; aborting\n");
+		abort();
+	}
+	errno = err;
+	return fd;
 }
 
 struct perm_cache *perm_cache_new(const struct perm_caller *c)

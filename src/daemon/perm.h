@@ -28,6 +28,18 @@ struct perm_caller {
 bool perm_may_search(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode);
 bool perm_may_read(const struct perm_caller *c, uid_t owner, gid_t group, mode_t mode);
 
+/*
+ * Open path as the caller would: the calling thread takes the caller's
+ * filesystem uid, gid and groups for the open(2) and gives them back
+ * (raw system calls: credentials are per thread, and the scan threads keep
+ * theirs). The kernel then applies every rule it applies to the caller
+ * (mode bits, ACLs, symlinks it may not follow), and the error is the one
+ * the caller would get itself: nothing more is learnt than by trying. The
+ * fd that comes back is an ordinary fd of the daemon. Aborts if the
+ * daemon's own credentials cannot be restored.
+ */
+int perm_open_as(const struct perm_caller *c, const char *path, int flags);
+
 /* Decisions about paths, each directory looked at once. */
 struct perm_cache;
 struct perm_cache *perm_cache_new(const struct perm_caller *c);

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
-size_t place_key(uint8_t *key, int32_t type, uint16_t hlen, const uint8_t *handle,
-		 const char *name, size_t namelen)
+size_t place_key(uint8_t *key, int32_t type, uint16_t hlen, const uint8_t *handle, const char *name,
+		 size_t namelen)
 {
 	if (hlen > HANDLE_MAX || namelen > PLACE_NAME_MAX)
 		return 0;

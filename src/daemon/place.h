@@ -24,8 +24,8 @@
 #define PLACE_HANDLE_KEY_LEN(hlen) (6u + (hlen))
 
 /* Encode into key (PLACE_KEY_MAX bytes); returns the length, 0 if too long. */
-size_t place_key(uint8_t *key, int32_t type, uint16_t hlen, const uint8_t *handle,
-		 const char *name, size_t namelen);
+size_t place_key(uint8_t *key, int32_t type, uint16_t hlen, const uint8_t *handle, const char *name,
+		 size_t namelen);
 static inline size_t place_key_of(uint8_t *key, const struct fhandle *h, const char *name,
 				  size_t namelen)
 {

@@ -31,6 +31,13 @@ struct change_set {
 	uint64_t end_seq;
 };
 
+/*
+ * A query holds at most this many distinct places in memory; past it the
+ * answer is the queried directory itself, "recursive" (a rescan), which
+ * covers every change. About 100 MB at the most, one query at a time.
+ */
+#define QUERY_MAX_PLACES (1u << 20)
+
 /* A directory's path in the dirs cache; or one of these. */
 #define DIR_GONE ((uintptr_t)1)
 #define DIR_UNKNOWN ((uintptr_t)2)
@@ -44,6 +51,7 @@ struct query {
 	struct hashmap *out;	/* relative path (with NUL) -> kinds */
 	struct hashmap *wanted; /* (dev, ino) of objects to find by the walk -> kinds */
 	bool widen;		/* something unknown: canon_dir itself is "recursive" */
+	bool too_many;		/* more than QUERY_MAX_PLACES: canon_dir itself is "recursive" */
 	struct query_stats st;
 };
 
@@ -60,6 +68,10 @@ static int collect(const struct jrec *r, void *userdata)
 	if (r->type != JREC_EVENT)
 		return 0;
 	q->st.records++;
+	if (hashmap_size(q->places) >= QUERY_MAX_PLACES) {
+		q->too_many = true;
+		return 1; /* stop reading: the answer is "." recursive */
+	}
 	klen = place_key(key, r->handle_type, r->handle_len, r->handle, r->name, r->name_len);
 	if (!klen)
 		return 0;
@@ -75,8 +87,8 @@ static int collect(const struct jrec *r, void *userdata)
 	 * Consumers act on the difference: rsync re-sends a whole "entries"
 	 * directory, git's hook must then distrust its untracked cache.
 	 */
-	if (r->name_len && (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM |
-					FST_RENAMED_TO))) {
+	if (r->name_len &&
+	    (r->kinds & (FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO))) {
 		klen = place_key(key, r->handle_type, r->handle_len, r->handle, ".", 1);
 		added = hashmap_upsert(q->places, key, klen, &v);
 		if (added < 0)
@@ -158,15 +170,14 @@ static void note_unknown(struct query *q, const struct fhandle *h, int err)
 	q->st.unknown++;
 	q->widen = true;
 	fhandle_format(h, text);
-	log_warn("cannot resolve %s (%s): the answer covers all of %s", text, strerror(-err),
-		 q->canon_dir);
+	log_ratelimited(LOG_LEVEL_WARN, "cannot resolve %s (%s): the answer covers all of %s", text,
+			strerror(-err), q->canon_dir);
 }
 
 /* ---- 2. places ---------------------------------------------------------- */
 
 /* The path of a place's directory, resolved once per directory. */
-static int dir_path(struct query *q, const struct place *pl, const uint8_t *key,
-		    const char **ret)
+static int dir_path(struct query *q, const struct place *pl, const uint8_t *key, const char **ret)
 {
 	uintptr_t *dv;
 	int r = hashmap_upsert(q->dirs, key, PLACE_HANDLE_KEY_LEN(pl->handle.len), &dv);
@@ -323,9 +334,9 @@ static int name_objects(struct query *q)
 static int open_beneath(int root_fd, const char *rel)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV |
-			   RESOLVE_NO_MAGICLINKS,
+	    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
 
@@ -333,8 +344,8 @@ static int open_beneath(int root_fd, const char *rel)
 }
 
 /* One directory of the walk: wanted inodes found, subdirectories queued. */
-static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue,
-		    size_t *n, size_t *cap);
+static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue, size_t *n,
+		    size_t *cap);
 
 /*
  * The names of the wanted inodes under canon_dir: a breadth-first walk
@@ -356,7 +367,8 @@ static int walk_for_links(struct query *q)
 		r = -errno;
 		safe_close(root);
 		q->widen = true;
-		log_warn("cannot search %s for hard links: %s", q->canon_dir, strerror(-r));
+		log_ratelimited(LOG_LEVEL_WARN, "cannot search %s for hard links: %s", q->canon_dir,
+				strerror(-r));
 		return 0;
 	}
 	if (GROW(queue, cap, 1) < 0 || !(queue[0] = strdup("."))) {
@@ -397,8 +409,8 @@ static char *child_rel(const char *rel, const char *name)
 	return p;
 }
 
-static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue,
-		    size_t *n, size_t *cap)
+static int walk_dir(struct query *q, int fd, const char *rel, dev_t dev, char ***queue, size_t *n,
+		    size_t *cap)
 {
 	DIR *dp = fdopendir(fd);
 	struct dirent *de;
@@ -509,6 +521,14 @@ int query_changes(struct journal *j, const struct resolver *res, uint64_t from,
 	}
 	cs->end_seq = journal_next_seq(j);
 	r = journal_read(j, from, collect, &q);
+	if (r == 1 && q.too_many) {
+		log_ratelimited(LOG_LEVEL_INFO,
+				"more than %u places changed under %s: answered as a whole",
+				QUERY_MAX_PLACES, canon_dir);
+		hashmap_clear(q.places);
+		q.widen = true;
+		r = 0;
+	}
 	if (r == 0)
 		r = resolve_places(&q);
 	if (r == 0)

@@ -41,12 +41,12 @@ struct resolver {
 };
 
 struct query_stats {
-	uint64_t records;	   /* event records read */
-	uint64_t places;	   /* distinct places */
-	uint64_t dirs_resolved;	   /* distinct directories looked up */
-	uint64_t objects;	   /* distinct objects */
-	uint64_t unknown;	   /* handles that could not be resolved (not gone) */
-	uint64_t link_walk_dirs;   /* directories read by the link walk */
+	uint64_t records;	 /* event records read */
+	uint64_t places;	 /* distinct places */
+	uint64_t dirs_resolved;	 /* distinct directories looked up */
+	uint64_t objects;	 /* distinct objects */
+	uint64_t unknown;	 /* handles that could not be resolved (not gone) */
+	uint64_t link_walk_dirs; /* directories read by the link walk */
 };
 
 struct change_set;

@@ -12,12 +12,16 @@
 #include "daemon/mounts.h"
 #include "daemon/place.h"
 #include "daemon/watcher.h"
+#include "fstrack.h"
 
 struct recorder {
 	struct journal *journal;
 	struct mount_ref *mount;
 	struct hashmap *recorded; /* place key -> kinds recorded this epoch */
 	size_t max_entries;
+	bool suspended;
+	struct recorder_marks marks;
+	size_t marks_held; /* asked for this epoch */
 	struct recorder_stats stats;
 };
 
@@ -53,14 +57,14 @@ static int append(struct recorder *r, const struct fhandle *h, const char *name,
 		  unsigned kinds)
 {
 	struct jrec rec = {
-		.type = JREC_EVENT,
-		.kinds = (uint8_t)kinds,
-		.time_ns = now_realtime_ns(),
-		.handle_type = h->type,
-		.handle_len = h->len,
-		.handle = h->bytes,
-		.name_len = (uint16_t)namelen,
-		.name = name,
+	    .type = JREC_EVENT,
+	    .kinds = (uint8_t)kinds,
+	    .time_ns = now_realtime_ns(),
+	    .handle_type = h->type,
+	    .handle_len = h->len,
+	    .handle = h->bytes,
+	    .name_len = (uint16_t)namelen,
+	    .name = name,
 	};
 	int ret = journal_append(r->journal, &rec);
 
@@ -78,6 +82,11 @@ static int lookup(struct recorder *r, const uint8_t *key, size_t klen, unsigned 
 {
 	int added;
 
+	if (r->suspended) {
+		r->stats.dropped++;
+		*ret_new = 0;
+		return 0;
+	}
 	if (hashmap_size(r->recorded) >= r->max_entries)
 		hashmap_clear(r->recorded); /* only an optimization: start over */
 	added = hashmap_upsert(r->recorded, key, klen, ret_slot);
@@ -116,68 +125,135 @@ int recorder_note(struct recorder *r, const struct fhandle *dir, const char *nam
 	return 0;
 }
 
-/* Has the object other names now? Unknown (cannot open it) counts as yes. */
-static bool has_other_names(struct recorder *r, const struct fhandle *obj)
+/*
+ * An object's slot holds, beside the kinds decided this epoch, what is
+ * known of it this epoch.
+ */
+#define OBJECT_APPENDED 0x100u /* its record was written */
+#define OBJECT_SINGLE 0x200u   /* created this epoch: one name, until a link-count change */
+#define OBJECT_MARKED 0x400u   /* an ignore mark was asked for */
+
+/* Open an object (O_PATH) by handle: an fd, or a negative errno. */
+static int open_object(struct recorder *r, const struct fhandle *obj)
 {
-	struct stat st;
-	int mfd, fd;
-	bool yes;
+	int mfd;
 
 	if (!r->mount)
-		return true;
+		return -ENODEV;
 	mfd = mount_ref_fd(r->mount);
-	if (mfd < 0)
-		return true;
-	fd = fhandle_open(mfd, obj, O_PATH);
-	if (fd < 0)
-		return !fhandle_err_is_gone(fd); /* gone: its names' deletions are recorded */
-	yes = fstat(fd, &st) < 0 || (!S_ISDIR(st.st_mode) && st.st_nlink >= 2);
-	safe_close(fd);
-	return yes;
+	return mfd < 0 ? mfd : fhandle_open(mfd, obj, O_PATH);
 }
 
-/* In an object's slot, beside its kinds: its record was written this epoch. */
-#define OBJECT_APPENDED 0x100u
+/*
+ * Has the object other names now? Unknown (cannot open it) counts as
+ * yes; gone counts as no: its names' deletions are on record.
+ */
+static bool has_other_names(int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return !fhandle_err_is_gone(fd);
+	return fstat(fd, &st) < 0 || (!S_ISDIR(st.st_mode) && st.st_nlink >= 2);
+}
+
+/*
+ * Ask the kernel to drop further writes of this file until the next
+ * epoch: its change is on record under its name (and as an object when it
+ * has other names), so more events say nothing new.
+ */
+static void mark_recorded(struct recorder *r, const struct fhandle *obj, int *fd)
+{
+	if (r->marks.max && r->marks_held >= r->marks.max)
+		return;
+	if (*fd == -1)
+		*fd = open_object(r, obj);
+	if (*fd >= 0 && r->marks.add(r->marks.data, *fd) == 0)
+		r->marks_held++;
+}
 
 int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
-			 bool link_count)
+			 unsigned flags)
 {
 	uint8_t key[PLACE_KEY_MAX];
 	uintptr_t *seen;
-	unsigned fresh;
+	unsigned fresh, state;
 	size_t klen = place_key_of(key, obj, NULL, 0);
-	bool appended;
-	int ret;
+	bool link_count = flags & NOTE_LINK_COUNT;
+	int fd = -1, ret = 0;
 
 	if (!klen)
 		return -EINVAL;
 	ret = lookup(r, key, klen, kinds, &fresh, &seen);
-	if (ret < 0)
+	if (ret < 0 || r->suspended)
 		return ret;
-	appended = *seen & OBJECT_APPENDED;
-	if (link_count && !appended)
-		fresh = kinds; /* decided "one name" before: a link-count change overrules */
-	if (!fresh)
-		return 0;
-	/*
-	 * Whether it has other names is decided once per epoch: a file with
-	 * one name needs nothing more than its (dir, name) records. A
-	 * link-count change always records it.
-	 */
-	if (!appended && !link_count && !has_other_names(r, obj)) {
-		*seen |= fresh;
-		return 0;
+	state = (unsigned)*seen;
+	if ((flags & NOTE_CREATED) && !(state & OBJECT_APPENDED))
+		*seen |= OBJECT_SINGLE;
+	if (link_count) {
+		*seen &= ~(uintptr_t)OBJECT_SINGLE;
+		if (!(state & OBJECT_APPENDED))
+			fresh =
+			    kinds; /* decided "one name" before: a link-count change overrules */
 	}
-	ret = append(r, obj, NULL, 0, fresh);
-	if (ret < 0)
-		return ret;
-	*seen |= fresh | OBJECT_APPENDED;
-	return 0;
+	if (fresh) {
+		/*
+		 * Whether it has other names is decided once per epoch: a file
+		 * with one name needs nothing more than its (dir, name)
+		 * records. A link-count change always records it.
+		 */
+		bool record = (state & OBJECT_APPENDED) || link_count;
+
+		if (!record && !(*seen & OBJECT_SINGLE)) {
+			fd = open_object(r, obj);
+			record = has_other_names(fd);
+		}
+		if (record) {
+			ret = append(r, obj, NULL, 0, fresh);
+			if (ret == 0)
+				*seen |= OBJECT_APPENDED;
+		}
+		if (ret == 0)
+			*seen |= fresh;
+	}
+	/*
+	 * Its writes are on record under the event's name this epoch: the
+	 * kernel may drop the rest. Asked at the second write event, not the
+	 * first: a file written once (a new file, whose create, writes and
+	 * close the kernel merges into one event) would pay for a mark that
+	 * drops nothing.
+	 */
+	if (ret == 0 && r->marks.add && (kinds & FST_MODIFIED) && (state & FST_MODIFIED) &&
+	    (flags & NOTE_NAME_RECORDED) && !(*seen & OBJECT_MARKED)) {
+		*seen |= OBJECT_MARKED;
+		mark_recorded(r, obj, &fd);
+	}
+	if (fd >= 0)
+		safe_close(fd);
+	return ret;
 }
 
 void recorder_new_epoch(struct recorder *r)
 {
 	hashmap_clear(r->recorded);
+	/* the kernel must report every write again: they are not on record in this epoch */
+	if (r->marks_held && r->marks.flush(r->marks.data) == 0)
+		r->marks_held = 0;
+}
+
+void recorder_set_marks(struct recorder *r, const struct recorder_marks *m)
+{
+	r->marks = *m;
+}
+
+size_t recorder_marks_held(const struct recorder *r)
+{
+	return r->marks_held;
+}
+
+void recorder_suspend(struct recorder *r, bool on)
+{
+	r->suspended = on;
 }
 
 size_t recorder_entries(const struct recorder *r)
@@ -201,10 +277,9 @@ static int sink_note(void *data, const struct fhandle *dir, const char *name, si
 	return recorder_note(data, dir, name, namelen, kinds);
 }
 
-static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds,
-			    bool link_count)
+static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
-	return recorder_note_object(data, obj, kinds, link_count);
+	return recorder_note_object(data, obj, kinds, flags);
 }
 
 void recorder_sink(struct recorder *r, struct watcher_sink *ret)

@@ -12,8 +12,9 @@
  * Objects (a file's own handle, for hard links) are recorded when the
  * file has other names: its link count is 2 or more when the note is
  * taken, or the event was itself a link-count change (the file had
- * another name then, even if it has none by now). The query finds the
- * names at query time.
+ * another name then, even if it has none by now). A file created in this
+ * epoch has one name until a link-count change says otherwise, so it
+ * costs no look-up. The query finds the names at query time.
  */
 #ifndef FST_RECORDER_H
 #define FST_RECORDER_H
@@ -29,8 +30,9 @@ struct mount_ref;
 
 struct recorder_stats {
 	uint64_t records_written;
-	uint64_t notes;	 /* notes taken (place and object) */
-	uint64_t dedups; /* notes already on record this epoch */
+	uint64_t notes;	  /* notes taken (place and object) */
+	uint64_t dedups;  /* notes already on record this epoch */
+	uint64_t dropped; /* notes dropped while suspended */
 };
 
 struct recorder;
@@ -43,15 +45,35 @@ struct recorder *recorder_free(struct recorder *r);
 /* A change at (dir, name); name "." is the directory itself. */
 int recorder_note(struct recorder *r, const struct fhandle *dir, const char *name, size_t namelen,
 		  unsigned kinds);
-/* A change at an inode that may have other names. */
+/* A change at an inode that may have other names; flags: NOTE_* of watcher.h. */
 int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
-			 bool link_count);
+			 unsigned flags);
 /* Start a new epoch: everything is recorded again from now on. */
 void recorder_new_epoch(struct recorder *r);
+/*
+ * While suspended, notes are counted and dropped (nothing is appended):
+ * the journal cannot keep them, and a gap covers them.
+ */
+void recorder_suspend(struct recorder *r, bool on);
 
 size_t recorder_entries(const struct recorder *r);
 size_t recorder_memory(const struct recorder *r);
 const struct recorder_stats *recorder_stats(const struct recorder *r);
+
+/*
+ * The kernel-side filter: once a file's write is on record this epoch
+ * (under the event's name), add(fd) asks the kernel to drop its further
+ * writes; flush() ends all of that at every new epoch, before a token is
+ * handed out. At most max marks an epoch (0: no bound).
+ */
+struct recorder_marks {
+	int (*add)(void *data, int fd);
+	int (*flush)(void *data);
+	void *data;
+	size_t max;
+};
+void recorder_set_marks(struct recorder *r, const struct recorder_marks *m);
+size_t recorder_marks_held(const struct recorder *r);
 
 /* The watcher's sink that feeds r. */
 struct watcher_sink;

@@ -54,6 +54,7 @@ void scope_get_info(struct scope *s, struct scope_info *ret)
 	ret->path = s->path;
 	ret->fs_id = s->fs_id;
 	ret->added_seq = s->added_seq;
+	ret->owner = s->owner;
 	ret->fs = s->fs;
 	if (!s->fs)
 		ret->state = SCOPE_MISSING;
@@ -218,6 +219,7 @@ int scopes_save(struct tracker *t)
 		json_object_object_add(o, "handle", json_object_new_string(hex));
 		json_object_object_add(o, "journal", json_object_new_string(s->journal_uuid));
 		json_object_object_add(o, "added_seq", json_object_new_uint64(s->added_seq));
+		json_object_object_add(o, "owner", json_object_new_uint64(s->owner));
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "scopes", arr);
@@ -247,6 +249,8 @@ static struct scope *scope_from_json(struct json_object *o)
 		s->handle.type = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "added_seq", &v))
 		s->added_seq = json_object_get_uint64(v);
+	if (json_object_object_get_ex(o, "owner", &v))
+		s->owner = (uid_t)json_object_get_uint64(v); /* absent (older lists): root's */
 	if (!json_object_object_get_ex(o, "handle", &v) ||
 	    hex_decode(json_object_get_string(v), s->handle.bytes, HANDLE_MAX, &len) < 0 ||
 	    s->path[0] != '/') {
@@ -315,24 +319,28 @@ static void scope_drop(struct tracker *t, struct scope *s, bool detach_empty)
 			*pp = s->next;
 			break;
 		}
-	log_info("no longer watching %s", s->path);
+	log_ratelimited(LOG_LEVEL_INFO, "no longer watching %s", s->path);
 	unlink_from_fs(s, detach_empty);
 	free(s);
 }
 
-int scope_watch(struct tracker *t, const char *path, struct scope **ret, char *err, size_t errlen)
+size_t scope_count_owned(struct tracker *t, uid_t owner)
+{
+	size_t n = 0;
+
+	for (struct scope *s = t->scopes; s; s = s->next)
+		n += s->owner == owner;
+	return n;
+}
+
+int scope_watch(struct tracker *t, int fd, const char *path, uid_t owner, struct scope **ret,
+		char *err, size_t errlen)
 {
 	struct scope *s;
 	struct fsys *fs;
 	char canon[PATH_MAX];
-	int fd, r;
+	int r;
 
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-r));
-		return r;
-	}
 	r = fsys_attach(t, fd, path, &fs, err, errlen);
 	if (r == 0) {
 		r = canonical_dir(fs, fd, canon, sizeof(canon));
@@ -340,32 +348,29 @@ int scope_watch(struct tracker *t, const char *path, struct scope **ret, char *e
 			snprintf(err, errlen, "cannot resolve %s through %s: %s", path,
 				 fs->mount.path, strerror(-r));
 	}
-	if (r < 0) {
-		safe_close(fd);
+	if (r < 0)
 		return r;
-	}
 	/* A scope at this path whose directory is gone is replaced. */
 	for (struct scope *o = t->scopes; o; o = o->next) {
 		char now[PATH_MAX];
-		if (o->fs == fs && strcmp(o->path, canon) == 0 && !scope_alive(o, now, sizeof(now))) {
+		if (o->fs == fs && strcmp(o->path, canon) == 0 &&
+		    !scope_alive(o, now, sizeof(now))) {
 			scope_drop(t, o, false); /* the filesystem stays: it gets the new scope */
 			break;
 		}
 	}
 	s = find_for(t, fs, canon, true);
 	if (s) {
-		safe_close(fd);
 		*ret = s;
 		return 0; /* watching twice is fine: same scope */
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		safe_close(fd);
 		r = -ENOMEM;
 		goto fail_fs;
 	}
+	s->owner = owner;
 	r = fhandle_of(fd, "", AT_EMPTY_PATH, &s->handle);
-	safe_close(fd);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot get a file handle for %s: %s", path, strerror(-r));
 		free(s);
@@ -398,7 +403,7 @@ int scope_watch(struct tracker *t, const char *path, struct scope **ret, char *e
 		free(s);
 		return r;
 	}
-	log_info("watching %s", canon);
+	log_ratelimited(LOG_LEVEL_INFO, "watching %s", canon);
 	*ret = s;
 	return 0;
 fail_fs:

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "basic/token.h"
 
@@ -23,8 +24,15 @@ struct tracker;
 struct fsys;
 struct scope;
 
-/* Start watching path (absolute). Watching it twice gives the same scope. */
-int scope_watch(struct tracker *t, const char *path, struct scope **ret, char *err, size_t errlen);
+/*
+ * Start watching the open directory dirfd (path: as the caller named it,
+ * for messages). Watching it twice gives the same scope. owner: the uid
+ * that asked first (quotas count scopes by owner).
+ */
+int scope_watch(struct tracker *t, int dirfd, const char *path, uid_t owner, struct scope **ret,
+		char *err, size_t errlen);
+/* How many scopes owner watches. */
+size_t scope_count_owned(struct tracker *t, uid_t owner);
 /* Stop watching; the filesystem is detached when no scope is left on it. */
 int scope_unwatch(struct tracker *t, struct scope *s);
 
@@ -49,9 +57,9 @@ struct scope *scope_by_path(struct tracker *t, const char *path);
 enum answer_kind { ANSWER_WAIT, ANSWER_FRESH, ANSWER_EXACT };
 struct answer_plan {
 	enum answer_kind kind;
-	uint64_t from;		  /* EXACT: changes from this seq */
-	const char *why;	  /* FRESH: why the token cannot be answered exactly */
-	char token[TOKEN_MAX];	  /* FRESH/EXACT: the new token */
+	uint64_t from;	       /* EXACT: changes from this seq */
+	const char *why;       /* FRESH: why the token cannot be answered exactly */
+	char token[TOKEN_MAX]; /* FRESH/EXACT: the new token */
 };
 int scope_plan_answer(struct scope *s, const struct token *since, struct answer_plan *ret);
 /* Why tk cannot be answered exactly for s (now), or NULL when it can. */
@@ -63,6 +71,7 @@ struct scope_info {
 	const char *fs_id;
 	enum scope_state state;
 	uint64_t added_seq;
+	uid_t owner;	 /* who asked for it first */
 	struct fsys *fs; /* NULL when missing */
 };
 const char *scope_state_name(enum scope_state st);

@@ -34,6 +34,16 @@
 
 #define REQUEST_MAX (64 * 1024)
 #define DEADLINE_TICK_MS 250
+/* A client's unsent output: past OUT_HIGH its next requests wait (it is
+ * not read from), past OUT_MAX it is disconnected. */
+#define OUT_HIGH (1u << 20)
+#define OUT_MAX (256u << 20)
+/* fds kept for the daemon's own work (journals, scans, handle look-ups). */
+#define FD_RESERVE 256
+#define DEFAULT_MAX_CLIENTS 4096
+#define DEFAULT_MAX_CLIENTS_PER_UID 256
+#define DEFAULT_MAX_SCOPES_PER_UID 64
+#define LISTEN_PAUSE_MS 200
 
 struct client {
 	struct client *next;
@@ -47,9 +57,10 @@ struct client {
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	bool want_out; /* EPOLLOUT registered */
-	bool closing;  /* close once the output is sent */
-	bool dead;     /* closed; freed at the end of the round */
+	uint32_t events; /* registered with the loop */
+	bool closing;	 /* close once the output is sent */
+	bool eof;	 /* it sent all it will send */
+	bool dead;	 /* closed; freed at the end of the round */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
@@ -68,8 +79,12 @@ struct server {
 	int listen_fd;
 	struct loop_source *listen_src;
 	struct loop_source *deadline_timer; /* armed while a request is parked */
+	struct loop_source *listen_timer;   /* resumes accepting after fd exhaustion */
+	int reserve_fd;			    /* given up to turn a client away at EMFILE */
 	struct client *clients;
+	unsigned n_clients;
 	uint64_t start_ns;
+	uint64_t refused; /* connections turned away (limits) */
 };
 
 static void client_close(struct client *c);
@@ -77,14 +92,27 @@ static void process_input(struct client *c);
 
 /* ---- output ------------------------------------------------------------- */
 
+static size_t out_pending(const struct client *c)
+{
+	return c->out_len - c->out_off;
+}
+
+/*
+ * Read from a client only while it may send more: not while a request of
+ * its waits (parked), nor while it does not read what it was sent.
+ */
 static void client_update_events(struct client *c)
 {
-	bool want = c->out_len > c->out_off;
+	uint32_t want = 0;
 
-	if (want == c->want_out || c->dead)
+	if (c->dead)
 		return;
-	if (loop_mod_fd(c->src, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
-		c->want_out = want;
+	if (!c->closing && !c->eof && !c->pending && out_pending(c) < OUT_HIGH)
+		want |= EPOLLIN;
+	if (out_pending(c))
+		want |= EPOLLOUT;
+	if (want != c->events && loop_mod_fd(c->src, want) == 0)
+		c->events = want;
 }
 
 static void client_flush(struct client *c)
@@ -108,6 +136,16 @@ static void client_flush(struct client *c)
 
 static int client_write(struct client *c, const char *text, size_t len)
 {
+	if (out_pending(c) + len + 1 > OUT_MAX) {
+		log_ratelimited(
+		    LOG_LEVEL_WARN,
+		    "client pid %d uid %u does not read its answers (%zu bytes waiting); "
+		    "disconnecting it",
+		    (int)c->cred.pid, (unsigned)c->cred.uid, out_pending(c));
+		return -ENOBUFS;
+	}
+	if (c->out_off && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
 	if (GROW(c->out, c->out_cap, c->out_len + len + 1) < 0)
 		return -ENOMEM;
 	memcpy(c->out + c->out_len, text, len);
@@ -120,18 +158,27 @@ static void send_json(struct client *c, struct json_object *o)
 {
 	const char *text;
 	size_t len;
+	int r = -ENOMEM;
 
+	if (c->dead) {
+		json_object_put(o);
+		return;
+	}
 	json_object_object_add(o, "v", json_object_new_int(FST_PROTOCOL_VERSION));
 	text = json_object_to_json_string_length(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!text || client_write(c, text, len) < 0)
-		c->closing = true;
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (text)
+		r = client_write(c, text, len);
 	json_object_put(o);
+	if (r < 0) {
+		client_close(c); /* it cannot be answered: out of memory, or it does not read */
+		return;
+	}
 	client_flush(c);
 }
 
 static void send_error(struct client *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void send_error(struct client *c, int err, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
@@ -181,52 +228,47 @@ static bool is_root(const struct client *c)
 	return c->cred.uid == 0;
 }
 
-/* May the caller list dir? Root may. */
-static bool caller_can_list(struct client *c, const char *dir)
+/*
+ * Open the request's directory as the caller would: a caller who could not
+ * list it itself gets the error it would get itself, and nothing else
+ * about what lies behind. Sends the error.
+ */
+static int open_as_caller(struct client *c, const char *path)
 {
-	struct perm_cache *pc;
-	bool ok;
+	int fd;
 
-	if (is_root(c))
-		return true;
-	pc = perm_cache_new(&c->caller);
-	ok = pc && perm_can_list(pc, dir);
-	perm_cache_free(pc);
-	return ok;
+	if (!path || path[0] != '/') {
+		send_error(c, EINVAL, "the request needs an absolute \"path\"");
+		return -EINVAL;
+	}
+	fd = perm_open_as(&c->caller, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		send_error(c, fd, "cannot open %s: %s", path, strerror(-fd));
+	return fd;
 }
 
 /*
- * Find the scope and the canonical path of the request's directory,
- * checking the caller may list it. Sends the error.
+ * Find the scope and the canonical path of the request's directory, which
+ * the caller must be able to list. Sends the error.
  */
 static int resolve_target(struct client *c, const char *path, struct target *t)
 {
 	char err[512];
 	int fd, r;
 
-	if (!path || path[0] != '/') {
-		send_error(c, EINVAL, "the request needs an absolute \"path\"");
-		return -EINVAL;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		send_error(c, r, "cannot open %s: %s", path, strerror(-r));
-		return r;
-	}
+	fd = open_as_caller(c, path);
+	if (fd < 0)
+		return fd;
 	err[0] = '\0';
 	r = scope_find(c->srv->tracker, fd, t, err, sizeof(err));
 	safe_close(fd);
-	if (r < 0 && r != -ENOENT) {
-		send_error(c, r, "%s: %s", path, err);
+	if (r == -ENOENT) {
+		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path,
+			   path);
 		return r;
 	}
-	if (t->fs && !caller_can_list(c, t->canon)) {
-		send_error(c, EACCES, "%s: permission denied (you must be able to list it)", path);
-		return -EACCES;
-	}
-	if (r == -ENOENT) {
-		send_error(c, ENOENT, "%s is not watched: run 'fstrack watch %s' first", path, path);
+	if (r < 0) {
+		send_error(c, r, "%s: %s", path, err);
 		return r;
 	}
 	return 0;
@@ -243,6 +285,25 @@ static void do_hello(struct client *c)
 	send_json(c, o);
 }
 
+/* The journal of fs cannot be made durable: say why, plainly. */
+static void send_journal_error(struct client *c, struct fsys *fs, int r)
+{
+	if (r == -ENOSPC || r == -EDQUOT)
+		send_error(
+		    c, r,
+		    "the state directory %s is full (%s): fstrack records nothing for %s and "
+		    "hands out no token until there is room; every change made meanwhile is "
+		    "found by a scan then",
+		    c->srv->state_dir, strerror(-r), fsys_mount_path(fs));
+	else
+		send_error(
+		    c, r,
+		    "cannot write the journal of %s in %s (%s): fstrack records nothing and "
+		    "hands out no token until it works again; every change made meanwhile is "
+		    "found by a scan then",
+		    fsys_mount_path(fs), c->srv->state_dir, strerror(-r));
+}
+
 static void send_token(struct client *c, struct fsys *fs)
 {
 	char tok[TOKEN_MAX];
@@ -250,8 +311,7 @@ static void send_token(struct client *c, struct fsys *fs)
 	struct json_object *o;
 
 	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s", fsys_mount_path(fs),
-			   strerror(-r));
+		send_journal_error(c, fs, r);
 		return;
 	}
 	o = ok_object();
@@ -262,20 +322,31 @@ static void send_token(struct client *c, struct fsys *fs)
 static void do_watch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
+	struct server *srv = c->srv;
 	struct scope_info si;
 	struct scope *s;
 	char err[1024];
-	int r;
+	int fd, r;
 
-	if (!path || path[0] != '/') {
-		send_error(c, EINVAL, "the request needs an absolute \"path\"");
+	fd = open_as_caller(c, path);
+	if (fd < 0)
 		return;
+	if (!is_root(c) &&
+	    scope_count_owned(srv->tracker, c->cred.uid) >= srv->cfg.max_scopes_per_uid) {
+		/* a directory already watched costs nothing: that is allowed */
+		struct target t;
+		if (scope_find(srv->tracker, fd, &t, err, sizeof(err)) < 0 ||
+		    !scope_find_exact(srv->tracker, t.fs, t.canon)) {
+			safe_close(fd);
+			send_error(c, EDQUOT,
+				   "you watch %u directories, the most one user may; unwatch one "
+				   "first",
+				   srv->cfg.max_scopes_per_uid);
+			return;
+		}
 	}
-	if (!caller_can_list(c, path)) {
-		send_error(c, EACCES, "%s: permission denied (you must be able to list it)", path);
-		return;
-	}
-	r = scope_watch(c->srv->tracker, path, &s, err, sizeof(err));
+	r = scope_watch(srv->tracker, fd, path, c->cred.uid, &s, err, sizeof(err));
+	safe_close(fd);
 	if (r < 0) {
 		send_error(c, r, "%s", err);
 		return;
@@ -288,17 +359,17 @@ static void do_unwatch(struct client *c, struct json_object *req)
 {
 	const char *path = get_str(req, "path");
 	struct scope *s = path ? scope_by_path(c->srv->tracker, path) : NULL;
+	struct scope_info si;
 	struct target t;
 	struct stat st;
 
 	/* A scope whose directory is gone (vanished, missing) goes by its path. */
 	if (s) {
-		struct scope_info si;
 		scope_get_info(s, &si);
 		if (si.state != SCOPE_ACTIVE) {
 			if (!is_root(c)) {
-				send_error(c, EPERM, "only root may unwatch %s: its directory is gone",
-					   path);
+				send_error(c, EPERM,
+					   "only root may unwatch %s: its directory is gone", path);
 				return;
 			}
 			scope_unwatch(c->srv->tracker, s);
@@ -311,11 +382,14 @@ static void do_unwatch(struct client *c, struct json_object *req)
 	t.scope = scope_find_exact(c->srv->tracker, t.fs, t.canon);
 	if (!t.scope) {
 		send_error(c, ENOENT, "%s is not a watched directory itself (see 'fstrack status')",
-			   t.canon);
+			   path);
 		return;
 	}
-	if (!is_root(c) && (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
-		send_error(c, EPERM, "only root or the owner of %s may unwatch it", t.canon);
+	scope_get_info(t.scope, &si);
+	if (!is_root(c) && si.owner != c->cred.uid &&
+	    (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
+		send_error(c, EPERM, "only root, the owner of %s or who watched it may unwatch it",
+			   path);
 		return;
 	}
 	scope_unwatch(c->srv->tracker, t.scope);
@@ -372,8 +446,7 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 		return -EINVAL;
 	r = scope_plan_answer(t->scope, &tk, &plan);
 	if (r < 0) {
-		send_error(c, r, "cannot make the journal of %s durable: %s",
-			   fsys_mount_path(t->fs), strerror(-r));
+		send_journal_error(c, t->fs, r);
 		return r;
 	}
 	if (plan.kind == ANSWER_WAIT) {
@@ -502,12 +575,19 @@ static struct json_object *fs_status_json(struct fsys *fs)
 	json_object_object_add(f, "overflows", json_object_new_uint64(st.watcher.overflows));
 	json_object_object_add(f, "commit_errors",
 			       json_object_new_uint64(st.catchup.commit_errors));
-	json_object_object_add(f, "watermark_ns",
-			       json_object_new_uint64(st.journal.watermark_ns));
+	if (st.catchup.last_commit_error) {
+		json_object_object_add(
+		    f, "commit_failing",
+		    json_object_new_string(strerror(-st.catchup.last_commit_error)));
+		json_object_object_add(f, "commit_failing_since_ns",
+				       json_object_new_uint64(st.catchup.failing_since_ns));
+	}
+	json_object_object_add(f, "records_dropped_while_failing",
+			       json_object_new_uint64(st.recorder.dropped));
+	json_object_object_add(f, "watermark_ns", json_object_new_uint64(st.journal.watermark_ns));
 	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
-	json_object_object_add(sc, "running",
-			       json_object_new_boolean(st.catchup.scanning ||
-						       st.catchup.gap_pending));
+	json_object_object_add(
+	    sc, "running", json_object_new_boolean(st.catchup.scanning || st.catchup.gap_pending));
 	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));
 	json_object_object_add(sc, "inodes", json_object_new_uint64(st.catchup.progress.inodes));
 	json_object_object_add(sc, "emitted", json_object_new_uint64(st.catchup.progress.emitted));
@@ -518,37 +598,82 @@ static struct json_object *fs_status_json(struct fsys *fs)
 	return f;
 }
 
+/* May the caller see this scope in status? Its own, or one it can list. */
+static bool scope_visible(struct client *c, struct perm_cache *pc, const struct scope_info *si)
+{
+	return !pc || si->owner == c->cred.uid || perm_can_list(pc, si->path);
+}
+
 static void do_status(struct client *c)
 {
 	struct server *srv = c->srv;
 	struct json_object *o = ok_object(), *dm = json_object_new_object();
 	struct json_object *fsa = json_object_new_array(), *sa = json_object_new_array();
+	struct perm_cache *pc = caller_perm(c);
 
+	if (!is_root(c) && !pc) {
+		json_object_put(o);
+		json_object_put(dm);
+		json_object_put(fsa);
+		json_object_put(sa);
+		send_error(c, ENOMEM, "out of memory");
+		return;
+	}
 	json_object_object_add(dm, "pid", json_object_new_int(getpid()));
 	json_object_object_add(dm, "version", json_object_new_string(FST_VERSION));
-	json_object_object_add(dm, "uptime_s",
-			       json_object_new_uint64((now_monotonic_ns() - srv->start_ns) /
-						      1000000000ull));
-	json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
+	json_object_object_add(
+	    dm, "uptime_s",
+	    json_object_new_uint64((now_monotonic_ns() - srv->start_ns) / 1000000000ull));
 	json_object_object_add(dm, "socket", json_object_new_string(srv->socket_path));
-	for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs; fs = tracker_next_fsys(fs))
-		json_object_array_add(fsa, fs_status_json(fs));
+	if (!pc) { /* what only root is told: the state dir, every filesystem's counters */
+		json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
+		json_object_object_add(dm, "clients", json_object_new_uint64(srv->n_clients));
+		json_object_object_add(dm, "clients_refused", json_object_new_uint64(srv->refused));
+		for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs;
+		     fs = tracker_next_fsys(fs))
+			json_object_array_add(fsa, fs_status_json(fs));
+	}
 	for (struct scope *s = scope_first(srv->tracker); s; s = scope_next(s)) {
-		struct json_object *so = json_object_new_object();
+		struct json_object *so;
 		struct scope_info si;
 
 		scope_get_info(s, &si);
+		if (!scope_visible(c, pc, &si))
+			continue;
+		so = json_object_new_object();
 		json_object_object_add(so, "path", json_object_new_string(si.path));
 		json_object_object_add(so, "filesystem", json_object_new_string(si.fs_id));
 		json_object_object_add(so, "state",
 				       json_object_new_string(scope_state_name(si.state)));
 		json_object_object_add(so, "added_seq", json_object_new_uint64(si.added_seq));
+		if (pc && si.fs) { /* a user learns whether answers on its scope wait */
+			struct json_object *f = json_object_new_object();
+			json_object_object_add(f, "mount",
+					       json_object_new_string(fsys_mount_path(si.fs)));
+			json_object_object_add(f, "scan_running",
+					       json_object_new_boolean(fsys_busy(si.fs)));
+			json_object_object_add(so, "tracking", f);
+		}
 		json_object_array_add(sa, so);
 	}
+	perm_cache_free(pc);
 	json_object_object_add(o, "daemon", dm);
 	json_object_object_add(o, "filesystems", fsa);
 	json_object_object_add(o, "scopes", sa);
 	send_json(c, o);
+}
+
+/* Every string of a request is a C string: a NUL inside one would cut it short. */
+static bool strings_are_clean(struct json_object *req)
+{
+	json_object_object_foreach(req, key, val)
+	{
+		(void)key;
+		if (json_object_is_type(val, json_type_string) &&
+		    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
+			return false;
+	}
+	return true;
 }
 
 static void dispatch(struct client *c, struct json_object *req)
@@ -560,15 +685,20 @@ static void dispatch(struct client *c, struct json_object *req)
 		send_error(c, EINVAL, "a request is a JSON object");
 		return;
 	}
-	if (!json_object_object_get_ex(req, "v", &v) ||
-	    json_object_get_int(v) != FST_PROTOCOL_VERSION) {
-		send_error(c, EPROTO, "this fstrackd speaks protocol version %d; upgrade the client",
+	if (!json_object_object_get_ex(req, "v", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) != FST_PROTOCOL_VERSION) {
+		send_error(c, EPROTO,
+			   "this fstrackd speaks protocol version %d; upgrade the client",
 			   FST_PROTOCOL_VERSION);
 		c->closing = true;
 		return;
 	}
 	if (c->stream_fs) {
 		send_error(c, EINVAL, "this connection is a stream; open another for requests");
+		return;
+	}
+	if (!strings_are_clean(req)) {
+		send_error(c, EINVAL, "a string in the request contains a NUL byte");
 		return;
 	}
 	op = get_str(req, "op");
@@ -592,18 +722,28 @@ static void dispatch(struct client *c, struct json_object *req)
 		send_error(c, EINVAL, "unknown op \"%s\"", op);
 }
 
-/* Handle complete lines in the input buffer (not while a request waits). */
+/*
+ * Handle complete lines in the input buffer, one after the other, while
+ * the client may be answered: not while a request of its waits, nor while
+ * its unread output is past OUT_HIGH (it is read from again once that
+ * drains). A line longer than REQUEST_MAX is refused and the client closed.
+ */
 static void process_input(struct client *c)
 {
 	size_t off = 0;
 
-	while (!c->pending && !c->closing && !c->dead) {
+	while (!c->pending && !c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
 		char *nl = memchr(c->in + off, '\n', c->in_len - off);
 		struct json_object *req;
 		struct json_tokener *tk;
 
-		if (!nl)
+		if (!nl) {
+			if (c->in_len - off > REQUEST_MAX) {
+				send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
+				c->closing = true;
+			}
 			break;
+		}
 		*nl = '\0';
 		tk = json_tokener_new();
 		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;
@@ -615,12 +755,19 @@ static void process_input(struct client *c)
 		json_tokener_free(tk);
 		off = (size_t)(nl - c->in) + 1;
 	}
+	if (c->dead)
+		return;
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
 	}
-	if (c->closing && c->out_len == c->out_off)
+	/* all it sent is answered (a partial last line is dropped): it may go */
+	if (c->eof && !c->pending && !memchr(c->in, '\n', c->in_len))
+		c->closing = true;
+	if (c->closing && !out_pending(c))
 		client_close(c);
+	else
+		client_update_events(c);
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -650,50 +797,51 @@ static void client_close(struct client *c)
 			*pp = c->next;
 			break;
 		}
+	c->srv->n_clients--;
 	c->src = loop_del(c->src);
 	c->fd = safe_close(c->fd);
 	c->dead = true;
 	loop_defer_free(c->srv->loop, &c->free_node, client_free, c);
 }
 
+/* Read what the client sent, at most one request's worth beyond what is buffered. */
+static bool client_read(struct client *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->in_len > REQUEST_MAX)
+			return true; /* process_input() decides: lines, or a refusal */
+		if (GROW(c->in, c->in_cap, c->in_len + 16384) < 0) {
+			c->closing = true;
+			return true;
+		}
+		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n <= 0)
+			return false; /* EOF or an error: answer what is complete, then go */
+		c->in_len += (size_t)n;
+		if ((size_t)n < 16384)
+			return true;
+	}
+}
+
 static void on_client(void *data, uint32_t events)
 {
 	struct client *c = data;
 
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		client_close(c); /* gone both ways: nothing can reach it any more */
+		return;
+	}
 	if (events & EPOLLOUT)
 		client_flush(c);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		for (;;) {
-			ssize_t n;
-			if (c->in_cap - c->in_len < 4096) {
-				if (c->in_cap >= REQUEST_MAX + 8192) {
-					send_error(c, EINVAL, "request longer than %d bytes",
-						   REQUEST_MAX);
-					c->closing = true;
-					break;
-				}
-				if (GROW(c->in, c->in_cap, c->in_len + 4096) < 0) {
-					c->closing = true;
-					break;
-				}
-			}
-			n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN)
-				break;
-			if (n <= 0) {
-				/* EOF: answer what is complete, then go */
-				process_input(c);
-				client_close(c);
-				return;
-			}
-			c->in_len += (size_t)n;
-		}
-		process_input(c);
-	}
-	if (c->closing && c->out_len == c->out_off)
-		client_close(c);
+	if ((events & EPOLLIN) && (c->events & EPOLLIN) && !client_read(c))
+		c->eof = true;
+	process_input(c); /* also what waited for its output to drain */
 }
 
 /* Supplementary groups, once, from the socket (no /proc look-up, no pid reuse). */
@@ -710,6 +858,59 @@ static void load_groups(struct client *c)
 	memcpy(c->caller.groups, groups, c->caller.n_groups * sizeof(gid_t));
 }
 
+static unsigned clients_of(const struct server *srv, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct client *c = srv->clients; c; c = c->next)
+		n += c->cred.uid == uid;
+	return n;
+}
+
+/* Say why in one line, then close: the client is not served. */
+static void turn_away(struct server *srv, int fd, const char *why)
+{
+	char line[512];
+	int n =
+	    snprintf(line, sizeof(line), "{\"v\":%d,\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n",
+		     FST_PROTOCOL_VERSION, EAGAIN, why);
+
+	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	safe_close(fd);
+	if (srv->refused++ % 1000 == 0)
+		log_warn("refused a connection: %s (%" PRIu64 " refused so far)", why,
+			 srv->refused);
+}
+
+static void resume_listening(void *data)
+{
+	struct server *srv = data;
+
+	loop_timer_set(srv->listen_timer, 0);
+	loop_mod_fd(srv->listen_src, EPOLLIN);
+}
+
+/*
+ * Out of fds (EMFILE/ENFILE): give up the reserve fd to take the
+ * connection and turn it away, take the reserve back; if even that fails,
+ * stop listening for a moment. accept() never spins on a queue it cannot
+ * take from.
+ */
+static void out_of_fds(struct server *srv)
+{
+	int fd;
+
+	srv->reserve_fd = safe_close(srv->reserve_fd);
+	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0)
+		turn_away(srv, fd, "the daemon is out of file descriptors; try again later");
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || srv->reserve_fd < 0) {
+		loop_mod_fd(srv->listen_src, 0);
+		loop_timer_set(srv->listen_timer, LISTEN_PAUSE_MS);
+	}
+}
+
 static void on_listen(void *data, uint32_t events)
 {
 	struct server *srv = data;
@@ -717,28 +918,40 @@ static void on_listen(void *data, uint32_t events)
 	for (;;) {
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct client *c;
-		socklen_t len;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_errno(LOG_LEVEL_WARN, -errno, "accept");
+			if (errno == EMFILE || errno == ENFILE)
+				out_of_fds(srv);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_ratelimited(LOG_LEVEL_WARN, "accept: %s", strerror(errno));
 			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			safe_close(fd);
+			continue;
+		}
+		if (srv->n_clients >= srv->cfg.max_clients) {
+			turn_away(srv, fd, "too many connections to fstrackd; try again later");
+			continue;
+		}
+		if (cred.uid != 0 && clients_of(srv, cred.uid) >= srv->cfg.max_clients_per_uid) {
+			turn_away(
+			    srv, fd,
+			    "too many connections of this user to fstrackd; close some first");
+			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			safe_close(fd);
 			continue;
 		}
-		len = sizeof(c->cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-			log_errno(LOG_LEVEL_WARN, -errno, "SO_PEERCRED");
-			safe_close(fd);
-			free(c);
-			continue;
-		}
+		c->cred = cred;
 		c->srv = srv;
 		c->fd = fd;
 		load_groups(c);
+		c->events = EPOLLIN;
 		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
 			safe_close(fd);
 			free(c);
@@ -746,6 +959,7 @@ static void on_listen(void *data, uint32_t events)
 		}
 		c->next = srv->clients;
 		srv->clients = c;
+		srv->n_clients++;
 	}
 }
 
@@ -868,10 +1082,10 @@ static void on_deadline_tick(void *data)
 void server_observer(struct server *srv, struct tracker_observer *ret)
 {
 	*ret = (struct tracker_observer){
-		.data = srv,
-		.committed = on_committed,
-		.ready = on_ready,
-		.detached = on_detached,
+	    .data = srv,
+	    .committed = on_committed,
+	    .ready = on_ready,
+	    .detached = on_detached,
 	};
 }
 
@@ -933,6 +1147,15 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 	srv->cfg = *cfg;
 	srv->loop = loop;
 	srv->listen_fd = -1;
+	srv->reserve_fd = -1;
+	if (!srv->cfg.max_clients)
+		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+	if (srv->cfg.fd_limit > FD_RESERVE && srv->cfg.max_clients > srv->cfg.fd_limit - FD_RESERVE)
+		srv->cfg.max_clients = (unsigned)(srv->cfg.fd_limit - FD_RESERVE);
+	if (!srv->cfg.max_clients_per_uid)
+		srv->cfg.max_clients_per_uid = DEFAULT_MAX_CLIENTS_PER_UID;
+	if (!srv->cfg.max_scopes_per_uid)
+		srv->cfg.max_scopes_per_uid = DEFAULT_MAX_SCOPES_PER_UID;
 	srv->start_ns = now_monotonic_ns();
 	srv->socket_path = strdup(cfg->socket_path);
 	srv->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "");
@@ -948,9 +1171,12 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		return r;
 	}
 	srv->listen_fd = r;
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	r = loop_add_fd(loop, srv->listen_fd, EPOLLIN, on_listen, srv, &srv->listen_src);
 	if (r == 0)
 		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
+	if (r == 0)
+		r = loop_add_timer(loop, 0, resume_listening, srv, &srv->listen_timer);
 	if (r < 0) {
 		server_free(srv);
 		return r;
@@ -967,6 +1193,8 @@ struct server *server_free(struct server *srv)
 		client_close(srv->clients);
 	srv->listen_src = loop_del(srv->listen_src);
 	srv->deadline_timer = loop_del(srv->deadline_timer);
+	srv->listen_timer = loop_del(srv->listen_timer);
+	srv->reserve_fd = safe_close(srv->reserve_fd);
 	if (srv->listen_fd >= 0) {
 		unlink(srv->socket_path);
 		srv->listen_fd = safe_close(srv->listen_fd);

@@ -20,6 +20,11 @@ struct server_config {
 	unsigned query_wait_ms;	  /* default wait for a running catch-up scan */
 	size_t stream_buffer_max; /* bytes a subscriber may lag before it gets "gap" */
 	const char *state_dir;	  /* for status */
+	/* Bounds on what clients may make the daemon hold (0: the default). */
+	unsigned long fd_limit;	      /* RLIMIT_NOFILE: clients get what the daemon does not need */
+	unsigned max_clients;	      /* connections in all */
+	unsigned max_clients_per_uid; /* connections of one user (root: max_clients) */
+	unsigned max_scopes_per_uid;  /* scopes one user (not root) may own */
 };
 
 /* Listen on the socket; refuses to steal one a running daemon answers on. */

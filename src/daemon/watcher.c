@@ -18,13 +18,19 @@
 #ifndef FAN_RENAME
 #define FAN_RENAME 0x10000000
 #endif
+#ifndef FAN_MARK_IGNORE
+#define FAN_MARK_IGNORE 0x00000400
+#endif
+#ifndef FAN_MARK_EVICTABLE
+#define FAN_MARK_EVICTABLE 0x00000200
+#endif
 #ifndef FAN_EVENT_INFO_TYPE_OLD_DFID_NAME
 #define FAN_EVENT_INFO_TYPE_OLD_DFID_NAME 10
 #define FAN_EVENT_INFO_TYPE_NEW_DFID_NAME 12
 #endif
 
-#define WATCH_MASK                                                                               \
-	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |     \
+#define WATCH_MASK                                                                                 \
+	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |       \
 	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
 
 #define MAX_QUEUED_PATH "/proc/sys/fs/fanotify/max_queued_events"
@@ -79,7 +85,8 @@ static int create_group(const struct watcher_options *o, char *errbuf, size_t er
 		r = set_max_queued(o->queue_events, &old_max);
 		resized = r == 0;
 		if (r < 0)
-			snprintf(errbuf, errlen, "cannot set %s (%s); using the kernel's queue size",
+			snprintf(errbuf, errlen,
+				 "cannot set %s (%s); using the kernel's queue size",
 				 MAX_QUEUED_PATH, strerror(-r));
 	}
 	fd = fanotify_init(flags, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
@@ -106,13 +113,15 @@ static void mark_error(int r, const char *path, char *errbuf, size_t errlen)
 		break;
 	case -EOPNOTSUPP:
 	case -ENODEV:
-		snprintf(errbuf, errlen,
-			 "the filesystem of %s cannot report file handles to fanotify (%s); fstrack "
-			 "cannot track it (overlayfs needs nfs_export=on; FUSE is not supported)",
-			 path, strerror(-r));
+		snprintf(
+		    errbuf, errlen,
+		    "the filesystem of %s cannot report file handles to fanotify (%s); fstrack "
+		    "cannot track it (overlayfs needs nfs_export=on; FUSE is not supported)",
+		    path, strerror(-r));
 		break;
 	default:
-		snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path, strerror(-r));
+		snprintf(errbuf, errlen, "cannot mark the filesystem of %s: %s", path,
+			 strerror(-r));
 	}
 }
 
@@ -146,6 +155,39 @@ int watcher_open(const char *path, const struct watcher_options *o, struct watch
 		return r;
 	}
 	*ret = w;
+	return 0;
+}
+
+int watcher_ignore(struct watcher *w, int fd)
+{
+	char path[64];
+
+	/*
+	 * fanotify_mark() takes no O_PATH fd as its object; the fd's
+	 * /proc/self/fd link names the same inode and is followed.
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (fanotify_mark(w->fd,
+			  FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY |
+			      FAN_MARK_EVICTABLE,
+			  FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, path) < 0) {
+		w->stats.marks_failed++;
+		return -errno;
+	}
+	w->stats.marks_added++;
+	w->stats.marks_held++;
+	return 0;
+}
+
+int watcher_flush_ignores(struct watcher *w)
+{
+	if (!w->stats.marks_held)
+		return 0;
+	/* FAN_MARK_FLUSH with no mount or filesystem flag: every inode mark */
+	if (fanotify_mark(w->fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) < 0)
+		return -errno;
+	w->stats.marks_held = 0;
+	w->stats.flushes++;
 	return 0;
 }
 
@@ -263,8 +305,8 @@ struct notes {
 	struct watcher_stats *stats;
 };
 
-static void note(struct notes *n, const struct fhandle *dir, const char *name, size_t len,
-		 unsigned kinds)
+static int note(struct notes *n, const struct fhandle *dir, const char *name, size_t len,
+		unsigned kinds)
 {
 	int r = n->sink->note(n->sink->data, dir, name, len, kinds);
 
@@ -272,12 +314,12 @@ static void note(struct notes *n, const struct fhandle *dir, const char *name, s
 		n->stats->note_errors++;
 		n->stats->last_note_error = r;
 	}
+	return r;
 }
 
-static void note_object(struct notes *n, const struct fhandle *obj, unsigned kinds,
-			bool link_count)
+static void note_object(struct notes *n, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
-	int r = n->sink->note_object(n->sink->data, obj, kinds, link_count);
+	int r = n->sink->note_object(n->sink->data, obj, kinds, flags);
 
 	if (r < 0) {
 		n->stats->note_errors++;
@@ -291,9 +333,11 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 	bool ondir = mask & FAN_ONDIR;
 	unsigned rec = ondir ? FST_RECURSIVE : 0;
 
+	unsigned name_ok = 0, kinds;
+
 	/* a rename changes the moved inode's ctime: its other names too */
 	if (ev->have_obj && !ondir && (mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
-		note_object(n, &ev->obj, FST_ATTRIB, false);
+		note_object(n, &ev->obj, FST_ATTRIB, 0);
 	if (mask & FAN_RENAME) {
 		if (ev->have_old)
 			note(n, &ev->olddir, ev->oldname, ev->oldnamelen, FST_RENAMED_FROM | rec);
@@ -308,27 +352,34 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 		 * nlink), whatever its link count is by the time we read this.
 		 */
 		if (ev->have_obj && (mask & FAN_ATTRIB) && !ondir)
-			note_object(n, &ev->obj, FST_ATTRIB, true);
+			note_object(n, &ev->obj, FST_ATTRIB, NOTE_LINK_COUNT);
 		return;
 	}
+	/* one note for the name, with every kind the (maybe merged) event has */
+	kinds = 0;
 	if (mask & FAN_MOVED_FROM)
-		note(n, &ev->dir, ev->name, ev->namelen, FST_RENAMED_FROM | rec);
+		kinds |= FST_RENAMED_FROM | rec;
 	if (mask & FAN_MOVED_TO)
-		note(n, &ev->dir, ev->name, ev->namelen, FST_RENAMED_TO | rec);
+		kinds |= FST_RENAMED_TO | rec;
 	if (mask & FAN_CREATE)
-		note(n, &ev->dir, ev->name, ev->namelen, FST_CREATED);
+		kinds |= FST_CREATED;
 	if (mask & FAN_DELETE)
-		note(n, &ev->dir, ev->name, ev->namelen, FST_DELETED | rec);
+		kinds |= FST_DELETED | rec;
 	if (mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
-		note(n, &ev->dir, ev->name, ev->namelen, FST_MODIFIED);
+		kinds |= FST_MODIFIED;
 	if (mask & FAN_ATTRIB)
-		note(n, &ev->dir, ev->name, ev->namelen, FST_ATTRIB);
+		kinds |= FST_ATTRIB;
+	if (kinds)
+		name_ok = note(n, &ev->dir, ev->name, ev->namelen, kinds) == 0;
+	/* a new file: one name, unless a link made it */
+	if ((mask & FAN_CREATE) && ev->have_obj && !ondir)
+		note_object(n, &ev->obj, 0, NOTE_CREATED);
 	/* the same inode may have names elsewhere: hard links */
 	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		note_object(n, &ev->obj,
 			    (mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
-				    (mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
-			    false);
+				(mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
+			    name_ok ? NOTE_NAME_RECORDED : 0);
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */
 }
@@ -392,6 +443,7 @@ int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_o
 		}
 		if (n == 0)
 			break;
+		w->stats.reads++;
 		r = watcher_decode(w->buf, (size_t)n, w->own_pid, sink, &w->stats, ret_overflow);
 		if (r < 0)
 			return r;

@@ -29,21 +29,39 @@ struct watcher_sink {
 	int (*note)(void *data, const struct fhandle *dir, const char *name, size_t namelen,
 		    unsigned kinds);
 	/*
-	 * An inode changed that may have names elsewhere. link_count: the
-	 * event was a change of its link count (link, unlink, rename over
-	 * it), so whatever its link count is when the note is taken, it had
-	 * another name when the event happened.
+	 * An inode changed (kinds) that may have names elsewhere, or an
+	 * inode the sink may want to know of (kinds 0); flags NOTE_*.
 	 */
-	int (*note_object)(void *data, const struct fhandle *obj, unsigned kinds, bool link_count);
+	int (*note_object)(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags);
 	void *data;
 };
 
+/* What an object note says beside its kinds. */
+enum {
+	/*
+	 * The event was a change of its link count (link, unlink, rename
+	 * over it): whatever its link count is when the note is taken, it
+	 * had another name when the event happened.
+	 */
+	NOTE_LINK_COUNT = 1 << 0,
+	/* The event created a name for it (one name, unless a link made it). */
+	NOTE_CREATED = 1 << 1,
+	/* The same event's (dir, name) note was taken: the name is on record. */
+	NOTE_NAME_RECORDED = 1 << 2,
+};
+
 struct watcher_stats {
+	uint64_t reads;	      /* read(2) calls that returned events */
 	uint64_t events_seen; /* events read, overflow markers excluded */
 	uint64_t events_own;  /* of those, the daemon's own (dropped) */
 	uint64_t overflows;   /* FAN_Q_OVERFLOW markers */
 	uint64_t note_errors; /* notes the sink refused */
 	int last_note_error;
+	/* ignore marks: "already recorded in this epoch", told to the kernel */
+	uint64_t marks_added;
+	uint64_t marks_failed;
+	uint64_t marks_held; /* added since the last flush */
+	uint64_t flushes;
 };
 
 struct watcher_options {
@@ -67,6 +85,17 @@ const struct watcher_stats *watcher_stats(const struct watcher *w);
  * events read or a negative errno.
  */
 int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_overflow);
+
+/*
+ * The kernel-side "already recorded" filter (the seed's cheap "is change
+ * recorded" test): an evictable inode ignore mark that drops FAN_MODIFY
+ * and FAN_CLOSE_WRITE of one file before an event is even made. fd refers
+ * to the file (O_PATH is fine). An evicted mark only means more events.
+ * watcher_flush_ignores() removes every inode mark of the group: before a
+ * token is handed out, so every write after it makes an event again.
+ */
+int watcher_ignore(struct watcher *w, int fd);
+int watcher_flush_ignores(struct watcher *w);
 
 /* Decode one read(2) buffer; updates stats. -EPROTO on an unknown metadata version. */
 int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watcher_sink *sink,

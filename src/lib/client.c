@@ -21,6 +21,8 @@
 
 #include <json-c/json.h>
 
+#include "basic/util.h"
+
 /* A response longer than this is not believed (a changes answer of a few
  * million paths stays well below). */
 #define LINE_MAX_BYTES (1024u * 1024u * 1024u)
@@ -272,16 +274,10 @@ static int buf_reserve(fst_client *c)
 		c->start = 0;
 	}
 	if (c->cap - c->len < READ_CHUNK) {
-		size_t ncap = c->cap ? c->cap * 2 : 2 * READ_CHUNK;
-		char *nb;
-
 		if (c->len >= LINE_MAX_BYTES)
 			return -EMSGSIZE;
-		nb = realloc(c->buf, ncap);
-		if (!nb)
+		if (GROW(c->buf, c->cap, c->len + READ_CHUNK) < 0)
 			return -ENOMEM;
-		c->buf = nb;
-		c->cap = ncap;
 	}
 	return 0;
 }

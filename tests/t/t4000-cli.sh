@@ -33,6 +33,50 @@ test_expect_success 'help: fstrack --help, help COMMAND, COMMAND --help, --versi
 	fstrack --version | grep "^fstrack [0-9]"
 '
 
+fst_lazy_prereq NM '
+	command -v nm >/dev/null || { echo "nm (binutils) is not installed"; exit 1; }
+'
+
+# The layers of src/cli, read from the objects of the build: who calls
+# (or reads) a global symbol defined in another file. fstrack.c reaches
+# backup.c and git-fsmonitor.c only through commands.h; the command files
+# use only the helpers; rsync-list.c uses links.c and cli-util.c, links.c
+# uses cli-util.c, cli-util.c uses no other file of src/cli.
+cli_files="fstrack backup git-fsmonitor cli-util links rsync-list"
+
+test_expect_success NM 'the files of src/cli call one way: commands, then helpers' '
+	o=$FST_BUILD_DIR/fstrack.p &&
+	for f in $cli_files
+	do
+		test -f "$o/src_cli_$f.c.o" || { echo "no object of $f.c in $o"; return 1; }
+		nm --defined-only "$o/src_cli_$f.c.o" >nm.out &&
+		awk -v f=$f "\$2 ~ /^[TDRB]\$/ { print \$3, f }" nm.out || return 1
+	done >defined &&
+	for f in $cli_files
+	do
+		nm -u "$o/src_cli_$f.c.o" >nm.out &&
+		awk -v f=$f "{ print f, \$NF }" nm.out || return 1
+	done >used &&
+	awk "NR == FNR { def[\$1] = \$2; next } (\$2 in def) && def[\$2] != \$1 { print \$1, def[\$2], \$2 }" \
+		defined used >edges &&
+	grep -q "^fstrack backup cmd_backup\$" edges &&
+	grep -q "^links cli-util cli_pathq_push\$" edges &&
+	while read from to sym
+	do
+		case "$from $to $sym" in
+		"fstrack backup cmd_"* | "fstrack backup backup_"*) ;;
+		"fstrack git-fsmonitor cmd_"* | "fstrack git-fsmonitor git_fsmonitor_"*) ;;
+		"fstrack "* | "backup "* | "git-fsmonitor "*)
+			case $to in
+			cli-util | links | rsync-list) ;;
+			*) echo "$from.c uses $sym of $to.c"; return 1 ;;
+			esac ;;
+		"rsync-list cli-util "* | "rsync-list links "* | "links cli-util "*) ;;
+		*) echo "$from.c uses $sym of $to.c"; return 1 ;;
+		esac
+	done <edges
+'
+
 test_expect_success 'usage errors name the command and where to look' '
 	test_expect_code 2 fstrack changes --json -0 --since x dir 2>err &&
 	grep "fstrack changes: .*help changes" err &&

@@ -54,11 +54,16 @@ test_expect_success $P 'setup: a repository on a tmpfs, the hook, the untracked 
 	 git config core.fsmonitor "$FSTRACK git-fsmonitor")
 '
 
+# After the "/" the next answer names every directory for git to re-read,
+# with real paths (see t4210 for why).
 test_expect_success $P 'first use: the hook watches the work tree and answers "/"' '
 	git_traced status >/dev/null &&
 	trivial_answer &&
 	fstrack status --json >status.json &&
 	fst-test-tool json status.json scopes "*" path | grep -x "$(cd repo && pwd -P)" &&
+	(cd repo && GIT_TRACE_FSMONITOR="$T/trace.fsm" git status >/dev/null) &&
+	grep -q "+untracked-rescan" "$T/trace.fsm" &&
+	hook_paths_real "$T/trace.fsm" &&
 	same_status first
 '
 
@@ -103,10 +108,15 @@ test_expect_success $P 'a file written through a hard link: both names show as m
 	same_status "hard links, after"
 '
 
+# a/emptied holds only an untracked file, removed while the daemon is down:
+# the answer says "entries" for it, and git must re-read a directory that
+# is empty now.
 test_expect_success $P 'changes while the daemon was killed: right answers' '
+	mkdir repo/a/emptied && : >repo/a/emptied/u &&
 	same_status before &&
 	sleep 1 &&
 	fst_daemon_kill &&
+	rm repo/a/emptied/u &&
 	rm repo/a/b/t1 &&
 	: >repo/x/y/while-down &&
 	mkdir repo/a/b/down-dir &&
@@ -155,6 +165,28 @@ test_expect_success $P 'a token that is not ours (git'\''s first time stamp) sta
 	head -n 1 answer | grep "^fst1:" &&
 	sed -n 2p answer | grep -x / &&
 	test "$(wc -l <answer)" = 2
+'
+
+# An empty work tree has no name for git to re-read its listing by, and
+# nothing for git to check: the rescan answer is "/" again, still marked,
+# until a name appears.
+test_expect_success $P 'an empty work tree: "/" again after "/", the mark kept' '
+	git init -q mnt/empty &&
+	(cd mnt/empty && "$FSTRACK" git-fsmonitor 2 1700000000000000000) >raw &&
+	tr "\\0" "\\n" <raw >answer &&
+	tok=$(head -n 1 answer) &&
+	case $tok in *+untracked-rescan) ;; *) echo "not marked: $tok"; return 1 ;; esac &&
+	(cd mnt/empty && "$FSTRACK" git-fsmonitor 2 "$tok") >raw &&
+	tr "\\0" "\\n" <raw >answer &&
+	head -n 1 answer | grep "+untracked-rescan\$" &&
+	sed -n 2p answer | grep -x / &&
+	test "$(wc -l <answer)" = 2 &&
+	: >mnt/empty/f &&
+	(cd mnt/empty && "$FSTRACK" git-fsmonitor 2 "$tok") >raw &&
+	tr "\\0" "\\n" <raw >answer &&
+	sed -n "2,\$p" answer >paths &&
+	grep -x f paths &&
+	! grep -x / paths
 '
 
 # Unmount before sharness removes the trash directory (its rm -rf must not

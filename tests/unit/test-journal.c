@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/journal-io.h"
+#include "journal-io-sim.h"
 #include "daemon/journal.h"
 
 /* Layout facts the tests rely on (docs/journal-format.md). */

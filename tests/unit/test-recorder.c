@@ -183,7 +183,7 @@ static void test_empty_name_is_dot(void **state)
 	assert_int_equal(reread(f), 1);
 	expect_rec(f, 0, &d, ".", FST_ATTRIB);
 	/* the directory's handle as an object is another key */
-	assert_int_equal(recorder_note_object(f->r, &d, FST_ATTRIB, false), 0);
+	assert_int_equal(recorder_note_object(f->r, &d, FST_ATTRIB, 0), 0);
 	assert_int_equal(reread(f), 2);
 	expect_rec(f, 1, &d, "", FST_ATTRIB);
 }
@@ -201,7 +201,7 @@ static void test_too_long(void **state)
 	assert_int_equal(recorder_note(f->r, &d, name, PLACE_NAME_MAX, FST_CREATED), 0);
 	big.len = HANDLE_MAX + 1;
 	assert_int_equal(note(f, &big, "f", FST_CREATED), -EINVAL);
-	assert_int_equal(recorder_note_object(f->r, &big, FST_MODIFIED, true), -EINVAL);
+	assert_int_equal(recorder_note_object(f->r, &big, FST_MODIFIED, NOTE_LINK_COUNT), -EINVAL);
 	assert_int_equal(reread(f), 1);
 	assert_int_equal(f->recs[0].namelen, PLACE_NAME_MAX);
 }
@@ -245,17 +245,17 @@ static void test_objects(void **state)
 	struct fixture *f = *state;
 	struct fhandle o = unit_handle("objF0001"), p = unit_handle("objF0002");
 
-	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, false), 0);
-	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, false), 0);
-	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, true), 0);
-	assert_int_equal(recorder_note_object(f->r, &o, FST_ATTRIB | FST_MODIFIED, false), 0);
-	assert_int_equal(recorder_note_object(f->r, &p, FST_ATTRIB, true), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, NOTE_LINK_COUNT), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_ATTRIB | FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(f->r, &p, FST_ATTRIB, NOTE_LINK_COUNT), 0);
 	assert_int_equal(reread(f), 3);
 	expect_rec(f, 0, &o, "", FST_MODIFIED);
 	expect_rec(f, 1, &o, "", FST_ATTRIB);
 	expect_rec(f, 2, &p, "", FST_ATTRIB);
 	recorder_new_epoch(f->r);
-	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 4);
 	expect_rec(f, 3, &o, "", FST_MODIFIED);
 }
@@ -271,7 +271,7 @@ static void test_sink(void **state)
 	assert_ptr_equal(sink.data, f->r);
 	assert_int_equal(sink.note(sink.data, &d, "f", 1, FST_CREATED), 0);
 	assert_int_equal(sink.note(sink.data, &d, "f", 1, FST_CREATED), 0);
-	assert_int_equal(sink.note_object(sink.data, &o, FST_MODIFIED, false), 0);
+	assert_int_equal(sink.note_object(sink.data, &o, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 2);
 	expect_rec(f, 0, &d, "f", FST_CREATED);
 	expect_rec(f, 1, &o, "", FST_MODIFIED);
@@ -337,11 +337,11 @@ static void test_objects_by_link_count(void **state)
 	assert_int_equal(fhandle_of(AT_FDCWD, t.dir, 0, &dir), 0);
 
 	/* one name: its (dir, name) records are enough */
-	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, false), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, 0), 0);
 	/* two names: recorded, the query finds both */
-	assert_int_equal(recorder_note_object(r, &two, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(r, &two, FST_MODIFIED, 0), 0);
 	/* a directory: one name */
-	assert_int_equal(recorder_note_object(r, &dir, FST_ATTRIB, false), 0);
+	assert_int_equal(recorder_note_object(r, &dir, FST_ATTRIB, 0), 0);
 	assert_int_equal(reread(f), 1);
 	expect_rec(f, 0, &two, "", FST_MODIFIED);
 	assert_true(mount_ref_is_open(&t.m));
@@ -350,22 +350,23 @@ static void test_objects_by_link_count(void **state)
 	tree_path(&t, "one", a, sizeof(a));
 	tree_path(&t, "one-link", b, sizeof(b));
 	assert_int_equal(link(a, b), 0);
-	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, false), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, 0), 0);
 	assert_int_equal(reread(f), 1);
 	/* ...but the link-count change itself always records it */
-	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, true), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, NOTE_LINK_COUNT), 0);
 	assert_int_equal(reread(f), 2);
 	expect_rec(f, 1, &one, "", FST_ATTRIB);
 	/* and from then on its new kinds, without asking again */
-	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 3);
 	expect_rec(f, 2, &one, "", FST_MODIFIED);
-	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED | FST_ATTRIB, true), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED | FST_ATTRIB, NOTE_LINK_COUNT),
+			 0);
 	assert_int_equal(reread(f), 3);
 
 	/* a new epoch decides again: "one" has two names by now */
 	recorder_new_epoch(r);
-	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(r, &one, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 4);
 	expect_rec(f, 3, &one, "", FST_MODIFIED);
 	recorder_free(r);
@@ -389,10 +390,10 @@ static void test_objects_gone(void **state)
 	assert_int_equal(unlink(a), 0);
 	tree_path(&t, "gone2", a, sizeof(a));
 	assert_int_equal(unlink(a), 0);
-	assert_int_equal(recorder_note_object(r, &gone, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(r, &gone, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 0);
 	/* it had another name when the event happened */
-	assert_int_equal(recorder_note_object(r, &gone2, FST_ATTRIB, true), 0);
+	assert_int_equal(recorder_note_object(r, &gone2, FST_ATTRIB, NOTE_LINK_COUNT), 0);
 	assert_int_equal(reread(f), 1);
 	expect_rec(f, 0, &gone2, "", FST_ATTRIB);
 	recorder_free(r);
@@ -413,7 +414,7 @@ static void test_objects_mount_unusable(void **state)
 	assert_int_equal(stat(t.dir, &st), 0);
 	mount_ref_init(&t.m, t.dir, st.st_dev + 1); /* the wrong device: -ENODEV */
 	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
-	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, false), 0);
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 1);
 	expect_rec(f, 0, &h, "", FST_MODIFIED);
 	assert_false(mount_ref_is_open(&t.m));

@@ -107,13 +107,14 @@ struct note_rec {
 	char name[512];
 	size_t namelen;
 	unsigned kinds;
-	bool link_count;
+	unsigned flags; /* NOTE_* of an object note */
 };
 
 struct recsink {
 	struct note_rec v[256];
 	size_t n;
 	int fail_with;			 /* returned by every note when set */
+	int fail_names;			 /* returned by name notes when set */
 	const unsigned char *lo, *hi;	 /* the buffer being decoded */
 	unsigned bad_names, bad_handles; /* garbage seen */
 };
@@ -143,17 +144,17 @@ static int rec_note(void *data, const struct fhandle *dir, const char *name, siz
 		r->namelen = namelen < sizeof(r->name) ? namelen : sizeof(r->name) - 1;
 		memcpy(r->name, name, r->namelen);
 	}
-	return s->fail_with;
+	return s->fail_names ? s->fail_names : s->fail_with;
 }
 
-static int rec_note_object(void *data, const struct fhandle *obj, unsigned kinds, bool link_count)
+static int rec_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
 	struct recsink *s = data;
 
 	check_handle(s, obj);
 	if (s->n < ARRAY_SIZE(s->v))
-		s->v[s->n++] = (struct note_rec){
-		    .object = true, .h = *obj, .kinds = kinds, .link_count = link_count};
+		s->v[s->n++] =
+		    (struct note_rec){.object = true, .h = *obj, .kinds = kinds, .flags = flags};
 	return s->fail_with;
 }
 
@@ -207,19 +208,18 @@ static void expect_note(const struct recsink *s, const char *dir, const char *na
 		fail_msg("%zu notes (%s, %s, kinds 0x%x), want 1", found, dir, name, kinds);
 }
 
-static void expect_object(const struct recsink *s, const char *obj, unsigned kinds, bool link_count)
+static void expect_object(const struct recsink *s, const char *obj, unsigned kinds, unsigned flags)
 {
 	struct fhandle h = unit_handle(obj);
 	size_t found = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].object && fhandle_eq(&s->v[i].h, &h)) {
-			assert_int_equal(s->v[i].kinds, kinds);
-			assert_int_equal(s->v[i].link_count, link_count);
+		if (s->v[i].object && fhandle_eq(&s->v[i].h, &h) && s->v[i].kinds == kinds &&
+		    s->v[i].flags == flags)
 			found++;
-		}
 	if (found != 1)
-		fail_msg("%zu object notes of %s, want 1", found, obj);
+		fail_msg("%zu object notes (%s, kinds 0x%x, flags 0x%x), want 1", found, obj, kinds,
+			 flags);
 }
 
 /* One event: mask, a DFID_NAME record (dir, name) and an FID record (obj). */
@@ -250,11 +250,29 @@ static void test_create(void **state)
 
 	ev_simple(&e, FAN_CREATE, "dirA0001", "new.txt", "objF0001");
 	assert_int_equal(decode(&e, &s, &st), 1);
-	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirA0001", "new.txt", FST_CREATED);
+	/* a new file: one name, no kinds of its own */
+	expect_object(&s, "objF0001", 0, NOTE_CREATED);
 	assert_int_equal(st.events_seen, 1);
 	assert_int_equal(st.events_own, 0);
 	assert_int_equal(st.note_errors, 0);
+
+	/* a new directory: its name only */
+	e = (struct evbuf){0};
+	ev_simple(&e, FAN_CREATE | FAN_ONDIR, "dirA0001", "newdir", "objD0001");
+	assert_int_equal(decode(&e, &s, &st), 1);
+	assert_int_equal(s.n, 1);
+	expect_note(&s, "dirA0001", "newdir", FST_CREATED);
+
+	/* created and written, merged by the kernel into one event */
+	e = (struct evbuf){0};
+	ev_simple(&e, FAN_CREATE | FAN_MODIFY | FAN_CLOSE_WRITE, "dirA0001", "f", "objF0001");
+	assert_int_equal(decode(&e, &s, &st), 1);
+	assert_int_equal(s.n, 3);
+	expect_note(&s, "dirA0001", "f", FST_CREATED | FST_MODIFIED);
+	expect_object(&s, "objF0001", 0, NOTE_CREATED);
+	expect_object(&s, "objF0001", FST_MODIFIED, NOTE_NAME_RECORDED);
 }
 
 static void test_delete(void **state)
@@ -290,7 +308,7 @@ static void test_modify(void **state)
 		assert_int_equal(s.n, 2);
 		expect_note(&s, "dirA0001", "data.bin", FST_MODIFIED);
 		/* its other names (hard links) changed too */
-		expect_object(&s, "objF0001", FST_MODIFIED, false);
+		expect_object(&s, "objF0001", FST_MODIFIED, NOTE_NAME_RECORDED);
 	}
 }
 
@@ -305,7 +323,7 @@ static void test_attrib(void **state)
 	assert_int_equal(decode(&e, &s, &st), 1);
 	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirA0001", "f", FST_ATTRIB);
-	expect_object(&s, "objF0001", FST_ATTRIB, false);
+	expect_object(&s, "objF0001", FST_ATTRIB, NOTE_NAME_RECORDED);
 
 	/* a directory itself: its own handle and "." (a directory has one name) */
 	e = (struct evbuf){0};
@@ -318,11 +336,10 @@ static void test_attrib(void **state)
 	e = (struct evbuf){0};
 	ev_simple(&e, FAN_ATTRIB | FAN_MODIFY, "dirA0001", "f", "objF0001");
 	assert_int_equal(decode(&e, &s, &st), 1);
-	assert_int_equal(s.n, 3);
-	/* the name's two kinds in two notes, the object's in one */
-	expect_note(&s, "dirA0001", "f", FST_MODIFIED);
-	expect_note(&s, "dirA0001", "f", FST_ATTRIB);
-	expect_object(&s, "objF0001", FST_ATTRIB | FST_MODIFIED, false);
+	assert_int_equal(s.n, 2);
+	/* one note each, with both kinds */
+	expect_note(&s, "dirA0001", "f", FST_MODIFIED | FST_ATTRIB);
+	expect_object(&s, "objF0001", FST_ATTRIB | FST_MODIFIED, NOTE_NAME_RECORDED);
 }
 
 static void test_attrib_inode_only(void **state)
@@ -335,7 +352,7 @@ static void test_attrib_inode_only(void **state)
 	ev_simple(&e, FAN_ATTRIB, NULL, NULL, "objF0001");
 	assert_int_equal(decode(&e, &s, &st), 1);
 	assert_int_equal(s.n, 1);
-	expect_object(&s, "objF0001", FST_ATTRIB, true);
+	expect_object(&s, "objF0001", FST_ATTRIB, NOTE_LINK_COUNT);
 
 	/* a directory's: its name's change has its own event */
 	e = (struct evbuf){0};
@@ -375,7 +392,7 @@ static void test_rename(void **state)
 	expect_note(&s, "dirA0001", "old name", FST_RENAMED_FROM);
 	expect_note(&s, "dirB0002", "new name", FST_RENAMED_TO);
 	/* the moved inode's ctime changed: its other names too */
-	expect_object(&s, "objF0001", FST_ATTRIB, false);
+	expect_object(&s, "objF0001", FST_ATTRIB, 0);
 
 	/* a directory moves with everything below it; no object note */
 	e = (struct evbuf){0};
@@ -421,7 +438,7 @@ static void test_moved(void **state)
 			assert_int_equal(s.v[i].h.len, 8);
 			assert_memory_equal(s.v[i].h.bytes, "objF0001", 8);
 			assert_int_equal(s.v[i].kinds, FST_ATTRIB);
-			assert_false(s.v[i].link_count);
+			assert_int_equal(s.v[i].flags, 0);
 		}
 }
 
@@ -452,8 +469,9 @@ static void test_own_pid(void **state)
 	ev_simple(&e, FAN_MODIFY, "dirA0001", "mine too", "objF0003");
 	EV_SET(&e, pid, OWN_PID);
 	assert_int_equal(decode(&e, &s, &st), 3);
-	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirA0001", "theirs", FST_CREATED);
+	expect_object(&s, "objF0002", 0, NOTE_CREATED);
 	assert_int_equal(st.events_seen, 3);
 	assert_int_equal(st.events_own, 2);
 }
@@ -473,7 +491,7 @@ static void test_overflow(void **state)
 	assert_true(overflow);
 	assert_int_equal(st.overflows, 1);
 	assert_int_equal(st.events_seen, 2); /* the marker is no event */
-	assert_int_equal(s.n, 2);
+	assert_int_equal(s.n, 4);
 	expect_note(&s, "dirA0001", "before", FST_CREATED);
 	expect_note(&s, "dirA0001", "after", FST_CREATED);
 
@@ -508,12 +526,15 @@ static void test_many_events(void **state)
 	}
 	assert_true(odd_offset); /* the test means what it says */
 	assert_int_equal(decode(&e, &s, &st), (int)ARRAY_SIZE(names));
-	assert_int_equal(s.n, ARRAY_SIZE(names));
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+	assert_int_equal(s.n, 2 * ARRAY_SIZE(names)); /* a name and a new object each */
+	for (size_t i = 0, k = 0; k < s.n; k++) {
+		if (s.v[k].object)
+			continue;
 		/* in order */
-		assert_int_equal(s.v[i].namelen, strlen(names[i]));
-		assert_memory_equal(s.v[i].name, names[i], strlen(names[i]));
-		assert_memory_equal(s.v[i].h.bytes, i % 2 ? "dirB0002" : "dirA0001", 8);
+		assert_int_equal(s.v[k].namelen, strlen(names[i]));
+		assert_memory_equal(s.v[k].name, names[i], strlen(names[i]));
+		assert_memory_equal(s.v[k].h.bytes, i % 2 ? "dirB0002" : "dirA0001", 8);
+		i++;
 	}
 	assert_int_equal(st.events_seen, ARRAY_SIZE(names));
 }
@@ -547,7 +568,7 @@ static int fail_note(void *data, const struct fhandle *dir, const char *name, si
 	return -ENOSPC;
 }
 
-static int fail_note_object(void *data, const struct fhandle *obj, unsigned kinds, bool link_count)
+static int fail_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
 	return -ENOMEM;
 }
@@ -563,9 +584,26 @@ static void test_note_errors(void **state)
 	ev_simple(&e, FAN_MODIFY, "dirA0001", "b", "objF0001");
 	/* the decoder goes on after a refused note: every event is seen */
 	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), 2);
-	assert_int_equal(st.note_errors, 3);
+	assert_int_equal(st.note_errors, 4);
 	assert_int_equal(st.last_note_error, -ENOMEM);
 	assert_int_equal(st.events_seen, 2);
+}
+
+/* The object note says whether the same event's name note was taken. */
+static void test_name_refused(void **state)
+{
+	struct evbuf e = {0};
+	struct recsink s = {0};
+	struct watcher_stats st = {0};
+	bool overflow;
+
+	ev_simple(&e, FAN_MODIFY, "dirA0001", "f", "objF0001");
+	s.fail_names = -ENOSPC;
+	assert_int_equal(decode_n(&e, e.len, &s, &st, &overflow), 1);
+	assert_int_equal(s.n, 2);
+	expect_object(&s, "objF0001", FST_MODIFIED, 0);
+	assert_int_equal(st.note_errors, 1);
+	assert_int_equal(st.last_note_error, -ENOSPC);
 }
 
 /* An event's fd (none with fid reporting, but should one come) is not leaked. */
@@ -635,7 +673,7 @@ static void test_every_truncation(void **state)
 		struct watcher_stats st = {0};
 		bool overflow;
 		size_t complete = 0, want_notes = 0;
-		static const size_t notes_per_event[] = {1, 3, 2};
+		static const size_t notes_per_event[] = {2, 3, 2};
 
 		while (complete < n_ev && ends[complete] <= len)
 			want_notes += notes_per_event[complete++];
@@ -659,7 +697,7 @@ static void test_bad_event_len(void **state)
 		EV_SET(&e, event_len, lens[i]);
 		/* the first event only; the loop ends */
 		assert_int_equal(decode(&e, &s, &st), 1);
-		assert_int_equal(s.n, 1);
+		assert_int_equal(s.n, 2);
 		expect_note(&s, "dirA0001", "f", FST_CREATED);
 	}
 }
@@ -711,8 +749,9 @@ static void check_damaged_create(void (*damage)(struct evbuf *e, size_t rec, siz
 	/* a good event after it still comes through */
 	ev_simple(&e, FAN_CREATE, "dirB0002", "good", "objF0001");
 	assert_int_equal(decode(&e, &s, &st), 2);
-	assert_int_equal(s.n, 1);
+	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirB0002", "good", FST_CREATED);
+	expect_object(&s, "objF0001", 0, NOTE_CREATED);
 }
 
 static void damage_len_zero(struct evbuf *e, size_t rec, size_t rec_len)
@@ -836,7 +875,7 @@ static void test_oversized_handle(void **state)
 	ev_end(&e);
 	assert_int_equal(decode(&e, &s, &st), 3);
 	assert_int_equal(s.n, 1);
-	expect_object(&s, "objF0001", FST_ATTRIB, true);
+	expect_object(&s, "objF0001", FST_ATTRIB, NOTE_LINK_COUNT);
 }
 
 /*
@@ -864,7 +903,7 @@ static void test_unaligned_records(void **state)
 		assert_int_equal(decode(&e, &s, &st), 1);
 		assert_int_equal(s.n, 2);
 		expect_note(&s, "dirA0001", "f", FST_MODIFIED);
-		expect_object(&s, "objF0001", FST_MODIFIED, false);
+		expect_object(&s, "objF0001", FST_MODIFIED, NOTE_NAME_RECORDED);
 	}
 }
 
@@ -918,6 +957,7 @@ int main(void)
 	    cmocka_unit_test(test_many_events),
 	    cmocka_unit_test(test_handle_sizes),
 	    cmocka_unit_test(test_note_errors),
+	    cmocka_unit_test(test_name_refused),
 	    cmocka_unit_test(test_event_fd_closed),
 	    cmocka_unit_test(test_wrong_version),
 	    cmocka_unit_test(test_short_buffers),

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon/perm.h"
@@ -286,6 +287,72 @@ static void test_cache(void **state)
 	perm_cache_free(pc);
 }
 
+/* The thread's filesystem ids and groups, to see that they come back. */
+struct creds {
+	uid_t fsuid;
+	gid_t fsgid;
+	int n_groups;
+	gid_t groups[PERM_GROUPS_MAX];
+};
+
+static struct creds creds_now(void)
+{
+	struct creds c = {0};
+
+	c.fsuid = (uid_t)syscall(SYS_setfsuid, (uid_t)-1);
+	c.fsgid = (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
+	c.n_groups = getgroups(PERM_GROUPS_MAX, c.groups);
+	assert_true(c.n_groups >= 0);
+	return c;
+}
+
+/* Open as the caller: the kernel decides, and the daemon's credentials come back. */
+static void test_open_as(void **state)
+{
+	struct tree *t = *state;
+	struct perm_caller c = caller(UID, GID);
+	struct creds before = creds_now(), after;
+	char shut[PATH_MAX];
+	int fd;
+
+	make(t, "open", true, 0, 0, 0755);
+	make(t, "grp", true, OTHER_UID, SUPP_GID, 0750);
+	snprintf(shut, sizeof(shut), "%s", make(t, "shut", true, OTHER_UID, OTHER_GID, 0700));
+	make(t, "mine", true, UID, GID, 0700);
+
+	fd = perm_open_as(&c, P(t, "open"), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+	assert_int_equal(perm_open_as(&c, shut, O_RDONLY | O_DIRECTORY), -EACCES);
+	assert_int_equal(perm_open_as(&c, P(t, "grp"), O_RDONLY | O_DIRECTORY), -EACCES);
+	fd = perm_open_as(&c, P(t, "mine"), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(perm_open_as(&c, P(t, "missing"), O_RDONLY), -ENOENT);
+	c.groups[0] = SUPP_GID;
+	c.n_groups = 1;
+	fd = perm_open_as(&c, P(t, "grp"), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* the daemon is itself again */
+	after = creds_now();
+	assert_int_equal(after.fsuid, before.fsuid);
+	assert_int_equal(after.fsgid, before.fsgid);
+	assert_int_equal(after.n_groups, before.n_groups);
+	assert_memory_equal(after.groups, before.groups, (size_t)before.n_groups * sizeof(gid_t));
+	fd = open(shut, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* root opens as root */
+	c = caller(0, 0);
+	fd = perm_open_as(&c, shut, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +364,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reach_and_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_groups_on_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_as, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -319,21 +319,28 @@ static void tree_path(const struct tree *t, const char *name, char *buf, size_t 
 	snprintf(buf, size, "%s/%s", t->dir, name);
 }
 
+/* Another name for dir/name. */
+static void tree_link(const struct tree *t, const char *name, const char *other)
+{
+	char a[UNIT_TMP_MAX + 32], b[UNIT_TMP_MAX + 32];
+
+	tree_path(t, name, a, sizeof(a));
+	tree_path(t, other, b, sizeof(b));
+	assert_int_equal(link(a, b), 0);
+}
+
 static void test_objects_by_link_count(void **state)
 {
 	struct fixture *f = *state;
 	struct tree t;
 	struct fhandle one, two, dir;
-	char a[UNIT_TMP_MAX + 32], b[UNIT_TMP_MAX + 32];
 	struct recorder *r;
 
 	tree_init(&t);
 	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
 	one = tree_file(&t, "one");
 	two = tree_file(&t, "two");
-	tree_path(&t, "two", a, sizeof(a));
-	tree_path(&t, "two-link", b, sizeof(b));
-	assert_int_equal(link(a, b), 0);
+	tree_link(&t, "two", "two-link");
 	assert_int_equal(fhandle_of(AT_FDCWD, t.dir, 0, &dir), 0);
 
 	/* one name: its (dir, name) records are enough */
@@ -347,9 +354,7 @@ static void test_objects_by_link_count(void **state)
 	assert_true(mount_ref_is_open(&t.m));
 
 	/* decided once per epoch: a second link now changes nothing... */
-	tree_path(&t, "one", a, sizeof(a));
-	tree_path(&t, "one-link", b, sizeof(b));
-	assert_int_equal(link(a, b), 0);
+	tree_link(&t, "one", "one-link");
 	assert_int_equal(recorder_note_object(r, &one, FST_ATTRIB, 0), 0);
 	assert_int_equal(reread(f), 1);
 	/* ...but the link-count change itself always records it */
@@ -422,6 +427,183 @@ static void test_objects_mount_unusable(void **state)
 	tree_free(&t);
 }
 
+/*
+ * Created in this epoch: one name, no look-up, until a link-count change
+ * says otherwise (the file here has two names, which a look-up would see).
+ */
+static void test_objects_created(void **state)
+{
+	struct fixture *f = *state;
+	struct tree t;
+	struct fhandle h;
+	struct recorder *r;
+
+	tree_init(&t);
+	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
+	h = tree_file(&t, "new");
+	tree_link(&t, "new", "new-link");
+	assert_int_equal(recorder_note_object(r, &h, 0, NOTE_CREATED), 0);
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(reread(f), 0);
+	assert_false(mount_ref_is_open(&t.m)); /* not even opened */
+	assert_int_equal(recorder_note_object(r, &h, FST_ATTRIB, NOTE_LINK_COUNT), 0);
+	assert_int_equal(reread(f), 1);
+	expect_rec(f, 0, &h, "", FST_ATTRIB);
+	/* recorded now: a later create note changes nothing */
+	assert_int_equal(recorder_note_object(r, &h, 0, NOTE_CREATED), 0);
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED | FST_ATTRIB, 0), 0);
+	assert_int_equal(reread(f), 1);
+	/* the next epoch looks again */
+	recorder_new_epoch(r);
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, 0), 0);
+	assert_int_equal(reread(f), 2);
+	expect_rec(f, 1, &h, "", FST_MODIFIED);
+	recorder_free(r);
+	tree_free(&t);
+}
+
+static void test_suspend(void **state)
+{
+	struct fixture *f = *state;
+	struct fhandle d = unit_handle("dirA0001"), o = unit_handle("objF0001");
+
+	recorder_suspend(f->r, true);
+	assert_int_equal(note(f, &d, "f", FST_MODIFIED), 0);
+	assert_int_equal(recorder_note_object(f->r, &o, FST_ATTRIB, NOTE_LINK_COUNT), 0);
+	assert_int_equal(reread(f), 0);
+	assert_int_equal(recorder_stats(f->r)->dropped, 2);
+	assert_int_equal(recorder_entries(f->r), 0);
+	recorder_suspend(f->r, false);
+	assert_int_equal(note(f, &d, "f", FST_MODIFIED), 0);
+	assert_int_equal(reread(f), 1);
+	expect_rec(f, 0, &d, "f", FST_MODIFIED);
+}
+
+/* ---- the kernel-side filter: ignore marks ---------------------------------------- */
+
+struct fake_marks {
+	unsigned adds, flushes;
+	ino_t last_ino; /* of the fd of the last add */
+	int add_result, flush_result;
+};
+
+static int marks_add(void *data, int fd)
+{
+	struct fake_marks *m = data;
+	struct stat st;
+
+	m->adds++;
+	m->last_ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
+	return m->add_result;
+}
+
+static int marks_flush(void *data)
+{
+	struct fake_marks *m = data;
+
+	m->flushes++;
+	return m->flush_result;
+}
+
+static ino_t ino_of(const struct tree *t, const char *name)
+{
+	char path[UNIT_TMP_MAX + 32];
+	struct stat st;
+
+	tree_path(t, name, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/*
+ * A file's writes are on record under its name this epoch: at its second
+ * write event the kernel is asked to drop the rest, once; a new epoch
+ * flushes the marks.
+ */
+static void test_marks(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_marks fm = {0};
+	struct recorder_marks rm = {marks_add, marks_flush, &fm, 0};
+	struct fhandle a, b;
+	struct recorder *r;
+	struct tree t;
+
+	tree_init(&t);
+	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
+	recorder_set_marks(r, &rm);
+	a = tree_file(&t, "a");
+	b = tree_file(&t, "b");
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 0); /* written once: a mark would drop nothing */
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 1);
+	assert_int_equal(fm.last_ino, ino_of(&t, "a"));
+	assert_int_equal(recorder_marks_held(r), 1);
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 1);
+	/* not when its name is not on record, nor for attributes */
+	assert_int_equal(recorder_note_object(r, &b, FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(r, &b, FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(r, &b, FST_ATTRIB, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(recorder_note_object(r, &b, FST_ATTRIB, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 1);
+	/* a new epoch: every write is reported again */
+	recorder_new_epoch(r);
+	assert_int_equal(fm.flushes, 1);
+	assert_int_equal(recorder_marks_held(r), 0);
+	recorder_new_epoch(r);
+	assert_int_equal(fm.flushes, 1); /* nothing held: nothing to flush */
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 2);
+	/* a flush that fails keeps the marks counted, and is tried again */
+	fm.flush_result = -ENOMEM;
+	recorder_new_epoch(r);
+	assert_int_equal(fm.flushes, 2);
+	assert_int_equal(recorder_marks_held(r), 1);
+	fm.flush_result = 0;
+	recorder_new_epoch(r);
+	assert_int_equal(fm.flushes, 3);
+	assert_int_equal(recorder_marks_held(r), 0);
+	assert_int_equal(reread(f), 0); /* one name each: nothing but their names' records */
+	recorder_free(r);
+	tree_free(&t);
+}
+
+/* At most max marks an epoch; a refused mark is not asked for again. */
+static void test_marks_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_marks fm = {.add_result = -ENOSPC};
+	struct recorder_marks rm = {marks_add, marks_flush, &fm, 1};
+	struct fhandle h[3];
+	struct recorder *r;
+	struct tree t;
+
+	tree_init(&t);
+	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
+	recorder_set_marks(r, &rm);
+	h[0] = tree_file(&t, "a");
+	h[1] = tree_file(&t, "b");
+	h[2] = tree_file(&t, "c");
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(recorder_note_object(r, &h[0], FST_MODIFIED, NOTE_NAME_RECORDED),
+				 0);
+	assert_int_equal(fm.adds, 1);
+	assert_int_equal(recorder_marks_held(r), 0);
+	fm.add_result = 0;
+	for (int k = 1; k < 3; k++)
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(
+			    recorder_note_object(r, &h[k], FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(fm.adds, 2); /* b's; c's would be past the bound */
+	assert_int_equal(recorder_marks_held(r), 1);
+	assert_int_equal(fm.last_ino, ino_of(&t, "b"));
+	recorder_free(r);
+	tree_free(&t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -439,6 +621,10 @@ int main(void)
 	    T(test_objects_by_link_count),
 	    T(test_objects_gone),
 	    T(test_objects_mount_unusable),
+	    T(test_objects_created),
+	    T(test_suspend),
+	    T(test_marks),
+	    T(test_marks_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

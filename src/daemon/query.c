@@ -146,14 +146,19 @@ static int add_hidden(struct query *q, const char *container)
 	}
 }
 
-/* full (under canon_dir) changed; container holds its name. */
+/*
+ * full (under canon_dir) changed; container holds its name. canon_dir
+ * itself is always the caller's to see: the server lets it ask only about
+ * a directory it may list, whose name it gave, whether or not it may list
+ * the directory above (a home directory in a /home of mode 0711).
+ */
 static int add_change(struct query *q, const char *full, const char *container, unsigned kinds)
 {
 	const char *rel;
 
 	if (!path_under(full, q->canon_dir, &rel))
 		return 0;
-	if (q->pc && !perm_can_list(q->pc, container))
+	if (q->pc && strcmp(rel, ".") != 0 && !perm_can_list(q->pc, container))
 		return add_hidden(q, container); /* the caller could not have listed this name */
 	return add_out(q, rel, kinds);
 }

@@ -223,7 +223,7 @@ void catchup_drained(struct catchup *c, uint64_t start_ns)
 void catchup_overflow(struct catchup *c)
 {
 	/* Events after the last complete drain may be lost. */
-	catchup_gap(c, c->last_drain_ns, "event queue overflow");
+	catchup_gap(c, c->last_drain_ns, "events lost (queue overflow or an unreadable event)");
 }
 
 void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why)
@@ -518,7 +518,7 @@ int catchup_commit(struct catchup *c)
 		 * watermark covers all of it, and the scan finds it once a
 		 * commit works again.
 		 */
-		recorder_new_epoch(c->recorder);
+		(void)recorder_new_epoch(c->recorder); /* a mark left is covered by the gap too */
 		recorder_suspend(c->recorder, true);
 		journal_get_stats(c->journal, &js);
 		catchup_gap(c, js.watermark_ns, "failed journal commit");

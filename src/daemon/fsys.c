@@ -145,8 +145,8 @@ static int drain(struct fsys *fs)
 	recorder_sink(fs->recorder, &sink);
 	r = watcher_read(fs->watcher, &sink, &overflow);
 	release_after_round(fs); /* the recorder may have opened it */
-	if (overflow)
-		catchup_overflow(fs->catchup);
+	if (overflow || r < 0)
+		catchup_overflow(fs->catchup); /* events may be lost: a gap */
 	if (r < 0) {
 		log_ratelimited(LOG_LEVEL_ERR, "cannot read fanotify events of %s: %s",
 				fs->mount.path, strerror(-r));
@@ -233,7 +233,11 @@ int fsys_token(struct fsys *fs, char buf[static TOKEN_MAX])
 
 	if (r < 0)
 		return r;
-	recorder_new_epoch(fs->recorder);
+	/* the kernel's "already recorded" marks go first: else the token is not given */
+	r = recorder_new_epoch(fs->recorder);
+	if (r < 0)
+		return log_errno(LOG_LEVEL_ERR, r, "cannot remove the ignore marks of %s",
+				 fs->mount.path);
 	fsys_format_token(fs, journal_next_seq(fs->journal), buf);
 	return 0;
 }
@@ -256,9 +260,9 @@ uint64_t fsys_durable_seq(const struct fsys *fs)
 	return journal_durable_seq(fs->journal);
 }
 
-void fsys_new_epoch(struct fsys *fs)
+int fsys_new_epoch(struct fsys *fs)
 {
-	recorder_new_epoch(fs->recorder);
+	return recorder_new_epoch(fs->recorder);
 }
 
 const char *fsys_mount_path(const struct fsys *fs)

@@ -38,8 +38,12 @@ int fsys_query(struct fsys *fs, uint64_t from, const char *canon_dir, struct per
 	       struct change_set **ret);
 /* Every seq below this is durable. */
 uint64_t fsys_durable_seq(const struct fsys *fs);
-/* Live subscribers want every change, not one per token: start an epoch. */
-void fsys_new_epoch(struct fsys *fs);
+/*
+ * Live subscribers want every change, not one per token: start an epoch.
+ * An error means the kernel may still drop writes (its ignore marks could
+ * not be removed): the stream cannot go on exactly.
+ */
+int fsys_new_epoch(struct fsys *fs);
 
 const char *fsys_mount_path(const struct fsys *fs);
 

@@ -233,12 +233,18 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 	return ret;
 }
 
-void recorder_new_epoch(struct recorder *r)
+int recorder_new_epoch(struct recorder *r)
 {
+	int ret;
+
 	hashmap_clear(r->recorded);
 	/* the kernel must report every write again: they are not on record in this epoch */
-	if (r->marks_held && r->marks.flush(r->marks.data) == 0)
+	if (!r->marks_held)
+		return 0;
+	ret = r->marks.flush(r->marks.data);
+	if (ret == 0)
 		r->marks_held = 0;
+	return ret;
 }
 
 void recorder_set_marks(struct recorder *r, const struct recorder_marks *m)

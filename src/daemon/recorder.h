@@ -48,8 +48,12 @@ int recorder_note(struct recorder *r, const struct fhandle *dir, const char *nam
 /* A change at an inode that may have other names; flags: NOTE_* of watcher.h. */
 int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
 			 unsigned flags);
-/* Start a new epoch: everything is recorded again from now on. */
-void recorder_new_epoch(struct recorder *r);
+/*
+ * Start a new epoch: everything is recorded again from now on, and the
+ * kernel's ignore marks are removed first. An error says they could not
+ * be: the kernel may still drop writes, so no token may be handed out.
+ */
+int recorder_new_epoch(struct recorder *r);
 /*
  * While suspended, notes are counted and dropped (nothing is appended):
  * the journal cannot keep them, and a gap covers them.

@@ -1057,8 +1057,8 @@ static void on_committed(void *data, struct fsys *fs)
 			client_close(c);
 	}
 	/* Live subscribers want every change, not one per token. */
-	if (streams)
-		fsys_new_epoch(fs);
+	if (streams && fsys_new_epoch(fs) < 0)
+		on_detached(data, fs); /* the kernel may drop writes: the streams end with "gap" */
 }
 
 /* Parked requests whose wait is over are told so. */

@@ -220,9 +220,11 @@ struct event_info {
 };
 
 /* The name after a handle, bounded by the info record's end. */
-static const char *info_name(const struct file_handle *kh, const char *end, size_t *ret_len)
+static const char *info_name(const struct file_handle *kh, size_t handle_bytes, const char *end,
+			     size_t *ret_len)
 {
-	const char *nm = (const char *)kh->f_handle + kh->handle_bytes;
+	/* handle_bytes from the aligned copy: kh may sit at any offset */
+	const char *nm = (const char *)kh->f_handle + handle_bytes;
 	const char *nul = nm < end ? memchr(nm, '\0', (size_t)(end - nm)) : NULL;
 
 	*ret_len = nul ? (size_t)(nul - nm) : 0;
@@ -260,7 +262,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 		memcpy(&u, kh, sizeof(struct file_handle) + khead.handle_bytes);
 		switch (hdr.info_type) {
 		case FAN_EVENT_INFO_TYPE_DFID_NAME:
-			nm = info_name(kh, rec_end, &nlen);
+			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
 			if (nm && fhandle_from_kernel(&u.fh, &ev->dir) == 0) {
 				ev->have_dir = true;
 				ev->name = nm;
@@ -275,7 +277,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
-			nm = info_name(kh, rec_end, &nlen);
+			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
 			if (nm && fhandle_from_kernel(&u.fh, &ev->olddir) == 0) {
 				ev->have_old = true;
 				ev->oldname = nm;
@@ -283,7 +285,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
-			nm = info_name(kh, rec_end, &nlen);
+			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
 			if (nm && fhandle_from_kernel(&u.fh, &ev->newdir) == 0) {
 				ev->have_new = true;
 				ev->newname = nm;
@@ -303,6 +305,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 struct notes {
 	const struct watcher_sink *sink;
 	struct watcher_stats *stats;
+	bool lost; /* a note was refused: its change is not on record */
 };
 
 static int note(struct notes *n, const struct fhandle *dir, const char *name, size_t len,
@@ -313,6 +316,7 @@ static int note(struct notes *n, const struct fhandle *dir, const char *name, si
 	if (r < 0) {
 		n->stats->note_errors++;
 		n->stats->last_note_error = r;
+		n->lost = true;
 	}
 	return r;
 }
@@ -324,6 +328,7 @@ static void note_object(struct notes *n, const struct fhandle *obj, unsigned kin
 	if (r < 0) {
 		n->stats->note_errors++;
 		n->stats->last_note_error = r;
+		n->lost = true;
 	}
 }
 
@@ -387,7 +392,7 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watcher_sink *sink,
 		   struct watcher_stats *stats, bool *ret_overflow)
 {
-	struct notes n = {sink, stats};
+	struct notes n = {sink, stats, false};
 	const char *b = buf;
 	int count = 0;
 
@@ -395,16 +400,26 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 	 * Events are 4-byte aligned when they carry names, the metadata
 	 * struct wants 8: look at each through an aligned copy.
 	 */
-	for (size_t off = 0; off + sizeof(struct fanotify_event_metadata) <= len;) {
+	for (size_t off = 0; off < len;) {
 		struct fanotify_event_metadata md;
 		struct event_info ev = {0};
 
+		/* what cannot be read is lost: the caller opens a gap */
+		if (len - off < sizeof(md)) {
+			*ret_overflow = true;
+			break;
+		}
 		memcpy(&md, b + off, sizeof(md));
 		if (md.event_len < sizeof(md) || md.event_len > len - off ||
-		    md.metadata_len < sizeof(md) || md.metadata_len > md.event_len)
+		    md.metadata_len < sizeof(md) || md.metadata_len > md.event_len) {
+			stats->malformed++;
+			*ret_overflow = true;
 			break;
-		if (md.vers != FANOTIFY_METADATA_VERSION)
+		}
+		if (md.vers != FANOTIFY_METADATA_VERSION) {
+			*ret_overflow = true;
 			return -EPROTO;
+		}
 		count++;
 		if (md.fd >= 0)
 			close(md.fd);
@@ -422,6 +437,8 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 		}
 		off += md.event_len;
 	}
+	if (n.lost)
+		*ret_overflow = true; /* a change the recorder could not keep */
 	return count;
 }
 

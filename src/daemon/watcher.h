@@ -56,6 +56,7 @@ struct watcher_stats {
 	uint64_t events_own;  /* of those, the daemon's own (dropped) */
 	uint64_t overflows;   /* FAN_Q_OVERFLOW markers */
 	uint64_t note_errors; /* notes the sink refused */
+	uint64_t malformed;   /* events that could not be taken apart */
 	int last_note_error;
 	/* ignore marks: "already recorded in this epoch", told to the kernel */
 	uint64_t marks_added;
@@ -80,9 +81,11 @@ int watcher_fd(const struct watcher *w);
 const struct watcher_stats *watcher_stats(const struct watcher *w);
 
 /*
- * Read every queued event. *ret_overflow is set when the kernel dropped
- * events (a gap since the last complete drain). Returns the number of
- * events read or a negative errno.
+ * Read every queued event. *ret_overflow is set when events may be lost:
+ * the kernel dropped some (FAN_Q_OVERFLOW), an event could not be taken
+ * apart, or the sink refused a note; the caller opens a gap since the
+ * last complete drain. Returns the number of events read or a negative
+ * errno (after which events may be lost too).
  */
 int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_overflow);
 
@@ -97,7 +100,12 @@ int watcher_read(struct watcher *w, const struct watcher_sink *sink, bool *ret_o
 int watcher_ignore(struct watcher *w, int fd);
 int watcher_flush_ignores(struct watcher *w);
 
-/* Decode one read(2) buffer; updates stats. -EPROTO on an unknown metadata version. */
+/*
+ * Decode one read(2) buffer; updates stats; sets *ret_overflow as
+ * watcher_read() says (never clears it). Returns the events taken apart
+ * (overflow markers and the daemon's own included). -EPROTO on an unknown
+ * metadata version.
+ */
 int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watcher_sink *sink,
 		   struct watcher_stats *stats, bool *ret_overflow);
 

@@ -54,9 +54,9 @@ test_expect_success ROOT,FANOTIFY,LOOP,EXT4 'ext4: 3,000 boundaries of appends' 
 test_expect_success ROOT,FANOTIFY,LOOP,EXT4 'ext4: 3,000 boundaries of rewrites, marks evicted by drop_caches' '
 	mkdir ext4/r &&
 	fstrack watch "$PWD/ext4/r" >/dev/null &&
-	( while :; do echo 2 >/proc/sys/vm/drop_caches; sleep 0.02; done ) &
+	{ ( while :; do echo 2 >/proc/sys/vm/drop_caches; sleep 0.02; done ) & } &&
 	dropper=$! &&
-	test_when_finished "kill $dropper; wait $dropper" &&
+	test_when_finished "kill $dropper; wait $dropper; :" &&
 	hammer ext4-evicted --dir "$PWD/ext4/r" --files 16 --writers 2 --mode rewrite \
 		--boundaries 3000
 '

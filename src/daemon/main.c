@@ -64,6 +64,10 @@ static void usage(FILE *f)
 	    "  --max-clients-per-user N connections of one user other than root (default 256)\n"
 	    "  --max-scopes-per-user N  directories one user other than root may watch\n"
 	    "                           (default 64)\n"
+	    "  --read-delay-ms N        after reading the event queue, leave it N ms, so a burst\n"
+	    "                           is read in batches (default 5; 0: read at once)\n"
+	    "  --max-ignore-marks N     kernel ignore marks for files whose writes are on record,\n"
+	    "                           at most N per epoch (default 65536; 0: none)\n"
 	    "  --help, --version\n",
 	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -100,7 +104,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_STREAMBUF,
 		O_MAXCLIENTS,
 		O_MAXCLIENTS_UID,
-		O_MAXSCOPES_UID
+		O_MAXSCOPES_UID,
+		O_READDELAY,
+		O_MAXMARKS
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -117,6 +123,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"queue-events", required_argument, NULL, O_QUEUE},
 	    {"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
+	    {"max-clients", required_argument, NULL, O_MAXCLIENTS},
+	    {"max-clients-per-user", required_argument, NULL, O_MAXCLIENTS_UID},
+	    {"max-scopes-per-user", required_argument, NULL, O_MAXSCOPES_UID},
+	    {"read-delay-ms", required_argument, NULL, O_READDELAY},
+	    {"max-ignore-marks", required_argument, NULL, O_MAXMARKS},
 	    {0},
 	};
 	int c;
@@ -125,7 +136,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		uint64_t v = 0;
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
 			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
-			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID;
+			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID || c == O_READDELAY ||
+			   c == O_MAXMARKS;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -177,6 +189,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_MAXSCOPES_UID:
 			o->server.max_scopes_per_uid = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_READDELAY:
+			o->tracker.read_delay_ms = v > 1000 ? 1000 : (unsigned)v;
+			break;
+		case O_MAXMARKS:
+			o->tracker.max_ignore_marks = (size_t)v;
 			break;
 		case O_HELP:
 			usage(stdout);

@@ -26,7 +26,8 @@ struct tracker {
 	struct tracker_config cfg;
 	char *state_dir;
 	struct loop *loop;
-	struct tracker_observer obs;
+	struct tracker_observer obs[TRACKER_OBSERVERS_MAX];
+	size_t n_obs;
 	pid_t pid;
 	struct fsys *filesystems; /* attached */
 	struct fsys *notify;	  /* with news for the observer (notify_next) */

@@ -65,16 +65,20 @@ static void deliver(void *data)
 		list = fs->notify_next;
 		fs->notes = 0;
 		fs->queued = false;
-		if (fs->detached) {
-			if (t->obs.detached)
-				t->obs.detached(t->obs.data, fs);
-			loop_defer_free(t->loop, &fs->free_node, free_deferred, fs);
-			continue;
+		for (size_t i = 0; i < t->n_obs; i++) {
+			const struct tracker_observer *o = &t->obs[i];
+			if (fs->detached) {
+				if (o->detached)
+					o->detached(o->data, fs);
+				continue;
+			}
+			if ((notes & FSYS_NOTE_COMMITTED) && o->committed)
+				o->committed(o->data, fs);
+			if ((notes & FSYS_NOTE_READY) && o->ready)
+				o->ready(o->data, fs);
 		}
-		if ((notes & FSYS_NOTE_COMMITTED) && t->obs.committed)
-			t->obs.committed(t->obs.data, fs);
-		if ((notes & FSYS_NOTE_READY) && t->obs.ready)
-			t->obs.ready(t->obs.data, fs);
+		if (fs->detached)
+			loop_defer_free(t->loop, &fs->free_node, free_deferred, fs);
 	}
 }
 

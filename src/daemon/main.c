@@ -432,7 +432,9 @@ int main(int argc, char **argv)
 	write_lock_pid(lock_fd);
 	server_observer(srv, &obs);
 	sg.loop = loop;
-	r = tracker_new(&o.tracker, loop, &obs, &t);
+	r = tracker_new(&o.tracker, loop, &t);
+	if (r == 0)
+		r = tracker_add_observer(t, &obs);
 	if (r == 0) {
 		server_set_tracker(srv, t);
 		sg.tracker = t;

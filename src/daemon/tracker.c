@@ -40,8 +40,15 @@ static void on_mounts(void *data, uint32_t events)
 	tracker_recheck_mounts(data);
 }
 
-int tracker_new(const struct tracker_config *cfg, struct loop *loop,
-		const struct tracker_observer *obs, struct tracker **ret)
+int tracker_add_observer(struct tracker *t, const struct tracker_observer *obs)
+{
+	if (t->n_obs == TRACKER_OBSERVERS_MAX)
+		return -ENOSPC;
+	t->obs[t->n_obs++] = *obs;
+	return 0;
+}
+
+int tracker_new(const struct tracker_config *cfg, struct loop *loop, struct tracker **ret)
 {
 	struct tracker *t = calloc(1, sizeof(*t));
 	int r;
@@ -50,7 +57,6 @@ int tracker_new(const struct tracker_config *cfg, struct loop *loop,
 		return -ENOMEM;
 	t->cfg = *cfg;
 	t->loop = loop;
-	t->obs = *obs;
 	t->pid = getpid();
 	t->mountinfo_fd = -1;
 	t->state_dir = strdup(cfg->state_dir);

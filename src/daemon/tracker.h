@@ -44,8 +44,13 @@ struct tracker_observer {
 	void (*detached)(void *data, struct fsys *fs);
 };
 
-int tracker_new(const struct tracker_config *cfg, struct loop *loop,
-		const struct tracker_observer *obs, struct tracker **ret);
+int tracker_new(const struct tracker_config *cfg, struct loop *loop, struct tracker **ret);
+/*
+ * Hear the tracker's news (each front end: the socket protocol, Watchman's,
+ * git's). At most TRACKER_OBSERVERS_MAX; -ENOSPC past it.
+ */
+#define TRACKER_OBSERVERS_MAX 8
+int tracker_add_observer(struct tracker *t, const struct tracker_observer *obs);
 /* Read the scope list of the state dir and attach what is there. */
 int tracker_load(struct tracker *t);
 /* Look at the mount table again (it changed, or SIGHUP). */

@@ -66,6 +66,7 @@ struct fsys {
 	struct loop_source *fan_src;
 	struct loop_source *read_timer; /* batches reads of the queue */
 	struct recorder *recorder;
+	struct sfilter *filter; /* is a directory under some scope? */
 	struct journal *journal;
 	struct catchup *catchup;
 	uint64_t idle_commit_ns; /* when the watermark alone was last committed */

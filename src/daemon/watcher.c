@@ -379,6 +379,9 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 	/* a new file: one name, unless a link made it */
 	if ((mask & FAN_CREATE) && ev->have_obj && !ondir)
 		note_object(n, &ev->obj, 0, NOTE_CREATED);
+	/* a new directory: lies where its parent lies */
+	if ((mask & FAN_CREATE) && ev->have_obj && ondir && n->sink->dir_created)
+		n->sink->dir_created(n->sink->data, &ev->dir, &ev->obj);
 	/* the same inode may have names elsewhere: hard links */
 	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		note_object(n, &ev->obj,

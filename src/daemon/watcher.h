@@ -34,6 +34,8 @@ struct watcher_sink {
 	 */
 	int (*note_object)(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags);
 	void *data;
+	/* optional: a directory child was just created in parent */
+	void (*dir_created)(void *data, const struct fhandle *parent, const struct fhandle *child);
 };
 
 /* What an object note says beside its kinds. */

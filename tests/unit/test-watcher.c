@@ -162,7 +162,7 @@ static int rec_note_object(void *data, const struct fhandle *obj, unsigned kinds
 static int decode_n(const struct evbuf *e, size_t len, struct recsink *s, struct watcher_stats *st,
 		    bool *overflow)
 {
-	struct watcher_sink sink = {rec_note, rec_note_object, s};
+	struct watcher_sink sink = {rec_note, rec_note_object, s, NULL};
 	unsigned char *copy = malloc(len ? len : 1);
 	int r;
 
@@ -512,7 +512,7 @@ static void test_overflow(void **state)
 	e = (struct evbuf){0};
 	ev_simple(&e, FAN_CREATE, "dirA0001", "x", "objF0001");
 	{
-		struct watcher_sink sink = {rec_note, rec_note_object, &s};
+		struct watcher_sink sink = {rec_note, rec_note_object, &s, NULL};
 
 		s = (struct recsink){.lo = e.b, .hi = e.b + e.len};
 		overflow = true;
@@ -589,7 +589,7 @@ static int fail_note_object(void *data, const struct fhandle *obj, unsigned kind
 static void test_note_errors(void **state)
 {
 	struct evbuf e = {0};
-	struct watcher_sink sink = {fail_note, fail_note_object, NULL};
+	struct watcher_sink sink = {fail_note, fail_note_object, NULL, NULL};
 	struct watcher_stats st = {0};
 	bool overflow = false;
 

@@ -49,19 +49,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifndef FAN_REPORT_TARGET_FID
-#define FAN_REPORT_TARGET_FID 0x00001000
-#endif
-#ifndef FAN_RENAME
-#define FAN_RENAME 0x10000000
-#endif
-#ifndef FAN_MARK_EVICTABLE
-#define FAN_MARK_EVICTABLE 0x00000200
-#endif
-#ifndef FAN_MARK_IGNORE
-#define FAN_MARK_IGNORE 0x00000400
-#endif
-
 /* The same as fstrackd's (src/daemon/watcher.c). */
 #define INIT_FLAGS                                                                                 \
 	(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |    \

@@ -10,9 +10,11 @@
  *        watcher_open()), and read and discard its events as fast as it can:
  *        no decoding beyond the event length, no journal, no memory per
  *        event. That is floor A.
- *        With --ignore (floor B), each non-directory object seen in an event
- *        for the first time (any event but a deletion, the object's file
- *        handle from the FID record) also gets an inode mark with an ignore
+ *        With --ignore (floor B), each non-directory object seen for the
+ *        first time in a FAN_CREATE, FAN_MODIFY or FAN_CLOSE_WRITE event
+ *        (the object's file handle from the FID record; other events, such
+ *        as the FAN_ATTRIB of an unlink, say nothing about writes to come)
+ *        also gets an inode mark with an ignore
  *        mask of FAN_MODIFY | FAN_CLOSE_WRITE, added with FAN_MARK_IGNORE |
  *        FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE: the kernel then
  *        stops queueing those events for it (the floor of issue 10's
@@ -130,7 +132,7 @@ static void ignore_object(struct floor *f, const struct fanotify_event_metadata 
 	} h;
 	size_t off = md->metadata_len;
 
-	if (md->mask & (FAN_ONDIR | FAN_DELETE | FAN_DELETE_SELF | FAN_Q_OVERFLOW))
+	if ((md->mask & FAN_ONDIR) || !(md->mask & (FAN_CREATE | FAN_MODIFY | FAN_CLOSE_WRITE)))
 		return;
 	while (off + sizeof(struct fanotify_event_info_header) <= md->event_len) {
 		struct fanotify_event_info_header ih;

@@ -142,7 +142,7 @@ TRACKER_PID=
 
 start_floor() {
 	rm -f "$WORK/floor.sock"
-	"$FLOOR" serve "$@" "$MNT" "$WORK/floor.sock" 2>>"$WORK/floor.log" &
+	"$FLOOR" serve "$@" "$MNT" "$WORK/floor.sock" 2>"$WORK/floor.err" &
 	TRACKER_PID=$!
 	bench__pids+=("$TRACKER_PID")
 	for _ in $(seq 100); do
@@ -150,7 +150,7 @@ start_floor() {
 		kill -0 "$TRACKER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "write-overhead: fanotify-floor did not come up: $(tail -n 2 "$WORK/floor.log")" >&2
+	echo "write-overhead: fanotify-floor did not come up: $(tail -n 2 "$WORK/floor.err")" >&2
 	return 1
 }
 # the floor's answer: "events N overflows N marks N stale N errors N"
@@ -269,11 +269,12 @@ sync
 # ---- the runs --------------------------------------------------------------
 
 RAW=$SRC_DIR/bench/out/write-overhead.raw.tsv
-printf 'rep\trow\tconfig\tseconds\tevents\tcpu_s\toverflows\tmarks\tvmhwm_kib\n' >"$RAW"
-declare -A secs=() evs=() cpus=() ovfl=() marks=() hwm=()
+printf 'rep\trow\tconfig\tseconds\tevents\tcpu_s\toverflows\tmarks\tmark_stale\tmark_errors\tvmhwm_kib\n' >"$RAW"
+declare -A secs=() evs=() cpus=() ovfl=() marks=() stale=() hwm=()
+notes=() # what the floors said on stderr, and fstrackd's overflows, per run
 
 measure() { # ROW CONFIG REP
-	local row=$1 cfg=$2 rep=$3 root t0 t1 ev0= ev1= cpu0= cpu1= s ev=- cpu=- o=- mk=- hw=-
+	local row=$1 cfg=$2 rep=$3 root t0 t1 ev0= ev1= cpu0= cpu1= s ev=- cpu=- o=- mk=- st=- er=- hw=-
 	root=$(row_root "$row")
 	prep "$row"
 	sync
@@ -295,6 +296,8 @@ measure() { # ROW CONFIG REP
 			ev=$(($(floor_field events) - ev0))
 			o=$(floor_field overflows)
 			mk=$(floor_field marks)
+			st=$(floor_field stale)
+			er=$(floor_field errors)
 			;;
 		fst | fst-other)
 			ev1=$(events "$cfg")
@@ -305,14 +308,21 @@ measure() { # ROW CONFIG REP
 		esac
 	fi
 	stop "$cfg"
+	if [[ $cfg == floor* ]] && [ -s "$WORK/floor.err" ]; then
+		notes+=("rep $rep, $row, ${title[$cfg]}: $(head -n 1 "$WORK/floor.err") ($er errors, $st stale)")
+	fi
+	if [[ $cfg == fst* ]] && [ "$o" != 0 ]; then
+		notes+=("rep $rep, $row, ${title[$cfg]}: $o queue overflows, $ev events read")
+	fi
 	s=$(echo "$t1 - $t0" | bc)
 	secs[$row/$cfg]+="$s "
 	evs[$row/$cfg]+="$ev "
 	cpus[$row/$cfg]+="$cpu "
 	ovfl[$row/$cfg]+="$o "
 	marks[$row/$cfg]+="$mk "
+	stale[$row/$cfg]+="$st "
 	hwm[$row/$cfg]+="$hw "
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$row" "$cfg" "$s" "$ev" "$cpu" "$o" "$mk" "$hw" >>"$RAW"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$row" "$cfg" "$s" "$ev" "$cpu" "$o" "$mk" "$st" "$er" "$hw" >>"$RAW"
 	bench_say "rep $rep: $row, ${title[$cfg]}: $s s, events $ev, cpu $cpu s, overflows $o"
 }
 
@@ -341,6 +351,7 @@ done
 # median, largest, sum of the numbers of a line ("-": none)
 numbers() { tr ' ' '\n' | awk '$1 != "" && $1 != "-"' | sort -g; }
 median() { numbers | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+imedian() { median | awk '{ if ($1 == "-") print; else printf "%.0f\n", $1 }'; } # rounded
 maxof() { numbers | awk '{ m = $1 } END { print NR ? m : "-" }'; }
 sumof() { numbers | awk '{ s += $1 } END { print NR ? s : "-" }'; }
 
@@ -399,7 +410,9 @@ done
 for c in "${cols[@]}"; do
 	if [ -n "${why[$c]:-}" ]; then bench_out "  ${title[$c]}: not measured: ${why[$c]}"; fi
 done
-bench_out "  git fsmon: checkout row only; git runs with core.fsmonitor=false in every column"
+if [[ " ${ROWS[*]} " == *" checkout "* ]]; then
+	bench_out "  checkout: git runs with core.fsmonitor=false in every column; git fsmon: this row only"
+fi
 
 # median_table CAPTION VAR FORMAT CONFIG...: per workload, the median of VAR[workload/config]
 median_table() {
@@ -434,15 +447,13 @@ for row in "${ROWS[@]}"; do
 	done
 	h=$(maxof <<<"${hwm[$row/fst]:-} ${hwm[$row/fst-other]:-}")
 	bench_out "$(printf '%-34s %10s %10s %10s %10s %10s %8s %8s %8s %9s' "${label[$row]}" \
-		"$(median <<<"${evs[$row/floorA]:-}")" "$(median <<<"${evs[$row/floorB]:-}")" \
-		"$(median <<<"${marks[$row/floorB]:-}")" "$(median <<<"${evs[$row/fst]:-}")" \
-		"$(median <<<"${evs[$row/fst-other]:-}")" "$(per_ev "$row" fst)" "$(per_ev "$row" fst-other)" "$o" \
+		"$(imedian <<<"${evs[$row/floorA]:-}")" "$(imedian <<<"${evs[$row/floorB]:-}")" \
+		"$(imedian <<<"${marks[$row/floorB]:-}")" "$(imedian <<<"${evs[$row/fst]:-}")" \
+		"$(imedian <<<"${evs[$row/fst-other]:-}")" "$(per_ev "$row" fst)" "$(per_ev "$row" fst-other)" "$o" \
 		"$([ "$h" = - ] && echo - || echo "$h KiB")")"
 done
 bench_out "  events: read by the floor / fstrackd (status events_seen) from the workload's start to the catch-up;"
 bench_out "  µs = fstrackd's user+system CPU time (/proc/PID/stat, 10 ms ticks) / events, per run, median;"
 bench_out "  B marks: ignore marks floor B added in the run; overflow: floors and fstrackd together;"
 bench_out "  fst HWM: fstrackd's VmHWM at the end of a run, largest of the row. Raw figures: bench/out/write-overhead.raw.tsv"
-if [ -s "$WORK/floor.log" ]; then
-	bench_out "  fanotify-floor said: $(sort -u "$WORK/floor.log" | head -n 3 | tr '\n' ' ')"
-fi
+for n in "${notes[@]}"; do bench_out "  $n"; done

@@ -51,16 +51,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* The same as fstrackd's (src/daemon/watcher.c). */
-#define INIT_FLAGS                                                                                 \
-	(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |    \
-	 FAN_REPORT_TARGET_FID)
-#define WATCH_MASK                                                                                 \
-	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |       \
-	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
-#define IGNORE_MASK (FAN_MODIFY | FAN_CLOSE_WRITE)
-#define IGNORE_FLAGS                                                                               \
-	(FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE)
+#include "daemon/watcher.h"
+
+/* fstrackd's very flags and masks (src/daemon/watcher.h). */
+#define INIT_FLAGS WATCHER_INIT_FLAGS
+#define WATCH_MASK WATCHER_MASK
+#define IGNORE_MASK WATCHER_IGNORE_MASK
+#define IGNORE_FLAGS WATCHER_IGNORE_FLAGS
 
 #define BUF_SIZE (1 << 20)
 #define SET_BITS 21 /* 2M slots of 8 bytes: 16 MiB, for up to ~1M objects */

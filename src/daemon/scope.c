@@ -331,6 +331,8 @@ static void scope_drop(struct tracker *t, struct scope *s, bool detach_empty)
 {
 	struct scope **pp;
 
+	if (t->sweep_next == s)
+		t->sweep_next = s->next;
 	for (pp = &t->scopes; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
@@ -507,6 +509,39 @@ void scopes_reattach(struct tracker *t)
 	}
 	if (changed)
 		scopes_save(t);
+}
+
+size_t scopes_sweep(struct tracker *t, size_t budget, uint64_t grace_ns, uint64_t now_ns)
+{
+	struct scope *s = t->sweep_next ? t->sweep_next : t->scopes, *next;
+	size_t dropped = 0;
+	char path[PATH_MAX];
+
+	for (; s && budget > 0; s = next) {
+		next = s->next;
+		budget--;
+		if (!s->fs)
+			continue; /* missing: its filesystem may come back */
+		if (scope_alive(s, path, sizeof(path))) {
+			s->vanished_ns =
+			    0; /* (a directory is never reborn: only an unknown answer was) */
+			continue;
+		}
+		if (!s->vanished_ns) {
+			s->vanished_ns = now_ns;
+			continue;
+		}
+		if (now_ns - s->vanished_ns < grace_ns)
+			continue;
+		log_ratelimited(LOG_LEVEL_INFO, "%s is gone for %llu s: no longer watched", s->path,
+				(unsigned long long)((now_ns - s->vanished_ns) / 1000000000ull));
+		scope_drop(t, s, true);
+		dropped++;
+	}
+	t->sweep_next = s;
+	if (dropped)
+		scopes_save(t);
+	return dropped;
 }
 
 void scopes_free(struct tracker *t)

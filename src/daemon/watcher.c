@@ -372,18 +372,20 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 		kinds |= FST_ATTRIB;
 	if (kinds)
 		name_ok = note(n, &ev->dir, ev->name, ev->namelen, kinds) == 0;
-	/* a new file: one name, unless a link made it */
-	if ((mask & FAN_CREATE) && ev->have_obj && !ondir)
-		note_object(n, &ev->obj, 0, NOTE_CREATED);
 	/* a new directory: lies where its parent lies */
 	if ((mask & FAN_CREATE) && ev->have_obj && ondir && n->sink->dir_created)
 		n->sink->dir_created(n->sink->data, &ev->dir, &ev->obj);
-	/* the same inode may have names elsewhere: hard links */
-	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+	/*
+	 * The inode, once: a new file has one name (unless a link made it);
+	 * a changed one may have names elsewhere (hard links).
+	 */
+	if (ev->have_obj && !ondir &&
+	    (mask & (FAN_CREATE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		note_object(n, &ev->obj,
 			    (mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
 				(mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
-			    name_ok ? NOTE_NAME_RECORDED : 0);
+			    (mask & FAN_CREATE ? NOTE_CREATED : 0) |
+				(name_ok ? NOTE_NAME_RECORDED : 0));
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */
 }

@@ -23,7 +23,8 @@
 #   bench_cpu PID                      user + system CPU seconds used so far
 #   bench_cold                         sync and drop the page, dentry and inode caches
 #   bench_hyperfine VAR RUNS WARMUP PREPARE CMD
-#                                      time CMD; sets VAR_mean VAR_sd VAR_min (s)
+#                                      time CMD; sets VAR_mean VAR_sd VAR_min (s);
+#                                      BENCH_HF_SHELL=none: without a shell (-N)
 #   bench_header TITLE                 the table's title lines
 #   bench_out TEXT...                  a line to stdout and to $OUT_FILE
 #   bench_say TEXT...                  progress, to stderr only
@@ -190,6 +191,9 @@ bench_cold() {
 bench_hyperfine() {
 	local var=$1 runs=$2 warmup=$3 prepare=$4 cmd=$5 json=$WORK/hf.json
 	local args=(--style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
+	# BENCH_HF_SHELL=none: no shell (for commands of a few ms: hyperfine cannot
+	# subtract a shell's start-up precisely enough)
+	[ "${BENCH_HF_SHELL:-}" = none ] && args+=(-N)
 	[ -n "$prepare" ] && args+=(--prepare "$prepare")
 	hyperfine "${args[@]}" "$cmd" >&2
 	printf -v "${var}_mean" '%s' "$(jq -r '.results[0].mean' "$json")"

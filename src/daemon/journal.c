@@ -1533,7 +1533,7 @@ const char *journal_range_name(enum journal_range r)
 {
 	static const char *const names[] = {
 	    [JOURNAL_RANGE_EXACT] = "exact",   [JOURNAL_RANGE_SUMMARY] = "summary",
-	    [JOURNAL_RANGE_WIDE] = "wide",     [JOURNAL_RANGE_TOO_OLD] = "too old",
+	    [JOURNAL_RANGE_WIDE] = "wide",     [JOURNAL_RANGE_TOO_OLD] = "too_old",
 	    [JOURNAL_RANGE_GONE] = "gone",     [JOURNAL_RANGE_DAMAGED] = "damaged",
 	    [JOURNAL_RANGE_FUTURE] = "future",
 	};

@@ -165,7 +165,7 @@ enum journal_range {
  */
 enum journal_range journal_range_check(const struct journal *j, uint64_t from, uint64_t now_ns,
 				       uint64_t max_age_ns);
-/* "exact", "summary", "wide", "too old", "gone", "damaged", "future". */
+/* "exact", "summary", "wide", "too_old", "gone", "damaged", "future". */
 const char *journal_range_name(enum journal_range r);
 
 /*

@@ -2228,7 +2228,7 @@ static void test_compact_token_regions(void **state)
 	assert_int_equal(journal_get_segment(j, 0, &seg), 0);
 	assert_int_equal(seg.first_time_ns, T0 + seg.first_seq * SEC);
 	assert_true(seg.last_time_ns >= seg.first_time_ns);
-	assert_string_equal(journal_range_name(JOURNAL_RANGE_TOO_OLD), "too old");
+	assert_string_equal(journal_range_name(JOURNAL_RANGE_TOO_OLD), "too_old");
 	journal_free(j);
 
 	/* the same after a restart (the lost ranges are seq gaps on disk) */

@@ -117,6 +117,9 @@ struct journal {
 	uint64_t summary_places;
 	uint64_t summary_bytes;
 	bool no_summary;
+	bool (*handle_gone)(void *userdata, int32_t handle_type, const uint8_t *handle,
+			    uint16_t handle_len);
+	void *handle_gone_data;
 	int dirfd;
 	int fd;		/* the newest segment, open for appending; -1 when none */
 	bool need_roll; /* never append to the current file again */
@@ -150,6 +153,7 @@ struct journal {
 	uint64_t compact_retry_at; /* bytes_committed before compaction is tried again */
 	uint64_t compactions;
 	uint64_t compact_failures;
+	uint64_t places_gone;
 	uint64_t leftover_segments;
 };
 
@@ -1312,6 +1316,8 @@ int journal_open(const char *dir, const struct journal_options *opt, struct jour
 	j->summary_bytes = opt && opt->summary_bytes ? opt->summary_bytes : j->max_bytes / 8;
 	j->summary_bytes = min_u64(j->summary_bytes, j->max_bytes / 2); /* room for segments */
 	j->no_summary = opt && opt->no_summary;
+	j->handle_gone = opt ? opt->handle_gone : NULL;
+	j->handle_gone_data = opt ? opt->handle_gone_data : NULL;
 	j->io = opt ? opt->io : NULL;
 	j->read_only = opt && opt->read_only;
 
@@ -1401,6 +1407,7 @@ void journal_get_stats(const struct journal *j, struct journal_stats *ret)
 	    .summary_level = j->sum.valid ? j->sum.level : 0,
 	    .compactions = j->compactions,
 	    .compact_failures = j->compact_failures,
+	    .places_gone = j->places_gone,
 	    .leftover_segments = j->leftover_segments,
 	};
 	for (size_t i = 0; i < j->n_segs; i++) {
@@ -1855,6 +1862,9 @@ struct fold {
 	uint8_t level;
 	bool wide;
 	uint64_t folded; /* event records seen (and those of the old summary) */
+	struct journal *j; /* its handle_gone, when set */
+	size_t added;	   /* places added since the last prune */
+	uint64_t gone;	   /* places dropped */
 };
 
 #define FOLD_KEY_MAX (5 + JOURNAL_HANDLE_MAX + JOURNAL_NAME_MAX)
@@ -1919,7 +1929,8 @@ static void fold_go_wide(struct fold *f)
 	f->bytes = 0;
 }
 
-static int fold_put(struct fold *f, const struct jrec *r)
+/* Add r to map at f's level, counting its bytes in f. */
+static int fold_put_into(struct fold *f, struct hashmap *map, const struct jrec *r)
 {
 	uint8_t key[FOLD_KEY_MAX];
 	const char *name = r->name;
@@ -1929,13 +1940,20 @@ static int fold_put(struct fold *f, const struct jrec *r)
 	int added;
 
 	coarsen(f->level, &name, &name_len, &kinds);
-	added = hashmap_upsert(f->map, key, fold_key(key, r, name, name_len), &v);
+	added = hashmap_upsert(map, key, fold_key(key, r, name, name_len), &v);
 	if (added < 0)
 		return added;
-	if (added)
+	if (added) {
 		f->bytes += align8(FRAME_HEADER_SIZE + (size_t)r->handle_len + name_len);
+		f->added++;
+	}
 	*v |= kinds;
 	return 0;
+}
+
+static int fold_put(struct fold *f, const struct jrec *r)
+{
+	return fold_put_into(f, f->map, r);
 }
 
 /* Rebuild the map one level coarser. */
@@ -1964,9 +1982,60 @@ static int fold_recoarsen(struct fold *f)
 }
 
 /*
- * Add one record (a journal_cb). Past the budget the places are coarsened
- * a level, then the summary becomes WIDE; out of memory it becomes WIDE
- * too: still an honest answer.
+ * Drop the places whose handle is gone (the journal's handle_gone), asking
+ * once per handle. Exact: a reader skips them too.
+ */
+static int fold_prune(struct fold *f)
+{
+	struct hashmap *keep = hashmap_new(), *seen = hashmap_new();
+	size_t klen, pos = 0, before = hashmap_size(f->map);
+	const void *key;
+	uintptr_t val;
+	int r = 0;
+
+	if (!keep || !seen) {
+		hashmap_free(keep);
+		hashmap_free(seen);
+		return -ENOMEM;
+	}
+	f->bytes = 0;
+	while (r == 0 && hashmap_iter(f->map, &pos, &key, &klen, &val)) {
+		struct jrec rec;
+		uintptr_t *verdict;
+
+		fold_key_decode(key, klen, val, &rec);
+		r = hashmap_upsert(seen, key, 5 + (size_t)rec.handle_len, &verdict);
+		if (r < 0)
+			break;
+		if (r == 1)
+			*verdict = f->j->handle_gone(f->j->handle_gone_data, rec.handle_type,
+						     rec.handle, rec.handle_len)
+				       ? 2
+				       : 1;
+		r = *verdict == 2 ? 0 : fold_put_into(f, keep, &rec);
+	}
+	hashmap_free(seen);
+	if (r < 0) {
+		hashmap_free(keep);
+		return r;
+	}
+	hashmap_free(f->map);
+	f->map = keep;
+	f->gone += before - hashmap_size(keep);
+	f->added = 0;
+	return 0;
+}
+
+static bool fold_over(const struct fold *f)
+{
+	return hashmap_size(f->map) > f->max_places || f->bytes > f->max_bytes;
+}
+
+/*
+ * Add one record (a journal_cb). Past the budget, places whose handle is
+ * gone are dropped (when the journal can tell), then the places are
+ * coarsened a level, then the summary becomes WIDE; out of memory it
+ * becomes WIDE too: still an honest answer.
  */
 static int fold_cb(const struct jrec *r, void *userdata)
 {
@@ -1982,9 +2051,16 @@ static int fold_cb(const struct jrec *r, void *userdata)
 		fold_go_wide(f);
 		return 0;
 	}
-	while (!f->wide && (hashmap_size(f->map) > f->max_places || f->bytes > f->max_bytes))
+	while (!f->wide && fold_over(f)) {
+		/* a prune only after a quarter of the places are new: O(1) per record */
+		if (f->j && f->j->handle_gone && 4 * f->added >= hashmap_size(f->map)) {
+			if (fold_prune(f) < 0)
+				fold_go_wide(f);
+			continue;
+		}
 		if (f->level >= 2 || fold_recoarsen(f) < 0)
 			fold_go_wide(f);
+	}
 	return 0;
 }
 
@@ -2086,7 +2162,7 @@ static void forget_segments(struct journal *j, size_t n)
  */
 static int compact(struct journal *j, size_t k)
 {
-	struct fold f = {.max_places = j->summary_places, .max_bytes = j->summary_bytes};
+	struct fold f = {.max_places = j->summary_places, .max_bytes = j->summary_bytes, .j = j};
 	uint64_t from = j->first_seq, to = j->segs[k].first_seq;
 	struct summary ns = {0};
 	bool renamed = false, damaged = false;
@@ -2130,6 +2206,7 @@ static int compact(struct journal *j, size_t k)
 			goto out;
 	}
 	/* records lost in the range cannot be summarized: start past them */
+	j->places_gone += f.gone;
 	for (size_t i = 0; i < j->n_bad; i++)
 		if (j->bad[i].from < to && j->bad[i].to > from)
 			from = j->bad[i].to;

@@ -76,6 +76,16 @@ struct journal_options {
 	uint64_t summary_places; /* places kept exactly before coarsening (default 1<<18) */
 	uint64_t summary_bytes;	 /* frame bytes of the summary at most (default max_bytes/8) */
 	bool no_summary;	 /* delete instead (and drop an existing summary) */
+	/*
+	 * Optional: is the inode this handle names gone for good (deleted: the
+	 * handle is stale)? false when unsure. Over its budget, compaction
+	 * first drops the places whose handle is gone, exactly, before it
+	 * coarsens: a reader skips them anyway, since the deletion of a
+	 * directory, or of each name of an object, is a place of its own.
+	 */
+	bool (*handle_gone)(void *userdata, int32_t handle_type, const uint8_t *handle,
+			    uint16_t handle_len);
+	void *handle_gone_data;
 };
 
 struct journal_stats {
@@ -104,6 +114,7 @@ struct journal_stats {
 	uint8_t summary_level;	    /* 0 exact, 1 names coarsened, 2 moved dirs too */
 	uint64_t compactions;	    /* since open */
 	uint64_t compact_failures;  /* since open */
+	uint64_t places_gone;	    /* places dropped by handle_gone, since open */
 	uint64_t leftover_segments; /* folded segments removed at open (crash before unlink) */
 };
 

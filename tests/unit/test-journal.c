@@ -2301,6 +2301,64 @@ static void test_compact_bad_range_crossing(void **state)
 	journal_free(j);
 }
 
+/* The daemon's handle_gone: objects and directories 3, 4, 5 were deleted. */
+struct gone_calls {
+	size_t calls;
+};
+
+static bool place_handle_gone(void *userdata, int32_t type, const uint8_t *handle, uint16_t len)
+{
+	struct gone_calls *gc = userdata;
+
+	gc->calls++;
+	assert_int_equal(type, 1);
+	assert_int_equal(len, 8);
+	return memcmp(handle, "obj", 3) == 0 || handle[7] >= 3;
+}
+
+/* Over budget, places whose handle is gone are dropped first: exact, not coarser. */
+static void test_compact_drops_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct gone_calls gc = {0};
+	struct journal_options opt = {SUM_OPTS, .summary_places = 60,
+				      .handle_gone = place_handle_gone, .handle_gone_data = &gc};
+	struct journal_stats st;
+	struct sum_set s = {0};
+	struct journal *j;
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 80; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	/* 71 places, 38 of them gone: the 33 left fit, exactly */
+	assert_int_equal(st.summary_level, 0);
+	assert_true(st.places_gone > 0);
+	assert_true(gc.calls > 0);
+	/* every place that is not gone is there (gone ones folded since the last prune may be) */
+	read_summary(j, 0, &s);
+	assert_true(s.n <= 60);
+	for (uint64_t seq = 0; seq < st.first_seq; seq++) {
+		struct place_ev p;
+		place_of(seq, &p);
+		if (!place_handle_gone(&gc, 1, p.handle, 8))
+			assert_true(sum_covers(&s, &p));
+	}
+	free(s.v);
+	journal_free(j);
+
+	/* under budget it is never asked */
+	gc.calls = 0;
+	opt.summary_places = 0;
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 40; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	assert_true(st.compactions > 0);
+	assert_int_equal(gc.calls, 0);
+	journal_free(j);
+}
+
 /* Build a journal with a summary; returns its stats. */
 static void build_summary(const char *dir, struct journal_stats *st)
 {
@@ -3061,6 +3119,7 @@ int main(void)
 	    T(test_compact_fold),
 	    T_FAST(test_compact_coarsen),
 	    T(test_compact_wide),
+	    T(test_compact_drops_gone),
 	    T(test_compact_token_regions),
 	    T(test_compact_bad_range_crossing),
 	    T(test_compact_gap_after_summary),

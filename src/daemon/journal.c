@@ -514,6 +514,28 @@ static void trim_bad(struct journal *j)
 
 /* ---- reading segments ---- */
 
+/* A read buffer: as large as the files read need, up to READ_CHUNK. */
+struct read_buf {
+	uint8_t *p;
+	size_t cap;
+};
+
+/* Room to read a file of file_bytes bytes in one go (at most READ_CHUNK). */
+static int read_buf_fit(struct read_buf *b, uint64_t file_bytes)
+{
+	size_t want = (size_t)min_u64(max_u64(file_bytes, 4096), READ_CHUNK);
+	uint8_t *p;
+
+	if (b->p && b->cap >= want)
+		return 0;
+	p = realloc(b->p, want);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = want;
+	return 0;
+}
+
 struct reader {
 	struct jio *io;
 	int fd;
@@ -608,11 +630,11 @@ static int walker_next(struct walker *w, struct jrec *ret)
 	return 0;
 }
 
-static void walker_init(struct walker *w, struct jio *io, int fd, uint8_t *buf, size_t cap,
+static void walker_init(struct walker *w, struct jio *io, int fd, const struct read_buf *b,
 			const struct segment *seg, uint64_t end, bool use_skips)
 {
 	*w = (struct walker){
-	    .rd = {.io = io, .fd = fd, .end = end, .buf = buf, .cap = cap},
+	    .rd = {.io = io, .fd = fd, .end = end, .buf = b->p, .cap = b->cap},
 	    .salt = seg->salt,
 	    .skips = use_skips ? seg->skips : NULL,
 	    .n_skips = use_skips ? seg->n_skips : 0,
@@ -744,7 +766,7 @@ static int summary_read(struct journal *j, const struct summary *expect, struct 
 {
 	uint8_t h[SUM_FIXED + 16 * SUM_CP_MAX + 8];
 	struct segment pseudo = {0};
-	uint8_t *buf = NULL;
+	struct read_buf rb = {0};
 	struct walker w;
 	struct stat st;
 	uint64_t idx = 0;
@@ -781,13 +803,12 @@ static int summary_read(struct journal *j, const struct summary *expect, struct 
 		snprintf(ret->problem, sizeof(ret->problem), "changed since it was read");
 		goto out;
 	}
-	buf = malloc(READ_CHUNK);
-	if (!buf) {
+	if (read_buf_fit(&rb, ret->bytes) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
 	pseudo.salt = ret->salt;
-	walker_init(&w, j->io, fd, buf, READ_CHUNK, &pseudo, ret->bytes, false);
+	walker_init(&w, j->io, fd, &rb, &pseudo, ret->bytes, false);
 	w.pos = ret->header_size;
 	for (; idx < ret->records && stop == 0; idx++) {
 		struct jrec rec;
@@ -819,7 +840,7 @@ static int summary_read(struct journal *j, const struct summary *expect, struct 
 out:
 	if (ret_stop)
 		*ret_stop = stop;
-	free(buf);
+	free(rb.p);
 	jio_close(j->io, fd);
 	return r;
 }
@@ -844,13 +865,16 @@ struct scan_state {
 
 /* Validate every frame of seg (header already good): marks, skips, gaps. */
 static int scan_segment(struct journal *j, struct segment *seg, int fd, uint64_t max_seq,
-			uint8_t *buf, struct scan_state *st)
+			struct read_buf *rb, struct scan_state *st)
 {
 	struct walker w;
 	struct jrec rec;
 	int r;
 
-	walker_init(&w, j->io, fd, buf, READ_CHUNK, seg, seg->bytes, false);
+	r = read_buf_fit(rb, seg->bytes);
+	if (r < 0)
+		return r;
+	walker_init(&w, j->io, fd, rb, seg, seg->bytes, false);
 	w.max_seq = max_seq;
 	while ((r = walker_next(&w, &rec)) > 0) {
 		if (w.damage_off != NO_OFFSET) {
@@ -1172,7 +1196,8 @@ static int summary_load(struct journal *j)
 static int recover(struct journal *j)
 {
 	struct scan_state st = {0};
-	uint8_t(*uuids)[16] = NULL, *buf = NULL;
+	uint8_t(*uuids)[16] = NULL;
+	struct read_buf rb = {0};
 	size_t newest_good = SIZE_MAX;
 	int r;
 
@@ -1209,11 +1234,6 @@ static int recover(struct journal *j)
 	r = summary_load(j);
 	if (r < 0)
 		goto out;
-	buf = malloc(READ_CHUNK);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	/* after a summary, records are expected from its end on */
 	st.expected = j->sum.valid ? j->sum.to : j->segs[0].first_seq;
 	for (size_t i = 0; i < j->n_segs; i++) {
@@ -1245,7 +1265,7 @@ static int recover(struct journal *j)
 			st.expected = max_u64(st.expected, end);
 			continue;
 		}
-		r = scan_segment(j, seg, fd, max_seq, buf, &st);
+		r = scan_segment(j, seg, fd, max_seq, &rb, &st);
 		jio_close(j->io, fd);
 		if (r < 0)
 			goto out;
@@ -1293,7 +1313,7 @@ static int recover(struct journal *j)
 	r = 0;
 out:
 	free(uuids);
-	free(buf);
+	free(rb.p);
 	return r;
 }
 
@@ -1730,7 +1750,7 @@ static size_t seg_find(const struct journal *j, uint64_t seq)
 }
 
 static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb cb, void *userdata,
-			uint8_t *buf, bool *ret_damaged)
+			struct read_buf *rb, bool *ret_damaged)
 {
 	struct segment *seg = &j->segs[idx];
 	bool own_fd = !(idx + 1 == j->n_segs && j->fd >= 0);
@@ -1748,7 +1768,13 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 		*ret_damaged = true;
 		return 0;
 	}
-	walker_init(&w, j->io, fd, buf, READ_CHUNK, seg, seg->valid_end, true);
+	r = read_buf_fit(rb, seg->valid_end);
+	if (r < 0) {
+		if (own_fd)
+			jio_close(j->io, fd);
+		return r;
+	}
+	walker_init(&w, j->io, fd, rb, seg, seg->valid_end, true);
 	if (idx + 1 < j->n_segs)
 		w.max_seq = j->segs[idx + 1].first_seq;
 	/* start at the last index mark at or before from */
@@ -1793,8 +1819,8 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata)
 {
 	uint64_t end = j->next_seq; /* records the callback appends are not visited */
+	struct read_buf rb = {0};
 	bool damaged = false;
-	uint8_t *buf = NULL;
 	int r;
 
 	if (!cb)
@@ -1823,18 +1849,13 @@ int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata
 		const struct segment *seg = &j->segs[i];
 		if (seg->broken || seg->records == 0 || seg->end_seq <= from)
 			continue;
-		if (!buf) {
-			buf = malloc(READ_CHUNK);
-			if (!buf)
-				return -ENOMEM;
-		}
-		r = read_segment(j, i, from, cb, userdata, buf, &damaged);
+		r = read_segment(j, i, from, cb, userdata, &rb, &damaged);
 		if (r != 0) {
-			free(buf);
+			free(rb.p);
 			return r;
 		}
 	}
-	free(buf);
+	free(rb.p);
 	for (size_t off = 0; off < j->buf_len;) {
 		struct jrec rec;
 		size_t size;
@@ -2086,7 +2107,7 @@ static void cp_add(struct summary *s, uint64_t seq, uint64_t time_ns)
 static int summary_write(struct journal *j, const struct fold *f, struct summary *s,
 			 bool *ret_renamed)
 {
-	size_t len, klen, pos = 0;
+	size_t len, cap, klen, pos = 0;
 	uint64_t off = 0, idx = 0;
 	const void *key;
 	uintptr_t val;
@@ -2100,7 +2121,8 @@ static int summary_write(struct journal *j, const struct fold *f, struct summary
 	s->records = f->wide ? 0 : hashmap_size(f->map);
 	s->header_size = sum_header_size(s->n_cps);
 	s->bytes = s->header_size + (f->wide ? 0 : f->bytes);
-	buf = malloc(SUM_WRITE_CHUNK);
+	cap = (size_t)min_u64(max_u64(s->bytes, 4096), SUM_WRITE_CHUNK);
+	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
 	fd = jio_openat(j->io, j->dirfd, SUM_TMP,
@@ -2114,7 +2136,7 @@ static int summary_write(struct journal *j, const struct fold *f, struct summary
 		struct jrec rec;
 		size_t size;
 
-		if (len + align8(FRAME_MAX) > SUM_WRITE_CHUNK) {
+		if (len + align8(FRAME_MAX) > cap) {
 			r = jio_pwrite(j->io, fd, buf, len, off);
 			off += len;
 			len = 0;
@@ -2166,7 +2188,7 @@ static int compact(struct journal *j, size_t k)
 	uint64_t from = j->first_seq, to = j->segs[k].first_seq;
 	struct summary ns = {0};
 	bool renamed = false, damaged = false;
-	uint8_t *buf = NULL;
+	struct read_buf rb = {0};
 	int r = 0;
 
 	f.map = hashmap_new();
@@ -2193,15 +2215,10 @@ static int compact(struct journal *j, size_t k)
 				goto out;
 		}
 	}
-	buf = malloc(READ_CHUNK);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; i < k; i++) {
 		if (j->segs[i].broken || j->segs[i].records == 0)
 			continue; /* a broken one's seqs are a bad range */
-		r = read_segment(j, i, j->segs[i].first_seq, fold_cb, &f, buf, &damaged);
+		r = read_segment(j, i, j->segs[i].first_seq, fold_cb, &f, &rb, &damaged);
 		if (r != 0)
 			goto out;
 	}
@@ -2262,7 +2279,7 @@ static int compact(struct journal *j, size_t k)
 	j->compactions++;
 out:
 	hashmap_free(f.map);
-	free(buf);
+	free(rb.p);
 	return r;
 }
 

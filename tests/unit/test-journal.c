@@ -63,10 +63,12 @@ static int setup(void **state)
 }
 
 /*
- * The crash loops create, sync and remove thousands of files. They skip the
+ * The crash loops create, sync and remove thousands of files, and the
+ * compaction tests commit thousands of times. The crash loops skip the
  * real syncs (jio_skip_real_sync: the simulator's tracking is the model of
- * the disk) and run in /dev/shm when there is one: on a disk mounted with
- * "discard" every unlink costs milliseconds, and nothing there is tested.
+ * the disk); both run in /dev/shm when there is one: on a disk mounted
+ * with "discard" every unlink and sync costs milliseconds, and the disk is
+ * not what they test (the tests before them run on /tmp, real syncs).
  */
 static int setup_fast(void **state)
 {
@@ -3116,20 +3118,23 @@ int main(void)
 	    T_FAST(test_crash_at_every_call),
 	    T(test_jio_crash_model),
 	    T(test_many_records),
-	    T(test_compact_fold),
+	    T_FAST(test_compact_fold),
 	    T_FAST(test_compact_coarsen),
-	    T(test_compact_wide),
-	    T(test_compact_drops_gone),
-	    T(test_compact_token_regions),
-	    T(test_compact_bad_range_crossing),
-	    T(test_compact_gap_after_summary),
-	    T(test_summary_damaged),
-	    T(test_summary_changed_under_us),
-	    T(test_summary_leftover_segments),
-	    T(test_compact_failure),
+	    T_FAST(test_compact_wide),
+	    T_FAST(test_compact_drops_gone),
+	    T_FAST(test_compact_token_regions),
+	    T_FAST(test_compact_bad_range_crossing),
+	    T_FAST(test_compact_gap_after_summary),
+	    T_FAST(test_summary_damaged),
+	    T_FAST(test_summary_changed_under_us),
+	    T_FAST(test_summary_leftover_segments),
+	    T_FAST(test_compact_failure),
 	    T_FAST(test_crash_compaction),
 	    T_FAST(test_crash_compaction_wide),
 	};
 
+	/* TEST_JOURNAL_FILTER=test_crash_*: run only those (cmocka's pattern) */
+	if (getenv("TEST_JOURNAL_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_JOURNAL_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1882,7 +1882,7 @@ struct fold {
 	uint64_t max_places, max_bytes;
 	uint8_t level;
 	bool wide;
-	uint64_t folded; /* event records seen (and those of the old summary) */
+	uint64_t folded;   /* event records seen (and those of the old summary) */
 	struct journal *j; /* its handle_gone, when set */
 	size_t added;	   /* places added since the last prune */
 	uint64_t gone;	   /* places dropped */

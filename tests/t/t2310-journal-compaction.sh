@@ -5,9 +5,10 @@ With a 1 MiB journal of 64 KiB segments, the oldest segments are folded
 into a summary instead of being deleted. A token of a quiet scope that is
 older than the detailed history gets a wider but honest answer, never
 fresh, while a busy scope of the same filesystem renames its files by the
-ten thousand: after a restart and after kill -9 too. A damaged or removed
-summary, or a missing segment after it, makes the answer fresh, never
-wrong.'
+ten thousand: after a restart, after kill -9, and after a power loss
+(FS_IOC_SHUTDOWN of the tracked and the state filesystem) too. A damaged
+or removed summary, or a missing segment after it, makes the answer
+fresh, never wrong.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 
@@ -74,11 +75,12 @@ older_than_detail() {
 	test "$seq" -lt "$first" && test "$seq" -ge "$from"
 }
 
-# quiet_changes NAME: a token of the quiet scope, then three changes in it
+# quiet_changes NAME [DIR]: a token of the quiet scope, then three changes in it
 quiet_changes() {
-	fst_gt_begin $1 "$A" &&
-	echo more >>"$A/f1" && rm "$A/f2" && echo new >"$A/n-$1" &&
-	touch "$A/f2"
+	q=${2:-$A} &&
+	fst_gt_begin $1 "$q" &&
+	echo more >>"$q/f1" && rm "$q/f2" && echo new >"$q/n-$1" &&
+	touch "$q/f2"
 }
 
 test_expect_success ROOT,FANOTIFY,TMPFS 'a small journal; a quiet scope of 20 files, a busy one' '
@@ -180,6 +182,36 @@ test_expect_failure READY '150,000 create+unlink pairs in the busy scope: the qu
 	pairs "$B" 150000 &&
 	fst_gt_check p "$A" &&
 	fst_not_fresh p
+'
+
+test_expect_success ROOT,FANOTIFY,LOOP,EXT4,SHUTDOWN 'power loss while the busy scope folds history' '
+	fst_daemon_stop &&
+	fst_mount_image ext4 "$PWD/statefs" &&
+	fst_mount_image ext4 "$PWD/disk" &&
+	FST_STATE=$PWD/statefs/state &&
+	mkdir -p "$PWD/disk/quiet" "$PWD/disk/busy" &&
+	for i in $(seq 20); do echo $i >"$PWD/disk/quiet/f$i" || return 1; done &&
+	fst_daemon_start --max-journal-bytes 1048576 --segment-bytes 65536 &&
+	fstrack watch "$PWD/disk/quiet" >/dev/null &&
+	fstrack watch "$PWD/disk/busy" >/dev/null &&
+	sync &&
+	quiet_changes pl "$PWD/disk/quiet" &&
+	churn "$PWD/disk/busy" 40000 &&
+	{ churn "$PWD/disk/busy" 40000 2>/dev/null & } &&
+	pid=$! &&
+	sleep 2 &&
+	fst_daemon_kill &&
+	fst-test-tool shutdown "$PWD/disk" &&
+	fst-test-tool shutdown "$PWD/statefs" &&
+	{ wait $pid || :; } &&
+	fst_remount "$PWD/disk" &&
+	fst_remount "$PWD/statefs" &&
+	fst-journal-tool verify "$(journal_dir)" >verify.out &&
+	grep "^summary.fsj: seqs" verify.out &&
+	older_than_detail pl &&
+	fst_daemon_start --max-journal-bytes 1048576 --segment-bytes 65536 &&
+	fst_gt_check pl "$PWD/disk/quiet" &&
+	fst_not_fresh pl
 '
 
 fst_done

@@ -2215,7 +2215,8 @@ static int compact(struct journal *j, size_t k)
 				goto out;
 		}
 	}
-	for (size_t i = 0; i < k; i++) {
+	/* once WIDE, records add nothing: the folded segments need not be read */
+	for (size_t i = 0; i < k && !f.wide; i++) {
 		if (j->segs[i].broken || j->segs[i].records == 0)
 			continue; /* a broken one's seqs are a bad range */
 		r = read_segment(j, i, j->segs[i].first_seq, fold_cb, &f, &rb, &damaged);

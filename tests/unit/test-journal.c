@@ -2006,6 +2006,16 @@ static void test_compact_fold(void **state)
 	assert_int_equal(si.to_seq, st.first_seq);
 	assert_int_equal(si.folded, st.first_seq); /* every folded record was an event */
 	assert_true(si.checkpoints >= 2);
+	for (size_t i = 0, prev = 0; i < si.checkpoints; i++) {
+		/* (seq, time) of records in the range, in order: their time is known */
+		uint64_t seq, t;
+		assert_int_equal(journal_get_checkpoint(j, i, &seq, &t), 0);
+		assert_true(seq < st.first_seq && seq >= prev);
+		assert_int_equal(t, T0 + seq * SEC);
+		prev = seq;
+	}
+	assert_int_equal(journal_get_checkpoint(j, si.checkpoints, &(uint64_t){0}, &(uint64_t){0}),
+			 -ENOENT);
 	seg_path(path, sizeof(path), f->dir, 0);
 	assert_false(file_exists(path));
 	sum_path(path, sizeof(path), f->dir);

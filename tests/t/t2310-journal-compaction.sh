@@ -50,19 +50,9 @@ pairs() {
 	EOF
 }
 
-journal_dir() {
-	for j in "$FST_STATE"/journals/*/
-	do
-		echo "${j%/}"
-		return 0
-	done
-	echo "no journal directory in $FST_STATE/journals" >&2
-	return 1
-}
-
 # verify_line PATTERN: the journal checker (daemon stopped) finds it intact; its line for PATTERN
 verify_line() {
-	fst-journal-tool verify "$(journal_dir)" >verify.out &&
+	fst-journal-tool verify "$(fst_journal_dir)" >verify.out &&
 	grep "$1" verify.out
 }
 
@@ -150,25 +140,25 @@ damage_case() {
 
 test_expect_success READY 'a byte flipped in the summary: ignored, the old token is fresh' '
 	damage_case flip "
-		s=\$(journal_dir)/summary.fsj &&
+		s=\$(fst_journal_dir)/summary.fsj &&
 		size=\$(stat -c %s \"\$s\") &&
 		printf \"\\377\" | dd of=\"\$s\" bs=1 seek=\$((size - 5)) conv=notrunc 2>/dev/null &&
-		test_must_fail fst-journal-tool verify \"\$(journal_dir)\" >verify.out &&
+		test_must_fail fst-journal-tool verify \"\$(fst_journal_dir)\" >verify.out &&
 		grep \"^summary.fsj: IGNORED\" verify.out
 	"
 '
 
 test_expect_success READY 'the summary removed: the old token is fresh' '
 	damage_case removed "
-		rm \"\$(journal_dir)\"/summary.fsj
+		rm \"\$(fst_journal_dir)\"/summary.fsj
 	"
 '
 
 test_expect_success READY 'the segment right after the summary removed: the old token is fresh' '
 	damage_case gap "
 		first=\$(sed -n \"s/^summary:.* first_seq \\([0-9]*\\),.*/\\1/p\" verify.out) &&
-		rm \"\$(journal_dir)\"/\$(printf seg-%016x.fsj \$first) &&
-		test_must_fail fst-journal-tool verify \"\$(journal_dir)\" >verify.out &&
+		rm \"\$(fst_journal_dir)\"/\$(printf seg-%016x.fsj \$first) &&
+		test_must_fail fst-journal-tool verify \"\$(fst_journal_dir)\" >verify.out &&
 		grep \"^bad range\" verify.out
 	"
 '
@@ -206,7 +196,7 @@ test_expect_success ROOT,FANOTIFY,LOOP,EXT4,SHUTDOWN 'power loss while the busy 
 	{ wait $pid || :; } &&
 	fst_remount "$PWD/disk" &&
 	fst_remount "$PWD/statefs" &&
-	fst-journal-tool verify "$(journal_dir)" >verify.out &&
+	fst-journal-tool verify "$(fst_journal_dir)" >verify.out &&
 	grep "^summary.fsj: seqs" verify.out &&
 	older_than_detail pl &&
 	fst_daemon_start --max-journal-bytes 1048576 --segment-bytes 65536 &&

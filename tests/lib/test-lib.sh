@@ -38,6 +38,7 @@
 #   fst_check_answer M1 M2 ANSWER     the coverage rule, with the details on failure
 #   fst_gt_begin NAME DIR / fst_gt_check NAME DIR / fst_not_fresh NAME
 #                                     ground truth around any scenario
+#   fst_journal_dir                   the journal directory in $FST_STATE (the first)
 #   fst_mount_fs TYPE DIR, fst_fs_prereq TYPE   tmpfs or an image, and its prerequisites
 #   fst_diag MESSAGE                  a "# MESSAGE" line in the TAP output
 #   fst_cleanup                       what runs at exit, even on failure or ^C
@@ -645,6 +646,17 @@ fst_not_fresh() {
 			"repaired by the catch-up scan, not answered fresh)"
 		return 1
 	}
+}
+
+fst_journal_dir() {
+	for j in "$FST_STATE"/journals/*/
+	do
+		test -d "$j" || break
+		echo "${j%/}"
+		return 0
+	done
+	echo "no journal directory in $FST_STATE/journals" >&2
+	return 1
 }
 
 # fst_mount_fs TYPE DIR: tmpfs, or an image of TYPE

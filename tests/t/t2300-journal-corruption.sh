@@ -15,18 +15,8 @@ S=$M/scope
 seed=2300
 op=151
 
-journal_dir() {
-	for j in "$FST_STATE"/journals/*/
-	do
-		echo "${j%/}"
-		return 0
-	done
-	echo "no journal directory in $FST_STATE/journals" >&2
-	return 1
-}
-
 newest_segment() {
-	jd=$(journal_dir) || return 1
+	jd=$(fst_journal_dir) || return 1
 	ls "$jd"/seg-*.fsj | tail -n 1
 }
 
@@ -35,16 +25,16 @@ damage_case() {
 	fst_gt_begin $1 "$S" &&
 	seg=$(newest_segment) &&
 	size_at_token=$(stat -c %s "$seg") &&
-	ls "$(journal_dir)" | grep "^seg-.*\.fsj\$" >segs-at-token &&
+	ls "$(fst_journal_dir)" | grep "^seg-.*\.fsj\$" >segs-at-token &&
 	fst-test-tool workload --seed $seed --start $op --ops 100 --log ops.log "$S" &&
 	op=$(($op + 100)) &&
 	fst_daemon_stop &&
 	seg=$(newest_segment) &&
 	size=$(stat -c %s "$seg") &&
 	# the segments begun after the token, the middle one of them
-	ls "$(journal_dir)" | grep "^seg-.*\.fsj\$" | comm -13 segs-at-token - >segs-new &&
+	ls "$(fst_journal_dir)" | grep "^seg-.*\.fsj\$" | comm -13 segs-at-token - >segs-new &&
 	mid_seg=$(awk "{ a[NR] = \$0 } END { if (NR) print a[int((NR + 1) / 2)] }" segs-new) &&
-	mid_seg=$(journal_dir)/${mid_seg:-none} &&
+	mid_seg=$(fst_journal_dir)/${mid_seg:-none} &&
 	eval "$2" &&
 	fst_daemon_start $FST_DAEMON_ARGS &&
 	fst-test-tool manifest "$S" >$1.m1 &&
@@ -78,7 +68,7 @@ test_expect_success ROOT,FANOTIFY,TMPFS 'setup: a tree on a tmpfs, watched' '
 
 test_expect_success READY 'the journal checker finds an intact journal intact' '
 	fst_daemon_stop &&
-	fst-journal-tool verify "$(journal_dir)" &&
+	fst-journal-tool verify "$(fst_journal_dir)" &&
 	fst_daemon_start
 '
 
@@ -87,7 +77,7 @@ test_expect_success READY 'bytes flipped in a record after the token' '
 		off=\$(( (size_at_token + size) / 2 )) &&
 		printf \"\\377\\377\\377\\377\\377\\377\\377\\377\" |
 			dd of=\"\$seg\" bs=1 seek=\$off conv=notrunc 2>/dev/null &&
-		test_must_fail fst-journal-tool verify \"\$(journal_dir)\" >verify.out
+		test_must_fail fst-journal-tool verify \"\$(fst_journal_dir)\" >verify.out
 	"
 '
 test_expect_success READY '... then new tokens work' 'works_again flip'
@@ -125,14 +115,14 @@ test_expect_success READY '... then new tokens work' 'works_again header'
 
 test_expect_success READY 'every segment removed' '
 	damage_case removed "
-		rm -f \"\$(journal_dir)\"/seg-*.fsj
+		rm -f \"\$(fst_journal_dir)\"/seg-*.fsj
 	"
 '
 test_expect_success READY '... then new tokens work' 'works_again removed'
 
 test_expect_success READY 'a file of random bytes named like the next segment' '
 	damage_case foreign "
-		next=\$(journal_dir)/seg-00000000ffffff00.fsj &&
+		next=\$(fst_journal_dir)/seg-00000000ffffff00.fsj &&
 		head -c 8192 /dev/urandom >\"\$next\"
 	"
 '
@@ -162,7 +152,7 @@ test_expect_success READY 'small segments from now on (2 KiB)' '
 	fst_daemon_start $FST_DAEMON_ARGS &&
 	fst-test-tool workload --seed $seed --start $op --ops 50 "$S" &&
 	op=$(($op + 50)) &&
-	test $(ls "$(journal_dir)" | grep -c "^seg-") -gt 2
+	test $(ls "$(fst_journal_dir)" | grep -c "^seg-") -gt 2
 '
 
 test_expect_success READY 'bytes flipped in a middle segment after the token' '

@@ -318,6 +318,44 @@ void fsys_get_status(const struct fsys *fs, struct fsys_status *ret)
 	catchup_get_status(fs->catchup, &ret->catchup);
 }
 
+void fsys_bytes_by_age(const struct fsys *fs, uint64_t now_ns, uint64_t ret[FSYS_AGE_BUCKETS])
+{
+	static const uint64_t limits_s[FSYS_AGE_BUCKETS - 1] = {3600, 86400, 7 * 86400, 30 * 86400};
+	struct journal_segment_info si;
+	struct journal_summary_info sum;
+
+	memset(ret, 0, FSYS_AGE_BUCKETS * sizeof(*ret));
+	for (size_t i = 0; journal_get_segment(fs->journal, i, &si) == 0; i++) {
+		uint64_t age_s = si.last_time_ns && si.last_time_ns < now_ns
+				     ? (now_ns - si.last_time_ns) / 1000000000ull
+				     : 0;
+		size_t b = 0;
+
+		while (b < FSYS_AGE_BUCKETS - 1 && age_s >= limits_s[b])
+			b++;
+		ret[b] += si.bytes;
+	}
+	journal_get_summary(fs->journal, &sum);
+	if (sum.valid)
+		ret[FSYS_AGE_BUCKETS - 1] += sum.bytes; /* the oldest history, folded */
+}
+
+void fsys_horizon(const struct fsys *fs, uint64_t added_seq, struct fsys_horizon *ret)
+{
+	struct journal_stats js;
+	uint64_t floor = catchup_fresh_before(fs->catchup);
+
+	journal_get_stats(fs->journal, &js);
+	if (floor < added_seq)
+		floor = added_seq;
+	ret->exact_seq = js.summary_to_seq > floor ? js.summary_to_seq : floor;
+	ret->widened_seq = js.summary_from_seq > floor ? js.summary_from_seq : floor;
+	if (journal_seq_time(fs->journal, ret->exact_seq, &ret->exact_time_ns) < 0)
+		ret->exact_time_ns = 0;
+	if (journal_seq_time(fs->journal, ret->widened_seq, &ret->widened_time_ns) < 0)
+		ret->widened_time_ns = 0;
+}
+
 /* ---- identity and journal ------------------------------------------------ */
 
 static void fs_identity(int fd, char *ret, size_t len)
@@ -363,6 +401,25 @@ static int remove_dir_contents(const char *dir)
 }
 
 /*
+ * Compaction drops a place whose handle is stale: the query would skip it
+ * anyway (its deletion is on record). Unknown counts as not gone.
+ */
+static bool journal_handle_gone(void *data, int32_t type, const uint8_t *handle, uint16_t len)
+{
+	struct fhandle h;
+	int fd;
+
+	if (fhandle_from_raw(type, handle, len, &h) < 0)
+		return false;
+	fd = resolver_open(data, &h, O_PATH);
+	if (fd >= 0) {
+		safe_close(fd);
+		return false;
+	}
+	return fhandle_err_is_gone(fd);
+}
+
+/*
  * Open the journal of fs; first check that the journal belongs to this very
  * filesystem instance (same root handle), else start it anew.
  */
@@ -370,7 +427,11 @@ static int open_journal(struct fsys *fs, const struct fhandle *root)
 {
 	struct tracker *t = fs->t;
 	struct journal_options jo = {.segment_bytes = t->cfg.segment_bytes,
-				     .max_bytes = t->cfg.max_journal_bytes};
+				     .max_bytes = t->cfg.max_journal_bytes,
+				     .summary_places = t->cfg.summary_places,
+				     .no_summary = t->cfg.no_compaction,
+				     .handle_gone = journal_handle_gone,
+				     .handle_gone_data = fs};
 	char dir[PATH_MAX], idpath[PATH_MAX], want[FHANDLE_TEXT_MAX + 1];
 	char *have = NULL;
 	int r;

@@ -8,7 +8,7 @@ fresh, while a busy scope of the same filesystem renames its files by the
 ten thousand: after a restart, after kill -9, and after a power loss
 (FS_IOC_SHUTDOWN of the tracked and the state filesystem) too. A damaged
 or removed summary, or a missing segment after it, makes the answer
-fresh, never wrong. And the issue's reproduction: 150,000 create+unlink
+fresh, never wrong. And the reproduction of issue 11: 150,000 create+unlink
 pairs in the busy scope.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh

@@ -4,36 +4,47 @@ test_description='every kind of operation, alone, is reported
 On tmpfs, ext4, xfs and btrfs (images made here), each operation is done
 by itself between a token and "changes --json": the answer must list the
 path with the expected kind, and cover every path whose manifest line
-changed (the coverage rule of DESIGN.md).'
+changed (the coverage rule of README'"'"'s guarantee).'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 
-# The token and the manifest before an operation.
+# The token and the manifest before an operation (op.tok, op.m0).
 op_begin() {
-	fstrack token "$S" >tok &&
-	fst-test-tool manifest "$S" >m1
+	fst_gt_begin op "$S"
 }
 
-# The manifest after, the answer, the coverage rule.
+# The manifest after, the answer (op.json), the coverage rule.
 op_end() {
-	fst-test-tool manifest "$S" >m2 &&
-	fst_changes "$(cat tok)" "$S" ans.json &&
-	fst_check_answer m1 m2 ans.json
+	fst_gt_check op "$S"
 }
 
 # listed PATH [KIND...]: the answer lists PATH (with every KIND)
 listed() {
-	fst-test-tool has ans.json "$@"
+	fst-test-tool has op.json "$@"
 }
 
 # covered PATH: the answer covers PATH (itself, its parent's entries, ...)
 covered() {
-	fst-test-tool covers ans.json "$1" >/dev/null
+	fst-test-tool covers op.json "$1" >/dev/null
+}
+
+# The tree each filesystem starts with, and names outside the watched directory.
+make_tree() {
+	mkdir -p "$S/d1" "$S/d2" "$S/tree/a/b" &&
+	echo hello >"$S/f" &&
+	echo world >"$S/g" &&
+	echo x >"$S/d1/x" &&
+	echo y >"$S/d1/y" &&
+	echo z >"$S/d2/z" &&
+	echo c >"$S/tree/a/b/c" &&
+	echo outside >"$M/outside" &&
+	mkdir "$M/outdir" &&
+	echo w >"$M/outdir/w"
 }
 
 # op_test TITLE OPERATION CHECKS: one operation on the current filesystem
 op_test() {
-	test_expect_success "$fs_prereq,${FS}_READY" "$fs: $1" "
+	test_expect_success "$P" "$fs: $1" "
 		op_begin &&
 		$2 &&
 		op_end &&
@@ -47,35 +58,10 @@ test_expect_success ROOT,FANOTIFY 'start the daemon' '
 
 for fs in tmpfs ext4 xfs btrfs
 do
-	FS=$(echo $fs | tr a-z A-Z)
-	M=$PWD/$fs
-	S=$M/scope
-	if test $fs = tmpfs
-	then
-		fs_prereq=ROOT,FANOTIFY,TMPFS
-	else
-		fs_prereq=ROOT,FANOTIFY,LOOP,$FS
-	fi
+	fst_fs_vars $fs
 
 	test_expect_success $fs_prereq "$fs: mount, make a tree, watch" '
-		if test $fs = tmpfs
-		then
-			fst_mount_tmpfs "$M"
-		else
-			fst_mount_image $fs "$M"
-		fi &&
-		mkdir -p "$S/d1" "$S/d2" "$S/tree/a/b" &&
-		echo hello >"$S/f" &&
-		echo world >"$S/g" &&
-		echo x >"$S/d1/x" &&
-		echo y >"$S/d1/y" &&
-		echo z >"$S/d2/z" &&
-		echo c >"$S/tree/a/b/c" &&
-		echo outside >"$M/outside" &&
-		mkdir "$M/outdir" &&
-		echo w >"$M/outdir/w" &&
-		fstrack watch "$S" >/dev/null &&
-		test_set_prereq ${FS}_READY
+		fst_watch_new_fs $fs "$M" "$S" make_tree
 	'
 
 	op_test 'create a file' \
@@ -190,7 +176,7 @@ line" created && listed "sp ace" created && listed "bad$(printf "\\377")" create
 		'listed d2 && covered d2/z'
 	op_test 'a change outside the watched directory' \
 		'echo x >>"$M/d2out/z"' \
-		'test "$(fst-test-tool answer ans.json count)" = 0'
+		'test "$(fst-test-tool answer op.json count)" = 0'
 	op_test 'delete a file and create it again' \
 		'rm "$S/f" && echo again >"$S/f"' \
 		'listed f'
@@ -229,7 +215,7 @@ line" created && listed "sp ace" created && listed "bad$(printf "\\377")" create
 		'rm "$M/hl-out" "$M/hl-out2"' \
 		'listed hl'
 
-	test_expect_success "$fs_prereq,${FS}_READY" "$fs: unwatch; the filesystem can be unmounted" '
+	test_expect_success "$P" "$fs: unwatch; the filesystem can be unmounted" '
 		fstrack unwatch "$S" &&
 		umount "$M"
 	'

@@ -665,8 +665,8 @@ fst_gt_check_or_error() {
 
 fst_not_fresh() {
 	test "$("$FST_TEST_TOOL" answer "$1.json" fresh)" = false || {
-		echo "$1: the answer is fresh (README, \"When things go wrong\": downtime, crashes" \
-			"and overflow are repaired by the catch-up scan, not answered fresh)"
+		echo "$1: the answer is fresh (docs/design.md: downtime, crashes and overflow" \
+			"are repaired by the catch-up scan, not answered fresh)"
 		return 1
 	}
 }

@@ -4,7 +4,7 @@ test_description='every kind of operation, alone, is reported
 On tmpfs, ext4, xfs and btrfs (images made here), each operation is done
 by itself between a token and "changes --json": the answer must list the
 path with the expected kind, and cover every path whose manifest line
-changed (the coverage rule of README'"'"'s guarantee).'
+changed (the coverage rule of docs/design.md).'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 

@@ -3,8 +3,8 @@ test_description='restart: tokens and scopes survive SIGTERM and a new start
 
 A token issued before the daemon is stopped with SIGTERM and started again
 must still give an answer that covers every change (before the stop, while
-it was down, after the start), or a fresh one; README says downtime is
-repaired by the catch-up scan and must not degrade to fresh, which is
+it was down, after the start), or a fresh one; docs/design.md says downtime
+is repaired by the catch-up scan and must not degrade to fresh, which is
 checked on its own. The watched directories come back by themselves.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh

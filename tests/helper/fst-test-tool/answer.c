@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * answer: the JSON document of `fstrack changes --json`, its contract, and
- * the coverage rule of README's guarantee; `json` reads any JSON document.
+ * the coverage rule of docs/design.md; `json` reads any JSON document.
  */
 #include "tool.h"
 

@@ -2,8 +2,8 @@
 /*
  * fst-test-tool: the ground truth of the shell tests, and the workloads
  * they run. Nothing here trusts fstrack: a manifest is read from the
- * filesystem itself, and "check" applies README's coverage rule (the
- * guarantee) to two manifests and one `fstrack changes --json` answer.
+ * filesystem itself, and "check" applies the coverage rule of
+ * docs/design.md to two manifests and one `fstrack changes --json` answer.
  * `fst-test-tool help` lists the commands; tool.h says which file does what.
  */
 #include "tool.h"

@@ -7,7 +7,7 @@
  *   hash128.c   the content hash of the manifest (MurmurHash3 x64 128)
  *   manifest.c  `manifest`: a tree as one line per path; reading and comparing manifests
  *   answer.c    `validate`, `has`, `covers`, `answer`, `json`: reading answers and
- *               the coverage rule of README's guarantee
+ *               the coverage rule of docs/design.md ("The promise")
  *   check.c     `check`, `oracle`: an answer against two manifests
  *   workload.c  `workload`, `storm`: deterministic operations on a tree
  *   probes.c    `probe-fanotify`, `shutdown`, `mmap-write`, `splice-write`,

@@ -424,6 +424,8 @@ EOF
 
 fst__exit_trap() {
 	fst__code=$?
+	# A reader that went away (| head) must not cut the cleanup short.
+	trap '' PIPE
 	fst_cleanup
 	if test -n "$FST_TEST_LOG" && { test "$fst__code" != 0 || test "$test_failure" != 0; }; then
 		: >"$FST_TEST_LOG_DIR/$this_test.failed"
@@ -435,6 +437,7 @@ trap 'fst__exit_trap' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 cleanup fst_cleanup
 
 # ------------------------------------------------------------------

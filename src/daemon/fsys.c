@@ -120,7 +120,7 @@ static void release_after_round(struct fsys *fs)
 
 int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len)
 {
-	int mfd = mount_ref_fd(&fs->mount);
+	int mfd = fs->detached ? -ENODEV : mount_ref_fd(&fs->mount);
 
 	release_after_round(fs);
 	return mfd < 0 ? mfd : fhandle_resolve(mfd, h, buf, len);
@@ -134,7 +134,7 @@ static int resolver_path(void *data, const struct fhandle *h, char *buf, size_t 
 static int resolver_open(void *data, const struct fhandle *h, int flags)
 {
 	struct fsys *fs = data;
-	int mfd = mount_ref_fd(&fs->mount);
+	int mfd = fs->detached ? -ENODEV : mount_ref_fd(&fs->mount);
 
 	release_after_round(fs);
 	return mfd < 0 ? mfd : fhandle_open(mfd, h, flags);
@@ -661,6 +661,11 @@ void fsys_detach(struct fsys *fs, const char *why)
 	fs->catchup = catchup_free(fs->catchup); /* stops a running scan */
 	fs->watcher = watcher_free(fs->watcher);
 	fs->detached = true;
+	/*
+	 * Now, not after the round: whoever asked for the detach (an unwatch)
+	 * is answered in this round and may unmount the filesystem at once.
+	 */
+	mount_ref_release(&fs->mount);
 	notify(fs, 0); /* the observer hears of it, then it is freed */
 }
 

@@ -242,9 +242,23 @@ line" created && listed "sp ace" created && listed "bad$(printf "\\377")" create
 		;;
 	esac
 
-	test_expect_success "$P" "$fs: unwatch; the filesystem can be unmounted" '
+	test_expect_success "$P" "$fs: unwatch; the filesystem can be unmounted at once, 20 times" '
 		fstrack unwatch "$S" &&
-		umount "$M"
+		umount "$M" &&
+		dev=$(losetup -j "$SHARNESS_TRASH_DIRECTORY/images/"*".$fs.img" 2>/dev/null | cut -d: -f1 | head -n 1) &&
+		for i in $(seq 20)
+		do
+			if test -n "$dev"
+			then
+				mount "$dev" "$M" || return 1
+			else
+				mount -t tmpfs -o size=16m fst-test "$M" || return 1
+			fi
+			mkdir -p "$S" &&
+			fstrack watch "$S" >/dev/null &&
+			fstrack unwatch "$S" &&
+			umount "$M" || return 1
+		done
 	'
 done
 

@@ -593,7 +593,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	r = sfilter_new(fs->scope_index, &fs->mount, 0, &fs->filter);
 	if (r < 0)
 		goto fail;
-	recorder_set_filter(fs->recorder, fs->filter);
+	if (!t->cfg.no_scope_filter)
+		recorder_set_filter(fs->recorder, fs->filter);
 	if (t->cfg.max_ignore_marks) {
 		struct recorder_marks rm = {mark_add, mark_flush, fs->watcher,
 					    t->cfg.max_ignore_marks};

@@ -77,6 +77,8 @@ static void usage(FILE *f)
 	    "                           (default 262144)\n"
 	    "  --no-compaction          past the cap, delete the oldest history (old tokens\n"
 	    "                           answer fresh) instead of folding it into the summary\n"
+	    "  --no-scope-filter        record changes in directories under no scope too (more\n"
+	    "                           journal for nothing; for comparison)\n"
 	    "  --help, --version\n",
 	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -119,7 +121,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_GRACE,
 		O_MAXAGE,
 		O_SUMPLACES,
-		O_NOCOMPACT
+		O_NOCOMPACT,
+		O_NOFILTER
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -145,6 +148,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"max-age", required_argument, NULL, O_MAXAGE},
 	    {"summary-places", required_argument, NULL, O_SUMPLACES},
 	    {"no-compaction", no_argument, NULL, O_NOCOMPACT},
+	    {"no-scope-filter", no_argument, NULL, O_NOFILTER},
 	    {0},
 	};
 	int c;
@@ -224,6 +228,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_NOCOMPACT:
 			o->tracker.no_compaction = true;
+			break;
+		case O_NOFILTER:
+			o->tracker.no_scope_filter = true;
 			break;
 		case O_HELP:
 			usage(stdout);

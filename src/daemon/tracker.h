@@ -36,6 +36,7 @@ struct tracker_config {
 	unsigned max_age_s;	   /* tokens older than this answer fresh (0: no limit) */
 	uint64_t summary_places;   /* places the journal's summary keeps exactly (0: default) */
 	bool no_compaction;	   /* past the cap, delete the oldest segments, as before */
+	bool no_scope_filter;	   /* record changes under no scope too, as before */
 };
 
 struct tracker_observer {

@@ -737,13 +737,14 @@ static void process_input(struct client *c)
 		struct json_object *req;
 		struct json_tokener *tk;
 
-		if (!nl) {
-			if (c->in_len - off > REQUEST_MAX) {
-				send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
-				c->closing = true;
-			}
+		/* too long, whether its end came in the same read or not yet */
+		if ((nl ? (size_t)(nl - (c->in + off)) : c->in_len - off) > REQUEST_MAX) {
+			send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
+			c->closing = true;
 			break;
 		}
+		if (!nl)
+			break;
 		*nl = '\0';
 		tk = json_tokener_new();
 		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;

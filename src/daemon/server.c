@@ -363,15 +363,15 @@ static void do_unwatch(struct client *c, struct json_object *req)
 	struct target t;
 	struct stat st;
 
-	/* A scope whose directory is gone (vanished, missing) goes by its path. */
-	if (s) {
+	/*
+	 * A scope whose directory is gone (vanished, missing) goes by its path,
+	 * for root only. A user is answered as for any other path it names (its
+	 * own error from opening it): a word about the scope would tell it that
+	 * one was there, inside a directory it may not search.
+	 */
+	if (s && is_root(c)) {
 		scope_get_info(s, &si);
 		if (si.state != SCOPE_ACTIVE) {
-			if (!is_root(c)) {
-				send_error(c, EPERM,
-					   "only root may unwatch %s: its directory is gone", path);
-				return;
-			}
 			scope_unwatch(c->srv->tracker, s);
 			send_json(c, ok_object());
 			return;

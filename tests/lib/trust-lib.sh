@@ -12,7 +12,9 @@
 #                                  removed at exit, even on failure
 #   trust_group NAME               a new group, removed at exit
 #   as_user NAME CMD...            CMD as NAME (its uid, gid and groups)
-#   trust_bg CMD...                CMD in the background; $TRUST_BG_PID; killed at exit
+#   trust_bg CMD...                CMD (a program) in the background; $TRUST_BG_PID;
+#                                  killed at exit
+#   trust_bg_as NAME CMD...        the same, as NAME
 #   trust_stop PID                 SIGTERM a background helper and wait for it
 #   trust_rss PID                  VmRSS in KiB
 #   trust_fds PID                  open fds
@@ -112,14 +114,28 @@ as_user() {
 	setpriv --reuid="$trust__u" --regid="$trust__u" --init-groups -- "$@"
 }
 
+# (exec: $! is the program itself, not a subshell that would leave it behind)
 trust_bg() {
-	"$@" &
+	(exec "$@") &
 	TRUST_BG_PID=$!
 	TRUST_PIDS="$TRUST_PIDS $TRUST_BG_PID"
 }
 
+trust_bg_as() {
+	trust__u=$1
+	shift
+	trust_bg setpriv --reuid="$trust__u" --regid="$trust__u" --init-groups -- "$@"
+}
+
+# SIGTERM, then SIGKILL after 5 s
 trust_stop() {
 	kill -TERM "$1" 2>/dev/null
+	trust__t=50
+	while kill -0 "$1" 2>/dev/null && test $trust__t -gt 0; do
+		sleep 0.1
+		trust__t=$(($trust__t - 1))
+	done
+	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
 }

@@ -27,10 +27,10 @@
  *       (default 5000). --detach: the process that connected exits before
  *       anything is sent (its child talks): the daemon must know the
  *       caller from the connection, not from its pid
- *   chain DIR DEPTH NAME [--link FILE]
+ *   chain DIR DEPTH NAME [--link FILE] [--touch NAME]
  *       DEPTH nested directories NAME/NAME/... in DIR (beyond PATH_MAX:
  *       walks with openat); --link FILE: a hard link "h" to FILE at the
- *       bottom
+ *       bottom; --touch NAME: append a line to the file NAME at the bottom
  *
  * Exit status: 0 success, 1 failure, 2 usage.
  */
@@ -531,15 +531,21 @@ static int cmd_raw(int argc, char **argv)
 
 static int cmd_chain(int argc, char **argv)
 {
-	const char *link_to = NULL;
+	const char *link_to = NULL, *touch = NULL;
 	unsigned long depth;
 	int fd;
 
 	if (argc < 4)
 		usage();
 	depth = strtoul(argv[2], NULL, 10);
-	if (argc >= 6 && !strcmp(argv[4], "--link"))
-		link_to = argv[5];
+	for (int i = 4; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--link"))
+			link_to = argv[i + 1];
+		else if (!strcmp(argv[i], "--touch"))
+			touch = argv[i + 1];
+		else
+			usage();
+	}
 	fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		die("open %s: %s", argv[1], strerror(errno));
@@ -556,6 +562,12 @@ static int cmd_chain(int argc, char **argv)
 	}
 	if (link_to && linkat(AT_FDCWD, link_to, fd, "h", 0) < 0)
 		die("link %s at the bottom: %s", link_to, strerror(errno));
+	if (touch) {
+		int f = openat(fd, touch, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (f < 0 || write(f, "x\n", 2) != 2)
+			die("append to %s at the bottom: %s", touch, strerror(errno));
+		close(f);
+	}
 	close(fd);
 	return 0;
 }

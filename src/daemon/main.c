@@ -117,6 +117,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"queue-events", required_argument, NULL, O_QUEUE},
 	    {"stream-buffer-bytes", required_argument, NULL, O_STREAMBUF},
+	    {"max-clients", required_argument, NULL, O_MAXCLIENTS},
+	    {"max-clients-per-user", required_argument, NULL, O_MAXCLIENTS_UID},
+	    {"max-scopes-per-user", required_argument, NULL, O_MAXSCOPES_UID},
 	    {0},
 	};
 	int c;

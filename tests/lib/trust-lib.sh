@@ -24,6 +24,7 @@
 #                                  are replaced by "P"
 #   trust_log_lines                lines of the current daemon log
 #   trust_lines N FILE             FILE has N lines
+#   trust_starve_limit PID FREE    an fd limit that leaves PID FREE fds to open
 #
 # Like test-lib.sh's helpers, these keep their state in shell variables:
 # call them from the test body, never inside ( ... ) or $( ... ).
@@ -186,4 +187,20 @@ trust_lines() {
 		head -c 2000 "$2"
 		return 1
 	}
+}
+
+# trust_starve_limit PID FREE: the RLIMIT_NOFILE below which process PID has
+# exactly FREE unused fd numbers (fds are taken lowest first); with
+# prlimit --pid PID --nofile=N:HARD it then has FREE fds left to open
+trust_starve_limit() {
+	ls "/proc/$1/fd" | sort -n | awk -v free="$2" '
+		{ used[$1] = 1 }
+		END {
+			n = 0
+			for (i = 0; ; i++)
+				if (!(i in used)) {
+					if (n == free) { print i; exit }
+					n++
+				}
+		}'
 }

@@ -334,7 +334,7 @@ static void gen_request(struct buf *b)
 	if (!chance(3)) {
 		SEP();
 		adds(b, "\"v\":");
-		if (chance(85))
+		if (chance(97))
 			adds(b, "1");
 		else
 			gen_other(b);
@@ -663,7 +663,7 @@ int main(int argc, char **argv)
 
 	while (st.requests < count) {
 		struct buf out = {0};
-		unsigned batch = 1 + (chance(20) ? below(200) : below(8));
+		unsigned batch = 1 + (chance(10) ? below(200) : chance(20) ? below(50) : below(8));
 		bool early = chance(10);
 
 		for (unsigned i = 0; i < batch && st.requests < count; i++) {

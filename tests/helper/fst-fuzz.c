@@ -33,9 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "attack-common.h"
 
 #define LINE_MAX_FUZZ (80 * 1024)
 #define ERRNO_MAX 256
@@ -59,27 +59,6 @@ static unsigned below(unsigned n)
 static bool chance(unsigned percent)
 {
 	return below(100) < percent;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fst-fuzz: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- a growing byte buffer ------------------------------------------------ */
@@ -437,26 +416,6 @@ struct stats {
 	unsigned long by_errno[ERRNO_MAX];
 };
 
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		die("socket path too long");
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	return fd;
-}
-
 /* Check one answer line. */
 static void check_line(struct stats *st, const char *line, size_t len)
 {
@@ -552,6 +511,7 @@ static void run_conn(const char *sock, struct stats *st, struct buf *out, bool e
 	c.fd = connect_to(sock);
 	if (c.fd < 0)
 		die("cannot connect to %s: %s (did the daemon die?)", sock, strerror(-c.fd));
+	fcntl(c.fd, F_SETFL, O_NONBLOCK);
 	st->conns++;
 	c.out = *out;
 	last = now_ms();
@@ -611,6 +571,7 @@ static int hello_works(const char *sock)
 
 	if (fd < 0)
 		return fd;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
 	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
 		close(fd);
 		return -errno;

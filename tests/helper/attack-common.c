@@ -63,3 +63,13 @@ int connect_to(const char *path)
 	}
 	return fd;
 }
+
+int connect_patient(const char *path)
+{
+	uint64_t t0 = now_ms();
+	int fd;
+
+	while ((fd = connect_to(path)) == -EAGAIN && now_ms() - t0 < 30000)
+		;
+	return fd;
+}

@@ -20,4 +20,7 @@ void raise_fd_limit(void);
  */
 int connect_to(const char *path);
 
+/* connect_to(), tried again for 30 s while the listen backlog is full (a flood). */
+int connect_patient(const char *path);
+
 #endif

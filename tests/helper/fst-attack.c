@@ -243,7 +243,7 @@ static int cmd_pipeline(int argc, char **argv)
 
 		if (!f)
 			die("out of memory");
-		pc[c].fd = connect_to(argv[1]);
+		pc[c].fd = connect_patient(argv[1]);
 		if (pc[c].fd < 0)
 			die("connect %s: %s", argv[1], strerror(-pc[c].fd));
 		for (unsigned long i = 0; i < n; i++) {
@@ -374,7 +374,7 @@ static int cmd_streams(int argc, char **argv)
 		     argv[3], argv[4]) < 0)
 		die("out of memory");
 	for (unsigned long i = 0; i < n; i++) {
-		int fd = connect_to(argv[1]), small = 4096;
+		int fd = connect_patient(argv[1]), small = 4096;
 
 		if (fd < 0)
 			die("connect %s: %s", argv[1], strerror(-fd));
@@ -429,7 +429,7 @@ static int cmd_raw(int argc, char **argv)
 			break;
 		in_len += (size_t)n;
 	}
-	fd = connect_to(argv[1]);
+	fd = connect_patient(argv[1]);
 	if (fd < 0)
 		die("connect %s: %s", argv[1], strerror(-fd));
 	if (detach) {

@@ -508,7 +508,7 @@ static void run_conn(const char *sock, struct stats *st, struct buf *out, bool e
 	uint64_t last;
 	bool one_write = chance(50);
 
-	c.fd = connect_to(sock);
+	c.fd = connect_patient(sock);
 	if (c.fd < 0)
 		die("cannot connect to %s: %s (did the daemon die?)", sock, strerror(-c.fd));
 	fcntl(c.fd, F_SETFL, O_NONBLOCK);
@@ -567,7 +567,7 @@ static int hello_works(const char *sock)
 	char ans[4096];
 	size_t len = 0;
 	uint64_t t0 = now_ms();
-	int fd = connect_to(sock);
+	int fd = connect_patient(sock);
 
 	if (fd < 0)
 		return fd;

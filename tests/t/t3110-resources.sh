@@ -61,13 +61,13 @@ test_expect_success READY 'the attack: slow readers, a flood, streams that never
 	trust_bg_as $SLOW fst-attack pipeline "$FST_SOCK" 20 15 \
 		"{\"v\":1,\"op\":\"changes\",\"path\":\"$M/$SLOW/big\",\"since\":\"$slow_tok\"}" >slow.out 2>slow.err &&
 	slow=$TRUST_BG_PID &&
-	trust_bg_as $FLOOD fst-attack connect "$FST_SOCK" 10000 --hold >flood.out 2>flood.err &&
-	flood=$TRUST_BG_PID &&
 	trust_bg_as $STREAM fst-attack streams "$FST_SOCK" 50 "$M/$STREAM/busy" "$stream_tok" >streams.out 2>streams.err &&
 	streams=$TRUST_BG_PID &&
 	trust_wait_for 60 grep -q sent slow.out &&
-	trust_wait_for 120 grep -q attempts flood.out &&
 	trust_wait_for 60 grep -q streams streams.out &&
+	trust_bg_as $FLOOD fst-attack connect "$FST_SOCK" 10000 --hold >flood.out 2>flood.err &&
+	flood=$TRUST_BG_PID &&
+	trust_wait_for 120 grep -q attempts flood.out &&
 	# a busy scope, paced to stay under the kernel queue (an overflow makes
 	# every query of the filesystem wait for a scan: not this test)
 	trust_bg_as $STREAM sh -c "cd \"$M/$STREAM/busy\" && i=0 && while :; do i=\$((\$i + 1)) && mkdir b\$i && (cd b\$i && seq 1 2000 | xargs touch) && sleep 0.5 || exit 1; done" &&

@@ -13,7 +13,7 @@
  * reading. Paths are built under DIR (which should hold the directories a,
  * b, c, a/x, the file f and the symlink "link" to a): ".." never climbs
  * above DIR by construction, so a root caller cannot be made to watch
- * anything outside it. TOKEN (a valid token) is used and damaged in
+ * anything outside it (nor "/"). TOKEN (a valid token) is used and damaged in
  * "since".
  *
  * Every line the daemon sends back must be a JSON object with "v":1 and a
@@ -157,8 +157,11 @@ static void gen_path(struct buf *b)
 		adds(&p, dir_arg);
 		add_bytes(&p, "\0/a", 3);
 		break;
-	case 4:
+	case 4: /* doubled and trailing slashes, "." (never "/" itself: that is a
+		 * watch of the whole root filesystem, and a scan of it) */
 		adds(&p, "/");
+		adds(&p, dir_arg);
+		adds(&p, "//.//a//");
 		break;
 	case 5:
 		adds(&p, dir_arg);

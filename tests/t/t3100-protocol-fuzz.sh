@@ -9,14 +9,14 @@ closed early) as root and as a user, while the scope changes. Every line
 that comes back must be a well-formed answer; the daemon (the ASan build
 under make check) must not crash nor report anything; afterwards an answer
 for the scope, across the whole fuzzing, must cover the ground truth.
-FST_FUZZ_COUNT (default 15,000 per caller: about 6,000 of them answered, the rest
+FST_FUZZ_COUNT (default 20,000 per caller: about 7,000 of them answered, the rest
 follow a request that closed the connection) and FST_FUZZ_SEED change the run.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 . "$FST_SRC_DIR"/tests/lib/trust-lib.sh
 
 U=fst3100u
-COUNT=${FST_FUZZ_COUNT:-15000}
+COUNT=${FST_FUZZ_COUNT:-20000}
 SEED=${FST_FUZZ_SEED:-3100}
 ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=32"
 
@@ -68,6 +68,11 @@ test_expect_success READY 'more than 10,000 answers in all, none malformed' '
 test_expect_success READY 'no sanitizer report, the daemon alive' '
 	fst_check_sanitizer &&
 	fstrack status >/dev/null
+'
+
+test_expect_success READY 'the fuzzer kept to its directories: no other filesystem was ever tracked' '
+	grep "fstrackd: tracking " "$FST_DAEMON_LOG" >tracked &&
+	! grep -v "fstrackd: tracking $M (tmpfs" tracked
 '
 
 test_expect_success READY 'the answer across the fuzzing covers the ground truth, not fresh' '

@@ -363,15 +363,15 @@ static void do_unwatch(struct client *c, struct json_object *req)
 	struct target t;
 	struct stat st;
 
-	/* A scope whose directory is gone (vanished, missing) goes by its path. */
-	if (s) {
+	/*
+	 * A scope whose directory is gone (vanished, missing) goes by its path,
+	 * for root only. A user is answered as for any other path it names (its
+	 * own error from opening it): a word about the scope would tell it that
+	 * one was there, inside a directory it may not search.
+	 */
+	if (s && is_root(c)) {
 		scope_get_info(s, &si);
 		if (si.state != SCOPE_ACTIVE) {
-			if (!is_root(c)) {
-				send_error(c, EPERM,
-					   "only root may unwatch %s: its directory is gone", path);
-				return;
-			}
 			scope_unwatch(c->srv->tracker, s);
 			send_json(c, ok_object());
 			return;
@@ -786,13 +786,14 @@ static void process_input(struct client *c)
 		struct json_object *req;
 		struct json_tokener *tk;
 
-		if (!nl) {
-			if (c->in_len - off > REQUEST_MAX) {
-				send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
-				c->closing = true;
-			}
+		/* too long, whether its end came in the same read or not yet */
+		if ((nl ? (size_t)(nl - (c->in + off)) : c->in_len - off) > REQUEST_MAX) {
+			send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
+			c->closing = true;
 			break;
 		}
+		if (!nl)
+			break;
 		*nl = '\0';
 		tk = json_tokener_new();
 		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;

@@ -22,7 +22,8 @@
 struct root {
 	const void *owner;
 	struct fhandle handle;
-	char *path; /* as watched, for logs */
+	char *path;	    /* as watched, for logs */
+	uint64_t since_seq; /* the oldest position its tokens may name */
 };
 
 /* One place the scan found, recorded by the loop's thread at the end. */
@@ -61,6 +62,12 @@ struct catchup {
 	uint64_t fresh_before; /* tokens below this seq answer fresh */
 	uint64_t attach_seq;   /* next_seq when this filesystem was attached */
 	bool history_scanned;  /* the attachment's gap had a round begun */
+	/*
+	 * Only the attachment's gap is pending (or scanned): only roots whose
+	 * tokens are older than the attachment need it. A new scope's do not:
+	 * watching / again after an unwatch must not walk all of it.
+	 */
+	bool pending_history_only, scanning_history_only;
 
 	/* the running round */
 	struct round_root *queue;
@@ -84,10 +91,13 @@ struct catchup {
 };
 
 #define RETRY_FIRST_NS (1000000000ull)
+/* free bytes a full state filesystem needs before a commit is tried again (or 1/16 of it) */
+#define ROOM_NEEDED (8ull << 20)
 #define RETRY_MAX_NS (30000000000ull)
 
 static void scan_done(void *data, uint32_t events);
 static void kick_deferred(void *data);
+static void gap_open(struct catchup *c, uint64_t since_ns, const char *why, bool history_only);
 
 int catchup_new(const struct catchup_config *cfg, struct loop *loop, struct journal *j,
 		struct recorder *rec, struct mount_ref *mount, loop_fn on_ready, void *data,
@@ -130,7 +140,7 @@ int catchup_new(const struct catchup_config *cfg, struct loop *loop, struct jour
 	}
 	/* whatever changed while nobody watched is found by a scan */
 	if (cfg->history)
-		catchup_gap(c, cfg->history_gap_ns, "attached with history");
+		gap_open(c, cfg->history_gap_ns, "attached with history", true);
 	*ret = c;
 	return 0;
 }
@@ -180,14 +190,14 @@ int catchup_add_root(struct catchup *c, const void *owner, const struct fhandle 
 		free(p);
 		return -ENOMEM;
 	}
-	c->roots[c->n_roots++] = (struct root){owner, *h, p};
+	c->roots[c->n_roots++] = (struct root){owner, *h, p, since_seq};
 	/*
 	 * Its tokens name positions from before this attachment: the gap of
 	 * the attachment applies to it too. A round that has not begun yet
 	 * takes it along; one already begun (or done) must be done again.
 	 */
 	if (c->cfg.history && c->history_scanned && since_seq < c->attach_seq)
-		catchup_gap(c, c->cfg.history_gap_ns, "a scope attached again");
+		gap_open(c, c->cfg.history_gap_ns, "a scope attached again", true);
 	return 0;
 }
 
@@ -226,7 +236,7 @@ void catchup_overflow(struct catchup *c)
 	catchup_gap(c, c->last_drain_ns, "events lost (queue overflow or an unreadable event)");
 }
 
-void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why)
+static void gap_open(struct catchup *c, uint64_t since_ns, const char *why, bool history_only)
 {
 	if (!c->gap_pending || since_ns < c->pending_gap_ns) {
 		log_ratelimited(LOG_LEVEL_INFO,
@@ -235,8 +245,15 @@ void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why)
 				why, c->name, since_ns);
 		c->pending_gap_ns = since_ns;
 	}
+	c->pending_history_only =
+	    c->gap_pending ? c->pending_history_only && history_only : history_only;
 	c->gap_pending = true;
 	loop_defer(c->loop, &c->kick_node, kick_deferred, c);
+}
+
+void catchup_gap(struct catchup *c, uint64_t since_ns, const char *why)
+{
+	gap_open(c, since_ns, why, false);
 }
 
 bool catchup_busy(const struct catchup *c)
@@ -296,12 +313,16 @@ static int plan_round(struct catchup *c)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n_roots; i++) {
 		char path[PATH_MAX];
-		int r = fhandle_resolve(mfd, &c->roots[i].handle, path, sizeof(path));
+		int r;
 
+		if (c->scanning_history_only && c->roots[i].since_seq >= c->attach_seq)
+			continue; /* its tokens are younger than the gap */
+		r = fhandle_resolve(mfd, &c->roots[i].handle, path, sizeof(path));
 		if (r < 0) {
 			if (fhandle_err_is_gone(r) || r == -EXDEV) {
-				log_warn("scope %s vanished (%s); its tokens answer fresh",
-					 c->roots[i].path, strerror(-r));
+				log_ratelimited(LOG_LEVEL_WARN,
+						"scope %s vanished (%s); its tokens answer fresh",
+						c->roots[i].path, strerror(-r));
 				continue;
 			}
 			return r;
@@ -344,8 +365,9 @@ static int start_next_root(struct catchup *c)
 		fd = mfd < 0 ? mfd : fhandle_open(mfd, &rr.handle, O_RDONLY | O_DIRECTORY);
 		if (fd < 0) {
 			if (fhandle_err_is_gone(fd)) {
-				log_warn("scope %s vanished (%s); its tokens answer fresh", rr.path,
-					 strerror(-fd));
+				log_ratelimited(LOG_LEVEL_WARN,
+						"scope %s vanished (%s); its tokens answer fresh",
+						rr.path, strerror(-fd));
 			} else {
 				log_warn("cannot open scope %s for a catch-up scan: %s", rr.path,
 					 strerror(-fd));
@@ -358,6 +380,7 @@ static int start_next_root(struct catchup *c)
 		p.cutoff_sec = (int64_t)(cutoff / 1000000000ull);
 		p.cutoff_nsec = (uint32_t)(cutoff % 1000000000ull);
 		p.threads = c->cfg.scan_threads;
+		p.pause_ms = c->cfg.scan_pause_ms;
 		if (c->cfg.exclude_path && stat(c->cfg.exclude_path, &st) == 0) {
 			p.exclude_dev = st.st_dev;
 			p.exclude_ino = st.st_ino;
@@ -392,6 +415,7 @@ static void start_round(struct catchup *c)
 
 	c->scanning = true;
 	c->scanning_gap_ns = c->pending_gap_ns;
+	c->scanning_history_only = c->pending_history_only;
 	c->gap_pending = false;
 	c->history_scanned = true;
 	c->scan_error = 0;
@@ -535,7 +559,27 @@ int catchup_commit(struct catchup *c)
 
 bool catchup_commit_due(const struct catchup *c, uint64_t now_mono_ns)
 {
-	return !c->last_commit_error || now_mono_ns >= c->retry_ns;
+	uint64_t free_bytes, total;
+
+	if (!c->last_commit_error)
+		return true;
+	if (now_mono_ns < c->retry_ns)
+		return false;
+	/*
+	 * Full: try again only once there is room for more than one small
+	 * commit, else recording resumes, the scan's records fill the last
+	 * blocks, and it fails again.
+	 */
+	if ((c->last_commit_error == -ENOSPC || c->last_commit_error == -EDQUOT) &&
+	    journal_space(c->journal, &free_bytes, &total) == 0 &&
+	    free_bytes < (total / 16 < ROOM_NEEDED ? total / 16 : ROOM_NEEDED))
+		return false;
+	return true;
+}
+
+int catchup_commit_error(const struct catchup *c)
+{
+	return c->last_commit_error;
 }
 
 void catchup_get_status(const struct catchup *c, struct catchup_status *ret)

@@ -36,6 +36,7 @@ struct mount_ref;
 struct catchup_config {
 	unsigned margin_ms;	  /* scan look-back past the watermark */
 	unsigned scan_threads;	  /* 0: by CPUs */
+	unsigned scan_pause_ms;	  /* for tests: each scan waits this long first */
 	const char *exclude_path; /* never scanned (the daemon's state dir) */
 	const char *name;	  /* for logs: the mount point */
 	/*
@@ -103,8 +104,13 @@ void catchup_kick(struct catchup *c);
  * a commit works again; the timer then tries again with a growing back-off.
  */
 int catchup_commit(struct catchup *c);
-/* Is a timed commit due? Always, unless commits fail and the back-off runs. */
+/*
+ * Is a commit due? Always, unless commits fail: then once the back-off is
+ * over, and (when the state filesystem was full) there is room again.
+ */
 bool catchup_commit_due(const struct catchup *c, uint64_t now_mono_ns);
+/* The error of the last commit while commits fail, else 0. */
+int catchup_commit_error(const struct catchup *c);
 
 /* Must answers wait (a gap pending or being scanned)? */
 bool catchup_busy(const struct catchup *c);

@@ -45,6 +45,8 @@ struct fsuuid2 {
 #endif
 
 #define IDLE_WATERMARK_NS (30ull * 1000000000ull)
+/* events in one drain past which the queue is read again without delay */
+#define READ_BUSY_EVENTS 4096
 /* directories the scope filter resolves after each read of the queue, at most */
 #define FILTER_BATCH 512
 
@@ -163,7 +165,7 @@ static int drain(struct fsys *fs)
 	}
 	/* Everything queued before 'start' has now been read. */
 	catchup_drained(fs->catchup, start);
-	return 0;
+	return r;
 }
 
 static void set_fast_ticks(struct tracker *t)
@@ -183,10 +185,13 @@ static void set_fast_ticks(struct tracker *t)
 static void on_events(void *data, uint32_t events)
 {
 	struct fsys *fs = data;
+	int n = drain(fs);
 
-	drain(fs);
 	if (journal_dirty(fs->journal))
 		set_fast_ticks(fs->t); /* commit within commit_ms */
+	/* a queue that filled this much may overflow while left alone: read on */
+	if (n >= READ_BUSY_EVENTS)
+		return;
 	if (fs->t->cfg.read_delay_ms && loop_mod_fd(fs->fan_src, 0) == 0)
 		loop_timer_set(fs->read_timer, fs->t->cfg.read_delay_ms);
 }
@@ -218,6 +223,11 @@ int fsys_sync(struct fsys *fs)
 
 	if (r < 0)
 		return r;
+	r = 0;
+	/* commits fail and the next try is not due: say so at once, try nothing */
+	if (catchup_commit_error(fs->catchup) &&
+	    !catchup_commit_due(fs->catchup, now_monotonic_ns()))
+		return catchup_commit_error(fs->catchup);
 	/* The position must be durable; skip the fdatasync when it is. */
 	if (journal_dirty(fs->journal) ||
 	    journal_durable_seq(fs->journal) != journal_next_seq(fs->journal)) {
@@ -524,6 +534,7 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 				     .queue_events = t->cfg.queue_events};
 	struct catchup_config cc = {.margin_ms = t->cfg.margin_ms,
 				    .scan_threads = t->cfg.scan_threads,
+				    .scan_pause_ms = t->cfg.scan_pause_ms,
 				    .exclude_path = t->state_dir};
 	struct journal_stats js;
 	struct mount_info mi;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "basic/crc32c.h"
@@ -1576,6 +1577,17 @@ bool journal_range_intact(const struct journal *j, uint64_t from)
 }
 
 /* ---- appending ---- */
+
+int journal_space(const struct journal *j, uint64_t *ret_free, uint64_t *ret_total)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(j->dirfd, &sv) < 0)
+		return -errno;
+	*ret_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	*ret_total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	return 0;
+}
 
 bool journal_dirty(const struct journal *j)
 {

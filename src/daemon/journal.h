@@ -142,6 +142,8 @@ void journal_get_stats(const struct journal *j, struct journal_stats *ret);
 
 /* Buffer a record; sets r->seq. -EINVAL for bad sizes. */
 int journal_append(struct journal *j, struct jrec *r);
+/* The free (to us) and total bytes of the filesystem the journal is on. */
+int journal_space(const struct journal *j, uint64_t *ret_free, uint64_t *ret_total);
 /* Records appended but not yet committed. */
 bool journal_dirty(const struct journal *j);
 size_t journal_pending_bytes(const struct journal *j);

@@ -109,11 +109,17 @@ struct fst_changes {
 	bool fresh;  /* everything may have changed: rescan the whole dir */
 	size_t n;
 	struct fst_change *v;
+	/*
+	 * A catch-up scan still ran and the wait was over (wait_ms): what it
+	 * has not found yet is covered by "." reported FST_RECURSIVE.
+	 */
+	bool widened;
 };
 
 /*
  * What changed under dir since token. wait_ms bounds how long the daemon
- * may wait for a catch-up scan in progress (0: the daemon's default).
+ * may wait for a catch-up scan in progress (0: the daemon's default);
+ * past it, the answer is widened (see struct fst_changes).
  * A kind name this library does not know is reported as FST_RECURSIVE: a
  * false positive is a cost, a false negative a bug.
  */

@@ -275,6 +275,8 @@ static int print_changes_json(const struct fst_changes *ch)
 		goto out;
 	json_object_object_add(doc, "token", json_object_new_string(ch->token));
 	json_object_object_add(doc, "fresh", json_object_new_boolean(ch->fresh));
+	if (ch->widened)
+		json_object_object_add(doc, "widened", json_object_new_boolean(true));
 	for (size_t i = 0; i < ch->n; i++) {
 		json_object *e = json_object_new_object(), *kinds = json_object_new_array();
 
@@ -398,6 +400,11 @@ static int cmd_changes(const struct cli *cli_in, int argc, char **argv)
 			code = cli_client_error(c, r);
 		goto out;
 	}
+	if (ch->widened)
+		fprintf(stderr,
+			"fstrack: a catch-up scan still runs: %s is listed as 'recursive' (give "
+			"more --wait-ms for the exact answer)\n",
+			dir);
 
 	switch (fmt) {
 	case FMT_TEXT:
@@ -847,7 +854,8 @@ static const struct command commands[] = {
      "  --token-file FILE  write the new token to FILE (atomically) once the answer is\n"
      "                     written; with -0 and --rsync the token goes to stderr without it\n"
      "  --wait-ms N        wait up to N ms for a catch-up scan in progress (0: do not\n"
-     "                     wait; default: the daemon's, 60000)\n"
+     "                     wait; default: the daemon's, 60000); past it the answer is\n"
+     "                     widened: DIR itself as 'recursive' (--json: \"widened\": true)\n"
      "\n"
      "Default output: a line 'token TOKEN', a line 'fresh' when everything under DIR may\n"
      "have changed (rescan it all), then one line per changed path: its kinds separated\n"

@@ -54,6 +54,7 @@ static void usage(FILE *f)
 	    "  --segment-bytes N        journal segment size (default 16 MiB)\n"
 	    "  --margin-ms N            catch-up scan look-back past the watermark (default 2000)\n"
 	    "  --scan-threads N         catch-up scan threads (default: by CPUs)\n"
+	    "  --scan-pause-ms N        for tests: each catch-up scan waits N ms before it reads\n"
 	    "  --queue-events N         kernel event queue of N events per filesystem (bounded;\n"
 	    "                           default: the kernel's max_queued_events, 16384)\n"
 	    "  --unlimited-queue        FAN_UNLIMITED_QUEUE: never overflow (kernel memory grows)\n"
@@ -122,7 +123,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_MAXAGE,
 		O_SUMPLACES,
 		O_NOCOMPACT,
-		O_NOFILTER
+		O_NOFILTER,
+		O_SCANPAUSE
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -149,6 +151,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"summary-places", required_argument, NULL, O_SUMPLACES},
 	    {"no-compaction", no_argument, NULL, O_NOCOMPACT},
 	    {"no-scope-filter", no_argument, NULL, O_NOFILTER},
+	    {"scan-pause-ms", required_argument, NULL, O_SCANPAUSE},
 	    {0},
 	};
 	int c;
@@ -158,7 +161,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
 			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
 			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID || c == O_READDELAY ||
-			   c == O_MAXMARKS || c == O_GRACE || c == O_MAXAGE || c == O_SUMPLACES;
+			   c == O_MAXMARKS || c == O_GRACE || c == O_MAXAGE || c == O_SUMPLACES ||
+			   c == O_SCANPAUSE;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -192,6 +196,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_SCANT:
 			o->tracker.scan_threads = (unsigned)v;
+			break;
+		case O_SCANPAUSE:
+			o->tracker.scan_pause_ms = v > 600000 ? 600000 : (unsigned)v;
 			break;
 		case O_UNLIM:
 			o->tracker.unlimited_queue = true;

@@ -586,6 +586,32 @@ void change_set_get(const struct change_set *cs, size_t i, const char **ret_path
 	*ret_kinds = cs->v[i].kinds;
 }
 
+int change_set_widen(struct change_set *cs)
+{
+	size_t i = 0;
+	struct change *nv;
+
+	while (i < cs->n && strcmp(cs->v[i].path, ".") < 0)
+		i++;
+	if (i < cs->n && strcmp(cs->v[i].path, ".") == 0) {
+		cs->v[i].kinds |= FST_RECURSIVE;
+		return 0;
+	}
+	nv = realloc(cs->v, (cs->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	cs->v = nv;
+	memmove(cs->v + i + 1, cs->v + i, (cs->n - i) * sizeof(*nv));
+	cs->v[i].path = strdup(".");
+	if (!cs->v[i].path) {
+		memmove(cs->v + i, cs->v + i + 1, (cs->n - i) * sizeof(*nv));
+		return -ENOMEM;
+	}
+	cs->v[i].kinds = FST_RECURSIVE;
+	cs->n++;
+	return 0;
+}
+
 uint64_t change_set_end_seq(const struct change_set *cs)
 {
 	return cs->end_seq;

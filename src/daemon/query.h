@@ -64,6 +64,8 @@ struct change_set *change_set_free(struct change_set *cs);
 size_t change_set_count(const struct change_set *cs);
 void change_set_get(const struct change_set *cs, size_t i, const char **ret_path,
 		    unsigned *ret_kinds);
+/* Cover the whole queried directory too: "." gets FST_RECURSIVE. 0 or -ENOMEM. */
+int change_set_widen(struct change_set *cs);
 /* The journal position the set reaches (its next_seq when read). */
 uint64_t change_set_end_seq(const struct change_set *cs);
 

@@ -568,6 +568,21 @@ static void scan_finish(struct scan *s)
 	}
 }
 
+/*
+ * For tests (fstrackd --scan-pause-ms): hold the scan back, in slices
+ * that notice a cancel, so what is answered while it runs can be seen.
+ */
+static void pause_first(struct scan *s)
+{
+	for (unsigned left = s->p.pause_ms; left > 0 && !scan_stopped(s);) {
+		unsigned slice = left < 10 ? left : 10;
+		struct timespec ts = {0, (long)slice * 1000000L};
+
+		nanosleep(&ts, NULL);
+		left -= slice;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct scan *s = arg;
@@ -581,6 +596,7 @@ static void *worker_main(void *arg)
 	if (!w.buf || !w.dir_fh || !w.child_fh)
 		scan_fail(s, -ENOMEM);
 
+	pause_first(s);
 	while ((it = queue_next(s, finished_one))) {
 		read_dir(&w, it);
 		item_free(s, it);

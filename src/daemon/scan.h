@@ -56,6 +56,7 @@ struct scan_params {
 	void *userdata;
 	unsigned max_open_dirs; /* queued directory fds; 0: from RLIMIT_NOFILE */
 	bool prune_recursive;	/* don't walk below a dir reported FST_RECURSIVE */
+	unsigned pause_ms;	/* for tests: wait this long before reading (0: none) */
 };
 
 struct scan_progress {

@@ -475,7 +475,8 @@ const char *scope_token_fresh(struct scope *s, const struct token *tk)
 	return "unknown to this journal";
 }
 
-int scope_plan_answer(struct scope *s, const struct token *since, struct answer_plan *ret)
+int scope_plan_answer(struct scope *s, const struct token *since, bool no_wait,
+		      struct answer_plan *ret)
 {
 	struct fsys *fs = s->fs;
 	int r;
@@ -488,8 +489,11 @@ int scope_plan_answer(struct scope *s, const struct token *since, struct answer_
 	if (r < 0)
 		return r;
 	if (fsys_busy(fs)) {
-		ret->kind = ANSWER_WAIT;
-		return 0;
+		if (!no_wait) {
+			ret->kind = ANSWER_WAIT;
+			return 0;
+		}
+		ret->widened = true;
 	}
 	r = fsys_token(fs, ret->token);
 	if (r < 0)

@@ -57,11 +57,19 @@ struct scope *scope_by_path(struct tracker *t, const char *path);
 enum answer_kind { ANSWER_WAIT, ANSWER_FRESH, ANSWER_EXACT };
 struct answer_plan {
 	enum answer_kind kind;
+	bool widened; /* EXACT, but a catch-up scan of the range still runs: widen to the dir */
 	uint64_t from;	       /* EXACT: changes from this seq */
 	const char *why;       /* FRESH: why the token cannot be answered exactly */
 	char token[TOKEN_MAX]; /* FRESH/EXACT: the new token */
 };
-int scope_plan_answer(struct scope *s, const struct token *since, struct answer_plan *ret);
+/*
+ * no_wait: when a catch-up scan still covers the range, do not say WAIT:
+ * say EXACT with widened set (the answer must then cover the whole
+ * directory, "recursive"), and hand out a new token: what the scan finds
+ * later is recorded after it.
+ */
+int scope_plan_answer(struct scope *s, const struct token *since, bool no_wait,
+		      struct answer_plan *ret);
 /* Why tk cannot be answered exactly for s (now), or NULL when it can. */
 const char *scope_token_fresh(struct scope *s, const struct token *tk);
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,12 +39,16 @@
  * not read from), past OUT_MAX it is disconnected. */
 #define OUT_HIGH (1u << 20)
 #define OUT_MAX (256u << 20)
+/* All unsent output of one user's connections: past it, its requests wait. */
+#define USER_OUT_MAX (64u << 20)
 /* fds kept for the daemon's own work (journals, scans, handle look-ups). */
 #define FD_RESERVE 256
 #define DEFAULT_MAX_CLIENTS 4096
 #define DEFAULT_MAX_CLIENTS_PER_UID 256
 #define DEFAULT_MAX_SCOPES_PER_UID 64
 #define LISTEN_PAUSE_MS 200
+/* connections only root may take (a quarter when there are few) */
+#define ROOT_RESERVE 16
 
 struct client {
 	struct client *next;
@@ -60,10 +65,12 @@ struct client {
 	uint32_t events; /* registered with the loop */
 	bool closing;	 /* close once the output is sent */
 	bool eof;	 /* it sent all it will send */
+	bool held;	 /* requests wait: its user's unread answers are past USER_OUT_MAX */
 	bool dead;	 /* closed; freed at the end of the round */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
+	bool no_wait; /* its wait is over: answer it widened */
 	/* a stream subscriber */
 	struct fsys *stream_fs;
 	char stream_dir[PATH_MAX];
@@ -83,6 +90,8 @@ struct server {
 	int reserve_fd;			    /* given up to turn a client away at EMFILE */
 	struct client *clients;
 	unsigned n_clients;
+	unsigned root_reserve;	     /* the last places, root's only */
+	struct loop_defer wake_node; /* held connections to look at again */
 	uint64_t start_ns;
 	uint64_t refused; /* connections turned away (limits) */
 };
@@ -95,6 +104,26 @@ static void process_input(struct client *c);
 static size_t out_pending(const struct client *c)
 {
 	return c->out_len - c->out_off;
+}
+
+/*
+ * What one user's connections have not read yet, all together: a user
+ * may hold at most USER_OUT_MAX of the daemon's memory in answers (root:
+ * no bound). O(clients), at each request of a user's.
+ */
+static size_t user_pending(const struct client *c)
+{
+	size_t sum = 0;
+
+	for (const struct client *o = c->srv->clients; o; o = o->next)
+		if (o->cred.uid == c->cred.uid)
+			sum += out_pending(o);
+	return sum;
+}
+
+static bool user_over_budget(const struct client *c)
+{
+	return c->cred.uid != 0 && user_pending(c) >= USER_OUT_MAX;
 }
 
 /*
@@ -115,8 +144,12 @@ static void client_update_events(struct client *c)
 		c->events = want;
 }
 
+static void wake_held(struct client *c);
+
 static void client_flush(struct client *c)
 {
+	bool sent = false;
+
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -128,10 +161,38 @@ static void client_flush(struct client *c)
 			break;
 		}
 		c->out_off += (size_t)n;
+		sent = n > 0;
 	}
 	if (c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
 	client_update_events(c);
+	if (sent && c->cred.uid != 0)
+		wake_held(c);
+}
+
+/* Held connections whose user is under budget again go on (after the round: no re-entry). */
+static void wake_all_held(void *data)
+{
+	struct server *srv = data;
+	struct client *o, *next;
+
+	for (o = srv->clients; o; o = next) {
+		next = o->next;
+		if (o->held && !user_over_budget(o)) {
+			o->held = false;
+			process_input(o);
+		}
+	}
+}
+
+/* c's user read some answers: its connections held back may go on. */
+static void wake_held(struct client *c)
+{
+	for (const struct client *o = c->srv->clients; o; o = o->next)
+		if (o->held && o->cred.uid == c->cred.uid) {
+			loop_defer(c->srv->loop, &c->srv->wake_node, wake_all_held, c->srv);
+			return;
+		}
 }
 
 static int client_write(struct client *c, const char *text, size_t len)
@@ -405,13 +466,21 @@ static void do_token(struct client *c, struct json_object *req)
 	send_token(c, t.fs);
 }
 
-static void park(struct client *c, struct json_object *req)
+/* How long the request may wait for a catch-up scan. */
+static unsigned request_wait_ms(struct client *c, struct json_object *req)
 {
 	struct json_object *w;
-	unsigned wait_ms = c->srv->cfg.query_wait_ms;
 
 	if (json_object_object_get_ex(req, "wait_ms", &w) && json_object_get_int64(w) >= 0)
-		wait_ms = (unsigned)json_object_get_int64(w);
+		return json_object_get_int64(w) > UINT_MAX ? UINT_MAX
+							   : (unsigned)json_object_get_int64(w);
+	return c->srv->cfg.query_wait_ms;
+}
+
+static void park(struct client *c, struct json_object *req)
+{
+	unsigned wait_ms = request_wait_ms(c, req);
+
 	c->pending = json_object_get(req);
 	c->deadline_ns = now_monotonic_ns() + (uint64_t)wait_ms * 1000000ull;
 	loop_timer_set(c->srv->deadline_timer, DEADLINE_TICK_MS);
@@ -428,7 +497,8 @@ static struct perm_cache *caller_perm(struct client *c)
  * *ret_fresh, 0 when parked, < 0 when an error was sent.
  */
 static int prepare_answer(struct client *c, struct json_object *req, struct target *t,
-			  char tok[TOKEN_MAX], bool *ret_fresh, struct change_set **ret_cs)
+			  char tok[TOKEN_MAX], bool *ret_fresh, bool *ret_widened,
+			  struct change_set **ret_cs)
 {
 	const char *since = get_str(req, "since");
 	struct answer_plan plan;
@@ -444,7 +514,8 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 	}
 	if (resolve_target(c, get_str(req, "path"), t) < 0)
 		return -EINVAL;
-	r = scope_plan_answer(t->scope, &tk, &plan);
+	/* its wait is over, or it asked for none: widened rather than parked */
+	r = scope_plan_answer(t->scope, &tk, c->no_wait || request_wait_ms(c, req) == 0, &plan);
 	if (r < 0) {
 		send_journal_error(c, t->fs, r);
 		return r;
@@ -455,6 +526,7 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 	}
 	snprintf(tok, TOKEN_MAX, "%s", plan.token);
 	*ret_fresh = plan.kind == ANSWER_FRESH;
+	*ret_widened = plan.widened;
 	if (*ret_fresh)
 		return 1;
 	pc = caller_perm(c);
@@ -470,7 +542,11 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 		if (*ret_fresh)
 			return 1;
 	}
+	/* a catch-up scan still runs: what it has not found yet lies anywhere below */
+	if (r == 0 && plan.widened)
+		r = change_set_widen(*ret_cs);
 	if (r < 0) {
+		*ret_cs = change_set_free(*ret_cs);
 		send_error(c, r, "cannot read the journal of %s: %s", fsys_mount_path(t->fs),
 			   strerror(-r));
 		return r;
@@ -482,16 +558,18 @@ static void do_changes(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh = false;
+	bool fresh = false, widened = false;
 	struct change_set *cs;
 	struct json_object *o, *arr;
 
-	if (prepare_answer(c, req, &t, tok, &fresh, &cs) <= 0)
+	if (prepare_answer(c, req, &t, tok, &fresh, &widened, &cs) <= 0)
 		return;
 	o = ok_object();
 	arr = json_object_new_array();
 	json_object_object_add(o, "token", json_object_new_string(tok));
 	json_object_object_add(o, "fresh", json_object_new_boolean(fresh));
+	if (widened)
+		json_object_object_add(o, "widened", json_object_new_boolean(true));
 	for (size_t i = 0; cs && i < change_set_count(cs); i++) {
 		const char *p;
 		unsigned k;
@@ -536,11 +614,11 @@ static void do_stream(struct client *c, struct json_object *req)
 {
 	struct target t;
 	char tok[TOKEN_MAX];
-	bool fresh = false;
+	bool fresh = false, widened = false;
 	struct change_set *cs;
 	struct token tk;
 
-	if (prepare_answer(c, req, &t, tok, &fresh, &cs) <= 0)
+	if (prepare_answer(c, req, &t, tok, &fresh, &widened, &cs) <= 0)
 		return;
 	if (fresh)
 		stream_send(c, "fresh", NULL, 0, tok);
@@ -782,6 +860,10 @@ static void process_input(struct client *c)
 	size_t off = 0;
 
 	while (!c->pending && !c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
+		if (user_over_budget(c)) {
+			c->held = true; /* taken up again when the user's answers drain */
+			break;
+		}
 		char *nl = memchr(c->in + off, '\n', c->in_len - off);
 		struct json_object *req;
 		struct json_tokener *tk;
@@ -927,9 +1009,9 @@ static void turn_away(struct server *srv, int fd, const char *why)
 
 	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	safe_close(fd);
-	if (srv->refused++ % 1000 == 0)
-		log_warn("refused a connection: %s (%" PRIu64 " refused so far)", why,
-			 srv->refused);
+	srv->refused++;
+	log_ratelimited(LOG_LEVEL_WARN, "refused a connection: %s (%" PRIu64 " refused so far)",
+			why, srv->refused);
 }
 
 static void resume_listening(void *data)
@@ -982,7 +1064,9 @@ static void on_listen(void *data, uint32_t events)
 			safe_close(fd);
 			continue;
 		}
-		if (srv->n_clients >= srv->cfg.max_clients) {
+		/* the last few places are root's: a crowd of users cannot lock it out */
+		if (srv->n_clients >= srv->cfg.max_clients ||
+		    (cred.uid != 0 && srv->n_clients + srv->root_reserve >= srv->cfg.max_clients)) {
 			turn_away(srv, fd, "too many connections to fstrackd; try again later");
 			continue;
 		}
@@ -1082,7 +1166,7 @@ static void on_committed(void *data, struct fsys *fs)
 		perm_cache_free(pc);
 		if (r < 0)
 			continue;
-		if (c->out_len - c->out_off > srv->cfg.stream_buffer_max) {
+		if (c->out_len - c->out_off > srv->cfg.stream_buffer_max || user_over_budget(c)) {
 			/* It does not keep up: tell it where to resume, and drop it. */
 			fsys_format_token(fs, c->cursor, tok);
 			stream_send(c, "gap", NULL, 0, tok);
@@ -1102,7 +1186,12 @@ static void on_committed(void *data, struct fsys *fs)
 		on_detached(data, fs); /* the kernel may drop writes: the streams end with "gap" */
 }
 
-/* Parked requests whose wait is over are told so. */
+/*
+ * Parked requests whose wait is over are answered now, widened: the whole
+ * directory, "recursive", with a new token (what the scan finds later is
+ * recorded after it). A user who keeps the event queue overflowing cannot
+ * keep others from their answers.
+ */
 static void on_deadline_tick(void *data)
 {
 	struct server *srv = data;
@@ -1118,12 +1207,10 @@ static void on_deadline_tick(void *data)
 			parked = true;
 			continue;
 		}
-		json_object_put(c->pending);
-		c->pending = NULL;
-		send_error(c, EAGAIN,
-			   "a catch-up scan is still running; try again later (see 'fstrack "
-			   "status') or wait longer");
-		process_input(c);
+		c->no_wait = true;
+		retry_pending(c);
+		if (!c->dead)
+			c->no_wait = false;
 	}
 	if (!parked)
 		loop_timer_set(srv->deadline_timer, 0);
@@ -1202,6 +1289,8 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
 	if (srv->cfg.fd_limit > FD_RESERVE && srv->cfg.max_clients > srv->cfg.fd_limit - FD_RESERVE)
 		srv->cfg.max_clients = (unsigned)(srv->cfg.fd_limit - FD_RESERVE);
+	srv->root_reserve =
+	    srv->cfg.max_clients >= 4 * ROOT_RESERVE ? ROOT_RESERVE : srv->cfg.max_clients / 4;
 	if (!srv->cfg.max_clients_per_uid)
 		srv->cfg.max_clients_per_uid = DEFAULT_MAX_CLIENTS_PER_UID;
 	if (!srv->cfg.max_scopes_per_uid)
@@ -1245,6 +1334,7 @@ struct server *server_free(struct server *srv)
 	srv->deadline_timer = loop_del(srv->deadline_timer);
 	srv->listen_timer = loop_del(srv->listen_timer);
 	srv->reserve_fd = safe_close(srv->reserve_fd);
+	loop_cancel(srv->loop, &srv->wake_node);
 	if (srv->listen_fd >= 0) {
 		unlink(srv->socket_path);
 		srv->listen_fd = safe_close(srv->listen_fd);

@@ -241,6 +241,37 @@ static int transport_failed(fst_client *c, int r, const char *what)
 	return r;
 }
 
+/*
+ * The daemon may have turned the connection away with one line (too many
+ * connections) and closed it before the request went out: that line is
+ * the reason to give, not the broken pipe. 0 when none was there.
+ */
+static int refusal_reason(fst_client *c)
+{
+	char buf[1024];
+	ssize_t n = recv(c->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	json_object *o, *v;
+	char *nl;
+	int err = 0;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+	o = json_tokener_parse(buf);
+	if (o && json_object_object_get_ex(o, "error", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		set_error(c, "%s", json_object_get_string(v));
+		err = EPROTO;
+		if (json_object_object_get_ex(o, "errno", &v) && json_object_get_int(v) > 0)
+			err = json_object_get_int(v);
+	}
+	json_object_put(o);
+	return -err;
+}
+
 static int send_all(fst_client *c, const char *p, size_t len)
 {
 	while (len > 0) {
@@ -256,7 +287,15 @@ static int send_all(fst_client *c, const char *p, size_t len)
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return transport_failed(c, -errno, "sending a request");
+			r = -errno;
+			if (r == -EPIPE || r == -ECONNRESET) {
+				int why = refusal_reason(c);
+				if (why < 0) {
+					c->broken = true;
+					return why;
+				}
+			}
+			return transport_failed(c, r, "sending a request");
 		}
 		p += n;
 		len -= (size_t)n;
@@ -682,7 +721,7 @@ struct fst_changes *fst_changes_free(struct fst_changes *ch)
 
 static int parse_changes(fst_client *c, json_object *resp, struct fst_changes *ch)
 {
-	json_object *fresh, *arr;
+	json_object *fresh, *widened, *arr;
 	size_t n;
 	int r;
 
@@ -695,6 +734,8 @@ static int parse_changes(fst_client *c, json_object *resp, struct fst_changes *c
 		return -EPROTO;
 	}
 	ch->fresh = json_object_get_boolean(fresh);
+	if (json_object_object_get_ex(resp, "widened", &widened))
+		ch->widened = json_object_get_boolean(widened);
 	if (!json_object_object_get_ex(resp, "changes", &arr) || !arr) {
 		if (ch->fresh)
 			return 0;

@@ -10,7 +10,8 @@ is pushed to the end of its fds for real (its RLIMIT_NOFILE lowered under
 it with prlimit): connections are turned away with a reason, accept does
 not spin, and a failed read of the mount table is not taken for an
 unmount. Last, lowered limits (--max-clients-per-user 5, --max-clients 12)
-refuse with the documented lines.'
+refuse with the documented lines, and the places kept for root (a quarter
+of 12) keep root answered when users hold all theirs.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 . "$FST_SRC_DIR"/tests/lib/trust-lib.sh
@@ -154,16 +155,12 @@ test_expect_success READY 'lowered limits: 5 per user, 12 in all' '
 	cat low1.out low2.out low3.out &&
 	grep "^attempts 8 accepted 5 refused 3 " low1.out &&
 	grep -x "refusal: {\"v\":1,\"ok\":false,\"errno\":11,\"error\":\"too many connections of this user to fstrackd; close some first\"}" low1.out &&
-	grep "^attempts 8 accepted 5 refused 3 " low2.out &&
-	grep "^attempts 8 accepted 2 refused 6 " low3.out &&
+	# the last quarter of the places (3 of 12) are root'"'"'s: users share 9
+	grep "^attempts 8 accepted 4 refused 4 " low2.out &&
+	grep "^attempts 8 accepted 0 refused 8 " low3.out &&
 	grep -x "refusal: {\"v\":1,\"ok\":false,\"errno\":11,\"error\":\"too many connections to fstrackd; try again later\"}" low3.out &&
-	# root counts in the total too (not asserted: reported)
-	if fstrack status >/dev/null 2>root-full.err
-	then
-		fst_diag "at the total limit root is still answered"
-	else
-		fst_diag "at the total limit root is turned away too: $(cat root-full.err)"
-	fi &&
+	# ... so a crowd of users cannot lock root out
+	fstrack status >/dev/null &&
 	trust_stop $low3 &&
 	trust_wait_for 10 fstrack status >/dev/null &&
 	trust_stop $low1 && trust_stop $low2

@@ -85,6 +85,14 @@ static int process(struct run *r, struct wq_file *f)
 		k = -ENOMEM;
 		goto fail;
 	}
+	if (r->hooks && r->hooks->max_results &&
+	    json_object_array_length(r->files) > r->hooks->max_results) {
+		snprintf(r->err, r->errlen,
+			 "query failed: more than %zu results, the most one answer holds; narrow "
+			 "the query (relative_root, an expression, a since clock)",
+			 r->hooks->max_results);
+		return -E2BIG;
+	}
 	return 0;
 fail:
 	snprintf(r->err, r->errlen, "query failed: %s: %s", f->name, strerror(-k));
@@ -236,14 +244,16 @@ static int stat_beneath(int root_fd, const char *path, struct stat *st, int *ret
 		return -ENOMEM;
 	fd = walk_open_beneath(root_fd, parent, O_RDONLY | O_DIRECTORY);
 	free(parent);
+	/* (EACCES: the client may not look there; for it, nothing is there) */
 	if (fd < 0) {
-		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV ||
+		    fd == -EACCES)
 			return 0;
 		return fd;
 	}
 	*ret_fd = fd;
 	if (fstatat(fd, *ret_base, st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
 			return 0;
 		return -errno;
 	}

@@ -469,20 +469,31 @@ static int parse_since_term(json_object *t, struct wq_expr *e, char *err, size_t
 	return 0;
 }
 
+/* The expression terms, by name. */
+static const struct {
+	const char *name;
+	enum expr_kind kind;
+} terms[] = {
+    {"true", E_TRUE},	     {"false", E_FALSE},   {"allof", E_ALLOF},	 {"anyof", E_ANYOF},
+    {"not", E_NOT},	     {"type", E_TYPE},	   {"suffix", E_SUFFIX}, {"name", E_NAME},
+    {"iname", E_NAME},	     {"match", E_MATCH},   {"imatch", E_MATCH},	 {"dirname", E_DIRNAME},
+    {"idirname", E_DIRNAME}, {"exists", E_EXISTS}, {"empty", E_EMPTY},	 {"size", E_SIZE},
+    {"since", E_SINCE},
+};
+
+const char *wq_term_name(size_t i)
+{
+	return i < sizeof(terms) / sizeof(terms[0]) ? terms[i].name : NULL;
+}
+
+const char *wq_field_name(size_t i)
+{
+	return i < F_COUNT ? wq_field_names[i] : NULL;
+}
+
 static int parse_expr(const struct wq *q, json_object *t, int depth, struct wq_expr **ret,
 		      char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		enum expr_kind kind;
-	} terms[] = {
-	    {"true", E_TRUE},	     {"false", E_FALSE},   {"allof", E_ALLOF},
-	    {"anyof", E_ANYOF},	     {"not", E_NOT},	   {"type", E_TYPE},
-	    {"suffix", E_SUFFIX},    {"name", E_NAME},	   {"iname", E_NAME},
-	    {"match", E_MATCH},	     {"imatch", E_MATCH},  {"dirname", E_DIRNAME},
-	    {"idirname", E_DIRNAME}, {"exists", E_EXISTS}, {"empty", E_EMPTY},
-	    {"size", E_SIZE},	     {"since", E_SINCE},
-	};
 	const char *name;
 	struct wq_expr *e;
 	bool caseless;
@@ -1010,6 +1021,10 @@ int wq_file_load(struct wq_file *f)
 		  STATX_BASIC_STATS | STATX_BTIME, &stx) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			f->exists = false; /* gone since it was listed */
+			return 0;
+		}
+		if (errno == EACCES) {
+			f->exists = false; /* the client may not look at it: not there for it */
 			return 0;
 		}
 		f->have_stat = false;

@@ -51,6 +51,10 @@ struct wq;
 int wq_compile(json_object *spec, struct wq **ret, char *err, size_t errlen);
 struct wq *wq_free(struct wq *q);
 
+/* The names of the expression terms and fields, i from 0 (NULL past the last). */
+const char *wq_term_name(size_t i);
+const char *wq_field_name(size_t i);
+
 /*
  * The query object for the legacy pattern arguments of "find" and "since"
  * (args[start..]: patterns, "-X", "-I", "!", "-p", "-P", "--"), with
@@ -124,6 +128,8 @@ struct wq_hooks {
 	int (*may_list)(void *ud, int dirfd, const char *path);
 	/* The clock rendered for the oclock and cclock fields (NULL: null). */
 	const char *clock;
+	/* At most this many results (0: no bound); past it the query fails with -E2BIG. */
+	size_t max_results;
 };
 
 /* A sha1 hook hashing f->dirent in f->dirfd with sha1_file_at(). */

@@ -28,14 +28,18 @@
 #include "daemon/loop.h"
 #include "daemon/server.h"
 #include "daemon/tracker.h"
+#include "daemon/wserver.h"
 #include "fstrack.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/fstrack"
+#define WATCHMAN_SOCKET_NAME "watchman.sock"
+#define DEFAULT_WATCHMAN_SOCKET "/run/fstrack/" WATCHMAN_SOCKET_NAME
 
 /* Everything the command line sets. */
 struct options {
 	struct tracker_config tracker;
 	struct server_config server;
+	const char *watchman_socket; /* NULL: next to the socket; "": none */
 	bool foreground;
 };
 
@@ -47,6 +51,9 @@ static void usage(FILE *f)
 	    "Record where filesystems change; answer 'what changed since T'.\n\n"
 	    "  --state-dir DIR          journals and scope list (default %s)\n"
 	    "  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
+	    "  --watchman-socket PATH   answer Watchman's clients here (default: watchman.sock\n"
+	    "                           in the directory of --socket, %s)\n"
+	    "  --no-watchman-socket     no Watchman socket\n"
 	    "  --foreground             do not detach; log to stderr\n"
 	    "  --verbose                log more (debug)\n"
 	    "  --commit-ms N            group-commit interval (default 50)\n"
@@ -69,7 +76,7 @@ static void usage(FILE *f)
 	    "  --max-ignore-marks N     kernel ignore marks for files whose writes are on record,\n"
 	    "                           at most N per epoch (default 65536; 0: none)\n"
 	    "  --help, --version\n",
-	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
+	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET, DEFAULT_WATCHMAN_SOCKET);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -106,7 +113,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_MAXCLIENTS_UID,
 		O_MAXSCOPES_UID,
 		O_READDELAY,
-		O_MAXMARKS
+		O_MAXMARKS,
+		O_WSOCKET,
+		O_NO_WSOCKET
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -128,6 +137,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"max-scopes-per-user", required_argument, NULL, O_MAXSCOPES_UID},
 	    {"read-delay-ms", required_argument, NULL, O_READDELAY},
 	    {"max-ignore-marks", required_argument, NULL, O_MAXMARKS},
+	    {"watchman-socket", required_argument, NULL, O_WSOCKET},
+	    {"no-watchman-socket", no_argument, NULL, O_NO_WSOCKET},
 	    {0},
 	};
 	int c;
@@ -196,6 +207,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_MAXMARKS:
 			o->tracker.max_ignore_marks = (size_t)v;
 			break;
+		case O_WSOCKET:
+			if (!optarg[0]) {
+				fprintf(stderr, "fstrackd: --watchman-socket needs a path\n");
+				return 2;
+			}
+			o->watchman_socket = optarg;
+			break;
+		case O_NO_WSOCKET:
+			o->watchman_socket = "";
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -212,6 +233,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return 2;
 	}
 	return -1; /* go on */
+}
+
+/*
+ * The Watchman socket: --watchman-socket, or watchman.sock in the
+ * directory of the main socket (so a daemon with its own --socket does not
+ * take another's). False: none.
+ */
+static bool watchman_socket_path(const struct options *o, char *buf, size_t size)
+{
+	const char *slash;
+
+	if (o->watchman_socket) {
+		snprintf(buf, size, "%s", o->watchman_socket);
+		return o->watchman_socket[0] != '\0';
+	}
+	slash = strrchr(o->server.socket_path, '/');
+	if (!slash)
+		snprintf(buf, size, "%s", WATCHMAN_SOCKET_NAME);
+	else
+		snprintf(buf, size, "%.*s/%s", (int)(slash - o->server.socket_path),
+			 o->server.socket_path, WATCHMAN_SOCKET_NAME);
+	return true;
 }
 
 static int detach(void)
@@ -389,8 +432,10 @@ int main(int argc, char **argv)
 	};
 	struct signals sg = {.fd = -1};
 	int lock_fd = -1;
-	struct tracker_observer obs;
+	struct tracker_observer obs, wobs;
 	struct server *srv = NULL;
+	struct wserver *wsrv = NULL;
+	char wsock[PATH_MAX];
 	struct tracker *t = NULL;
 	struct loop *loop = NULL;
 	int r;
@@ -424,8 +469,27 @@ int main(int argc, char **argv)
 		loop_free(loop);
 		return 1;
 	}
+	if (watchman_socket_path(&o, wsock, sizeof(wsock))) {
+		struct wserver_config wc = {.socket_path = wsock,
+					    .query_wait_ms = o.server.query_wait_ms,
+					    .fd_limit = o.server.fd_limit,
+					    .max_clients = o.server.max_clients,
+					    .max_clients_per_uid = o.server.max_clients_per_uid,
+					    .max_scopes_per_uid = o.server.max_scopes_per_uid};
+
+		r = wserver_new(&wc, loop, &wsrv);
+		if (r < 0) {
+			fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", wsock, strerror(-r));
+			server_free(srv);
+			loop_finish_round(loop);
+			loop_free(loop);
+			return 1;
+		}
+	}
 	if (!o.foreground && detach_and_log(&o) < 0) {
+		wserver_free(wsrv);
 		server_free(srv);
+		loop_finish_round(loop);
 		loop_free(loop);
 		return 1;
 	}
@@ -435,6 +499,11 @@ int main(int argc, char **argv)
 	r = tracker_new(&o.tracker, loop, &t);
 	if (r == 0)
 		r = tracker_add_observer(t, &obs);
+	if (r == 0 && wsrv) {
+		wserver_observer(wsrv, &wobs);
+		r = tracker_add_observer(t, &wobs);
+		wserver_set_tracker(wsrv, t);
+	}
 	if (r == 0) {
 		server_set_tracker(srv, t);
 		sg.tracker = t;
@@ -450,6 +519,7 @@ int main(int argc, char **argv)
 	}
 	/* clients first, then what they waited for, then the journals */
 	srv = server_free(srv);
+	wsrv = wserver_free(wsrv);
 	loop_finish_round(loop);
 	if (t)
 		tracker_shutdown(t);

@@ -1164,9 +1164,20 @@ static bool type_is(const struct wq_file *f, char t)
 	}
 }
 
+/*
+ * A term's value: 0 false, 1 true, or UNKNOWN: what fstrack does not know
+ * of a file that is gone (its type). Expressions combine the three as
+ * Kleene's logic does (not UNKNOWN is UNKNOWN; allof is false when a term
+ * is false, anyof true when a term is true), and a file whose expression
+ * is UNKNOWN is reported: a deletion is never hidden by a term that
+ * Watchman would have answered from the file's last known state.
+ */
+#define UNKNOWN 2
+
 static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_file *f)
 {
 	const char *name = f->name, *subject;
+	bool unknown = false;
 	int r;
 
 	switch (e->kind) {
@@ -1180,21 +1191,23 @@ static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_fil
 			r = eval(c, e->kids[i], f);
 			if (r < 0)
 				return r;
-			if (e->kind == E_ALLOF && !r)
+			if (r == UNKNOWN)
+				unknown = true;
+			else if (e->kind == E_ALLOF && !r)
 				return 0;
-			if (e->kind == E_ANYOF && r)
+			else if (e->kind == E_ANYOF && r)
 				return 1;
 		}
-		return e->kind == E_ALLOF;
+		return unknown ? UNKNOWN : e->kind == E_ALLOF;
 	case E_NOT:
 		r = eval(c, e->kids[0], f);
-		return r < 0 ? r : !r;
+		return r < 0 || r == UNKNOWN ? r : !r;
 	case E_TYPE:
 		r = wq_file_load(f);
 		if (r < 0)
 			return r;
 		/* a file that is gone has no known type: it may have been any */
-		return !f->exists || type_is(f, e->type);
+		return !f->exists ? UNKNOWN : type_is(f, e->type);
 	case E_SUFFIX:
 		subject = wq_basename(name);
 		return wq_has_suffix(subject, strlen(subject), e->strs, e->nstrs);
@@ -1239,6 +1252,8 @@ int wq_eval(const struct wq *q, const struct wq_hooks *hooks, bool fresh, struct
 	if (!q->expr)
 		return 1;
 	r = eval(&c, q->expr, f);
+	if (r == UNKNOWN)
+		return 1;
 	if (r < 0 && errlen && !err[0])
 		snprintf(err, errlen, "query failed: %s: %s", f->name, strerror(-r));
 	return r;

@@ -88,7 +88,8 @@ static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 		free(v);
 		return r;
 	}
-	qsort(v, n, sizeof(*v), cmp_name);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_name);
 	*ret = v;
 	*ret_n = n;
 	return 0;

@@ -601,10 +601,11 @@ static int gen_since(struct run *r, const struct wq_since_answer *a)
 			k = -ENOMEM;
 			break;
 		}
+		/* base points into full: it lives until the file is processed */
 		k = stat_beneath(r->root_fd, full, &st, &fd, &base, &exists);
-		free(full);
 		if (k < 0) {
 			snprintf(r->err, r->errlen, "query failed: %s: %s", rel, strerror(-k));
+			free(full);
 			break;
 		}
 		{
@@ -624,6 +625,7 @@ static int gen_since(struct run *r, const struct wq_since_answer *a)
 		}
 		if (fd >= 0)
 			close(fd);
+		free(full);
 	}
 	/* then what the directories hold now */
 	if (k >= 0 && all) {

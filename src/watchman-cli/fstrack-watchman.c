@@ -215,12 +215,24 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
-/* The whole of stdin (bounded). */
-static int read_stdin(char **ret, size_t *ret_len)
+/*
+ * The command from stdin: a BSER PDU (then BSER is spoken and printed,
+ * unless asked otherwise, as Watchman does) or a JSON value over any
+ * number of lines. Read until the value is whole, not until EOF (a client
+ * may keep stdin open, as it may with Watchman's command).
+ */
+static int command_from_stdin(struct cli *cli, json_object **ret)
 {
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
+	struct json_tokener *tk = json_tokener_new();
+	size_t len = 0, cap = 0, fed = 0;
+	enum json_tokener_error jerr = json_tokener_continue;
+	char *buf = NULL, err[256] = "";
+	bool bser = false;
+	int r = 0;
 
+	*ret = NULL;
+	if (!tk)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n;
 
@@ -228,16 +240,10 @@ static int read_stdin(char **ret, size_t *ret_len)
 			char *nb;
 
 			cap = cap ? cap * 2 : 65536;
-			if (cap > STDIN_MAX + 1)
-				cap = STDIN_MAX + 1;
-			if (len == cap) {
-				free(buf);
-				return -EMSGSIZE;
-			}
-			nb = realloc(buf, cap);
+			nb = cap <= STDIN_MAX ? realloc(buf, cap) : NULL;
 			if (!nb) {
-				free(buf);
-				return -ENOMEM;
+				r = cap > STDIN_MAX ? -EMSGSIZE : -ENOMEM;
+				break;
 			}
 			buf = nb;
 		}
@@ -245,66 +251,67 @@ static int read_stdin(char **ret, size_t *ret_len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			int r = -errno;
-			free(buf);
-			return r;
-		}
-		if (n == 0)
+			r = -errno;
 			break;
-		len += (size_t)n;
-	}
-	*ret = buf;
-	*ret_len = len;
-	return 0;
-}
-
-/*
- * The command from stdin: a BSER PDU (then BSER is spoken and printed,
- * unless asked otherwise, as Watchman does) or a JSON value over any
- * number of lines.
- */
-static int command_from_stdin(struct cli *cli, json_object **ret)
-{
-	struct json_tokener *tk;
-	char *buf = NULL;
-	size_t len = 0;
-	int r = read_stdin(&buf, &len);
-
-	if (r < 0) {
-		fprintf(stderr, "watchman: cannot read the command from stdin: %s\n", strerror(-r));
-		return r;
-	}
-	if (len >= 2 && buf[0] == 0 && (buf[1] == 1 || buf[1] == 2)) {
-		struct wpdu_format fmt;
-		size_t used;
-		char err[256];
-
-		r = wpdu_decode(buf, len, STDIN_MAX, ret, &used, &fmt, err, sizeof(err));
-		free(buf);
-		if (r <= 0) {
-			fprintf(stderr, "watchman: failed to parse command from stdin: %s\n",
-				r == 0 ? "truncated BSER" : err);
-			return -EINVAL;
 		}
-		if (!cli->server_set)
-			cli->server = fmt;
-		if (!cli->output_set)
-			cli->output = fmt;
-		return 0;
+		len += (size_t)n;
+		if (len >= 2 && buf[0] == 0 && (buf[1] == 1 || buf[1] == 2)) {
+			struct wpdu_format fmt;
+			size_t used;
+
+			bser = true;
+			r = wpdu_decode(buf, len, STDIN_MAX, ret, &used, &fmt, err, sizeof(err));
+			if (r > 0) {
+				if (!cli->server_set)
+					cli->server = fmt;
+				if (!cli->output_set)
+					cli->output = fmt;
+				r = 0;
+				break;
+			}
+			if (r < 0 || n == 0) {
+				r = r < 0 ? r : -EINVAL;
+				snprintf(err, sizeof(err), "%s", r == -EINVAL ? "truncated BSER" : err);
+				break;
+			}
+			continue;
+		}
+		if (n == 0 && len == fed) {
+			/* EOF: the value ends here, or there is none */
+			*ret = json_tokener_parse_ex(tk, "", 0);
+			jerr = json_tokener_get_error(tk);
+			r = jerr == json_tokener_success ? 0 : -EINVAL;
+			break;
+		}
+		if (len > fed) {
+			*ret = json_tokener_parse_ex(tk, buf + fed, (int)(len - fed));
+			fed = len;
+			jerr = json_tokener_get_error(tk);
+			if (jerr == json_tokener_success) {
+				r = 0;
+				break;
+			}
+			if (jerr != json_tokener_continue) {
+				r = -EINVAL;
+				break;
+			}
+		}
 	}
-	tk = json_tokener_new();
-	*ret = tk ? json_tokener_parse_ex(tk, buf, (int)len) : NULL;
-	if (!tk || json_tokener_get_error(tk) != json_tokener_success) {
-		fprintf(stderr, "watchman: failed to parse command from stdin: %s\n",
-			tk ? json_tokener_error_desc(json_tokener_get_error(tk)) : "out of memory");
+	if (r < 0) {
 		json_object_put(*ret);
-		json_tokener_free(tk);
-		free(buf);
-		return -EINVAL;
+		*ret = NULL;
+		if (bser || r != -EINVAL)
+			fprintf(stderr, "watchman: failed to parse command from stdin: %s\n",
+				err[0] ? err : strerror(-r));
+		else
+			fprintf(stderr, "watchman: failed to parse command from stdin: %s\n",
+				!len ? "no command"
+				: jerr == json_tokener_continue ? "the JSON ends too early"
+								 : json_tokener_error_desc(jerr));
 	}
 	json_tokener_free(tk);
 	free(buf);
-	return 0;
+	return r;
 }
 
 static const char *arg_str(json_object *cmd, size_t i)

@@ -70,3 +70,14 @@ fst_lazy_prereq PERL_JSON '
 as_nobody() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
+
+# wm_wrapper DIR: DIR/watchman is fstrack-watchman with --sockname $FST_WSOCK,
+# for clients that run "watchman get-sockname" to find the socket.
+wm_wrapper() {
+	mkdir -p "$1" &&
+	cat >"$1/watchman" <<-WRAPPER &&
+	#!/bin/sh
+	exec "$FST_WATCHMAN" --sockname "$FST_WSOCK" "\$@"
+	WRAPPER
+	chmod +x "$1/watchman"
+}

@@ -53,9 +53,7 @@ test_expect_success $P 'setup: a project and the daemon' '
 '
 
 test_expect_success $P 'the socket through "watchman get-sockname" (BSER output), then BSER v2' '
-	mkdir -p bin &&
-	printf "#!/bin/sh\nexec \"%s\" --sockname \"%s\" \"\$@\"\n" "$FST_WATCHMAN" "$FST_WSOCK" >bin/watchman &&
-	chmod +x bin/watchman &&
+	wm_wrapper bin &&
 	FST_WSOCK_REAL=$FST_WSOCK PATH=$PWD/bin:$PATH WATCHMAN_SOCK= pw "
 c = pywatchman.client(timeout=30)
 assert c.query(\"get-sockname\")[\"sockname\"] == os.environ[\"FST_WSOCK_REAL\"]

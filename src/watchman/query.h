@@ -100,6 +100,13 @@ struct wq_file {
 	int dirfd;
 	const char *dirent;
 	const char *symlink_target; /* given, or read from dirfd/dirent */
+	/*
+	 * Not a file fstrack can name but one that may have gone from below
+	 * name (its child; with any_depth, anything below it): terms on its
+	 * own name are unknown, dirname is decided from name where it can be.
+	 */
+	bool name_unknown;
+	bool any_depth;
 };
 
 /* Fill a wq_stat from struct stat. */

@@ -30,6 +30,7 @@
 #include "daemon/loop.h"
 #include "daemon/perm.h"
 #include "daemon/scope.h"
+#include "daemon/sock.h"
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
@@ -853,20 +854,6 @@ static void on_client(void *data, uint32_t events)
 	process_input(c); /* also what waited for its output to drain */
 }
 
-/* Supplementary groups, once, from the socket (no /proc look-up, no pid reuse). */
-static void load_groups(struct client *c)
-{
-	gid_t groups[PERM_GROUPS_MAX];
-	socklen_t len = sizeof(groups);
-
-	c->caller.uid = c->cred.uid;
-	c->caller.gid = c->cred.gid;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return; /* no groups known: only uid/gid count (fewer rights, never more) */
-	c->caller.n_groups = len / sizeof(gid_t);
-	memcpy(c->caller.groups, groups, c->caller.n_groups * sizeof(gid_t));
-}
-
 static unsigned clients_of(const struct server *srv, uid_t uid)
 {
 	unsigned n = 0;
@@ -926,9 +913,9 @@ static void on_listen(void *data, uint32_t events)
 
 	for (;;) {
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct perm_caller caller;
 		struct client *c;
 		struct ucred cred;
-		socklen_t len = sizeof(cred);
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
@@ -937,7 +924,8 @@ static void on_listen(void *data, uint32_t events)
 				log_ratelimited(LOG_LEVEL_WARN, "accept: %s", strerror(errno));
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		/* credentials and groups, once, from the socket (no /proc look-up, no pid reuse) */
+		if (sock_peer(fd, &cred, &caller) < 0) {
 			safe_close(fd);
 			continue;
 		}
@@ -957,9 +945,9 @@ static void on_listen(void *data, uint32_t events)
 			continue;
 		}
 		c->cred = cred;
+		c->caller = caller;
 		c->srv = srv;
 		c->fd = fd;
-		load_groups(c);
 		c->events = EPOLLIN;
 		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
 			safe_close(fd);
@@ -1105,47 +1093,6 @@ void server_set_tracker(struct server *srv, struct tracker *t)
 
 /* ---- the socket ----------------------------------------------------------- */
 
-static int open_socket(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = mkdir_p(dir, 0755);
-		if (r < 0)
-			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	/* Refuse to steal the socket of a running daemon. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		safe_close(fd);
-		log_error("another fstrackd answers on %s; stop it first", path);
-		return -EADDRINUSE;
-	}
-	safe_close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
-		r = -errno;
-		safe_close(fd);
-		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", path);
-	}
-	return fd;
-}
-
 int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -1172,7 +1119,7 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		server_free(srv);
 		return -ENOMEM;
 	}
-	r = open_socket(srv->socket_path);
+	r = sock_listen(srv->socket_path, 0666);
 	if (r < 0) {
 		free(srv->socket_path);
 		srv->socket_path = NULL; /* not ours: do not unlink it */

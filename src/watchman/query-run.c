@@ -706,6 +706,14 @@ static int must_be_fresh(struct run *r, const struct wq_since_answer *a)
 
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE)))
 			continue;
+		/*
+		 * A directory created or moved in as a whole lost nothing below
+		 * it that the answer does not list (its subtree is walked), unless
+		 * it also went, or lost entries unseen.
+		 */
+		if ((c->kinds & (FST_CREATED | FST_RENAMED_TO)) &&
+		    !(c->kinds & (FST_ENTRIES | FST_DELETED | FST_RENAMED_FROM)))
+			continue;
 		rel = since_rel(r, c->path, &above);
 		if (above) {
 			rel = "";

@@ -752,8 +752,13 @@ static void test_unnamed_changes(void **state)
 	const struct wq_change gone[] = {{"old", FST_DELETED | FST_RECURSIVE}};
 	const struct wq_change cache[] = {{"src/.cache", FST_ENTRIES | FST_RECURSIVE}};
 	const struct wq_change top[] = {{".", FST_ENTRIES}, {"a.js", FST_MODIFIED}};
+	const struct wq_change moved_in[] = {{"src", FST_RENAMED_TO | FST_RECURSIVE},
+					     {"lib", FST_CREATED | FST_RECURSIVE}};
+	const struct wq_change moved_away[] = {{"src", FST_RENAMED_TO | FST_RECURSIVE},
+					       {"old", FST_RENAMED_FROM | FST_RECURSIVE}};
 	struct wq_since_answer a_src = {false, 1, src}, a_gone = {false, 1, gone},
-			       a_cache = {false, 1, cache}, a_top = {false, 2, top};
+			       a_cache = {false, 1, cache}, a_top = {false, 2, top},
+			       a_in = {false, 2, moved_in}, a_away = {false, 2, moved_away};
 	const struct {
 		const char *expr;
 		const struct wq_since_answer *a;
@@ -774,6 +779,9 @@ static void test_unnamed_changes(void **state)
 	     &a_src, true},
 	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_cache, true},
 	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_src, false},
+	    /* moved in or created as a whole: its subtree is listed, nothing is lost */
+	    {"[\"type\",\"f\"]", &a_in, false},
+	    {"[\"type\",\"f\"]", &a_away, true},
 	    /* the root is never listed */
 	    {"[\"not\",[\"dirname\",\".git\"]]", &a_top, true},
 	    {"[\"dirname\",\"src\"]", &a_top, false},

@@ -37,6 +37,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@
 #define NAME_MAX_LEN 1024
 /* Results of one answer. */
 #define MAX_RESULTS 2000000u
+/* After an answer this large, freed memory is given back (malloc_trim). */
+#define TRIM_AFTER_BYTES (4u << 20)
 
 /* Watchman's default root_files, in its order (.watchmanconfig first). */
 static const char *const root_files[] = {".watchmanconfig", ".hg", ".git", ".svn"};
@@ -734,6 +737,12 @@ static void job_done(void *data, bool cancelled)
 		process_input(c);
 	}
 	wjob_free(j);
+	/*
+	 * A large answer's objects were made and freed on a worker: give the
+	 * memory back to the system rather than keep the worker's arena grown.
+	 */
+	if (len >= TRIM_AFTER_BYTES)
+		malloc_trim(0);
 	if (srv->starved)
 		loop_defer(srv->loop, &srv->kick_all, kick_all, srv);
 }

@@ -34,7 +34,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <malloc.h>
@@ -72,7 +71,6 @@
 #define DEFAULT_MAX_CLIENTS_PER_UID 256
 #define DEFAULT_MAX_SCOPES_PER_UID 64
 #define DEFAULT_THREADS 2
-#define LISTEN_PAUSE_MS 200
 /* Jobs waiting for a worker, of all clients. */
 #define JOB_QUEUE_MAX 64
 /* Per client: subscriptions, asserted states. Per root: named cursors. */
@@ -158,16 +156,14 @@ struct wserver {
 	struct loop *loop;
 	struct tracker *tracker;
 	struct jobs *jobs;
-	int listen_fd;
-	struct loop_source *listen_src, *deadline_timer, *listen_timer;
-	int reserve_fd;
+	struct sock_listener *listener;
+	struct loop_source *deadline_timer;
 	struct wclient *clients;
 	unsigned n_clients;
 	struct wroot *roots;
 	size_t n_roots;
 	bool starved; /* a batch found the job queue full: try again when a job is done */
 	struct loop_defer kick_all;
-	uint64_t refused;
 };
 
 /* A job: a wquery and where its answer goes. */
@@ -475,6 +471,19 @@ static int resolve_root(struct wclient *c, json_object *args, size_t i, struct r
 	if (k < 0)
 		rootref_done(r);
 	return k;
+}
+
+/* [command, root]: the root, resolved (no fd kept). Sends the error. */
+static int root_only(struct wclient *c, json_object *args, struct rootref *r, bool autowatch)
+{
+	if (nargs(args) != 2) {
+		send_error(c, "wrong number of arguments to '%s'", arg_str(args, 0));
+		return -EINVAL;
+	}
+	if (resolve_root(c, args, 1, r, autowatch) < 0)
+		return -EINVAL;
+	rootref_done(r);
+	return 0;
 }
 
 static struct wroot *wroot_get(struct wserver *srv, const char *path, bool create)
@@ -1584,14 +1593,8 @@ static void cmd_watch(struct wclient *c, json_object *args)
 {
 	struct rootref r;
 
-	if (nargs(args) != 2) {
-		send_error(c, "wrong number of arguments to 'watch'");
-		return;
-	}
-	if (resolve_root(c, args, 1, &r, true) < 0)
-		return;
-	rootref_done(&r);
-	send_watched(c, r.path, NULL);
+	if (root_only(c, args, &r, true) == 0)
+		send_watched(c, r.path, NULL);
 }
 
 /* Does dir/name exist for the caller (without following a last symlink)? */
@@ -1702,13 +1705,8 @@ static void cmd_watch_del(struct wclient *c, json_object *args)
 	struct stat st;
 	json_object *o;
 
-	if (nargs(args) != 2) {
-		send_error(c, "wrong number of arguments to 'watch-del'");
+	if (root_only(c, args, &r, false) < 0)
 		return;
-	}
-	if (resolve_root(c, args, 1, &r, false) < 0)
-		return;
-	rootref_done(&r);
 	scope_get_info(r.exact, &si);
 	if (!is_root_user(c) && si.owner != c->cred.uid &&
 	    (stat(r.t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
@@ -1777,13 +1775,8 @@ static void cmd_get_config(struct wclient *c, json_object *args)
 	struct rootref r;
 	json_object *o;
 
-	if (nargs(args) != 2) {
-		send_error(c, "wrong number of arguments for 'get-config'");
+	if (root_only(c, args, &r, false) < 0)
 		return;
-	}
-	if (resolve_root(c, args, 1, &r, false) < 0)
-		return;
-	rootref_done(&r);
 	o = wcap_response();
 	if (o)
 		json_object_object_add(o, "config", json_object_new_object());
@@ -2043,94 +2036,40 @@ static unsigned clients_of(const struct wserver *srv, uid_t uid)
 	return n;
 }
 
-/* Say why in Watchman's way (a JSON error), then close. */
-static void turn_away(struct wserver *srv, int fd, const char *why)
+/* The refusal of a connection, in Watchman's way (a JSON error). */
+static int refusal(char *buf, size_t size, const char *why)
 {
-	char line[512];
-	int n = snprintf(line, sizeof(line), "{\"version\":\"%s\",\"error\":\"%s\"}\n",
-			 WCAP_VERSION, why);
-
-	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	safe_close(fd);
-	if (srv->refused++ % 1000 == 0)
-		log_warn("refused a watchman connection: %s (%" PRIu64 " refused so far)", why,
-			 srv->refused);
+	return snprintf(buf, size, "{\"version\":\"%s\",\"error\":\"%s\"}\n", WCAP_VERSION, why);
 }
 
-static void resume_listening(void *data)
+/* A connection: a client, unless a limit says no (why). */
+static const char *on_accept(void *data, int fd, const struct ucred *cred,
+			     const struct perm_caller *caller)
 {
 	struct wserver *srv = data;
+	struct wclient *c;
 
-	loop_timer_set(srv->listen_timer, 0);
-	loop_mod_fd(srv->listen_src, EPOLLIN);
-}
-
-static void out_of_fds(struct wserver *srv)
-{
-	int fd;
-
-	srv->reserve_fd = safe_close(srv->reserve_fd);
-	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd >= 0)
-		turn_away(srv, fd, "fstrackd is out of file descriptors; try again later");
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || srv->reserve_fd < 0) {
-		loop_mod_fd(srv->listen_src, 0);
-		loop_timer_set(srv->listen_timer, LISTEN_PAUSE_MS);
+	if (srv->n_clients >= srv->cfg.max_clients)
+		return "too many connections to fstrackd; try again later";
+	if (cred->uid != 0 && clients_of(srv, cred->uid) >= srv->cfg.max_clients_per_uid)
+		return "too many connections of this user to fstrackd; close some first";
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return "fstrackd is out of memory";
+	c->cred = *cred;
+	c->caller = *caller;
+	c->srv = srv;
+	c->fd = fd;
+	c->fmt.enc = WPDU_JSON;
+	c->events = EPOLLIN;
+	if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
+		free(c);
+		return "fstrackd cannot take the connection";
 	}
-}
-
-static void on_listen(void *data, uint32_t events)
-{
-	struct wserver *srv = data;
-
-	for (;;) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct wclient *c;
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				out_of_fds(srv);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_ratelimited(LOG_LEVEL_WARN, "accept: %s", strerror(errno));
-			return;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			safe_close(fd);
-			continue;
-		}
-		if (sock_peer(fd, &c->cred, &c->caller) < 0) {
-			free(c);
-			safe_close(fd);
-			continue;
-		}
-		if (srv->n_clients >= srv->cfg.max_clients) {
-			free(c);
-			turn_away(srv, fd, "too many connections to fstrackd; try again later");
-			continue;
-		}
-		if (c->cred.uid != 0 &&
-		    clients_of(srv, c->cred.uid) >= srv->cfg.max_clients_per_uid) {
-			free(c);
-			turn_away(
-			    srv, fd,
-			    "too many connections of this user to fstrackd; close some first");
-			continue;
-		}
-		c->srv = srv;
-		c->fd = fd;
-		c->fmt.enc = WPDU_JSON;
-		c->events = EPOLLIN;
-		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
-			safe_close(fd);
-			free(c);
-			continue;
-		}
-		c->next = srv->clients;
-		srv->clients = c;
-		srv->n_clients++;
-	}
+	c->next = srv->clients;
+	srv->clients = c;
+	srv->n_clients++;
+	return NULL;
 }
 
 /* ---- the tracker's news ---------------------------------------------------------- */
@@ -2249,8 +2188,6 @@ int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wser
 		return -ENOMEM;
 	srv->cfg = *cfg;
 	srv->loop = loop;
-	srv->listen_fd = -1;
-	srv->reserve_fd = -1;
 	if (!srv->cfg.max_clients)
 		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
 	/* the fds left for clients are shared with the main socket's */
@@ -2268,22 +2205,12 @@ int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wser
 		free(srv);
 		return -ENOMEM;
 	}
-	r = sock_listen(srv->socket_path, 0666);
-	if (r < 0) {
-		free(srv->socket_path);
-		srv->socket_path = NULL; /* not ours: do not unlink it */
-		wserver_free(srv);
-		return r;
-	}
-	srv->listen_fd = r;
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	r = jobs_new(loop, srv->cfg.threads, JOB_QUEUE_MAX, &srv->jobs);
 	if (r == 0)
-		r = loop_add_fd(loop, srv->listen_fd, EPOLLIN, on_listen, srv, &srv->listen_src);
+		r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
+				      &srv->listener);
 	if (r == 0)
 		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
-	if (r == 0)
-		r = loop_add_timer(loop, 0, resume_listening, srv, &srv->listen_timer);
 	if (r < 0) {
 		wserver_free(srv);
 		return r;
@@ -2302,15 +2229,8 @@ struct wserver *wserver_free(struct wserver *srv)
 	while (srv->roots)
 		wroot_drop(srv, srv->roots, false);
 	loop_cancel(srv->loop, &srv->kick_all);
-	srv->listen_src = loop_del(srv->listen_src);
+	srv->listener = sock_listener_free(srv->listener); /* the socket unlinked */
 	srv->deadline_timer = loop_del(srv->deadline_timer);
-	srv->listen_timer = loop_del(srv->listen_timer);
-	srv->reserve_fd = safe_close(srv->reserve_fd);
-	if (srv->listen_fd >= 0) {
-		if (srv->socket_path)
-			unlink(srv->socket_path);
-		srv->listen_fd = safe_close(srv->listen_fd);
-	}
 	free(srv->socket_path);
 	free(srv);
 	return NULL;

@@ -356,7 +356,17 @@ for i in range(2):
 s = socket.socket(socket.AF_UNIX); s.connect(os.environ[\"FST_WSOCK\"])
 a = json.loads(s.recv(4096))
 assert \"too many connections of this user\" in a[\"error\"], a
-"
+# the main socket has the same listener: its own count, its own protocol
+ms = []
+for i in range(2):
+    m = socket.socket(socket.AF_UNIX); m.connect(os.environ[\"FST_SOCK\"]); ms.append(m)
+    m.sendall(b\"{\\\"v\\\":1,\\\"op\\\":\\\"hello\\\"}\\n\"); assert b\"\\\"ok\\\":true\" in m.recv(4096)
+m = socket.socket(socket.AF_UNIX); m.connect(os.environ[\"FST_SOCK\"])
+a = json.loads(m.recv(4096))
+assert a[\"ok\"] is False and \"too many connections of this user\" in a[\"error\"], a
+" &&
+	fstrack status --json >st &&
+	test "$(fst-test-tool json st daemon clients_refused)" -ge 1
 '
 
 test_expect_success $P '--no-watchman-socket; --watchman-socket PATH' '

@@ -595,6 +595,12 @@ static void park(struct wclient *c, json_object *args, int64_t wait_ms)
 	loop_timer_set(c->srv->deadline_timer, DEADLINE_TICK_MS);
 }
 
+/* canon/rr (a relative_root below a root's canonical path, "/" included); false: too long. */
+static bool below_root(char dir[PATH_MAX], const char *canon, const char *rr)
+{
+	return snprintf(dir, PATH_MAX, "%s/%s", strcmp(canon, "/") ? canon : "", rr) < PATH_MAX;
+}
+
 /* What a query is answered from. */
 struct since_plan {
 	bool fresh;	       /* fstrack's answer for the clock is fresh (or there is none) */
@@ -662,7 +668,7 @@ static int plan_since(struct wclient *c, json_object *args, struct rootref *r, c
 	if (plan.kind == ANSWER_FRESH)
 		return 1;
 	/* with a relative_root, only the changes below it */
-	if (rr && snprintf(dir, sizeof(dir), "%s/%s", r->t.canon, rr) >= (int)sizeof(dir)) {
+	if (rr && !below_root(dir, r->t.canon, rr)) {
 		send_error(c, "query failed: the relative_root is too long");
 		return -ENAMETOOLONG;
 	}
@@ -1081,8 +1087,7 @@ static void sub_run(struct wsub *s)
 		}
 		pc = caller_perm(c);
 		k = !is_root_user(c) && !pc ? -ENOMEM : 0;
-		if (k == 0 && s->rr &&
-		    snprintf(dir, sizeof(dir), "%s/%s", r.t.canon, s->rr) >= (int)sizeof(dir))
+		if (k == 0 && s->rr && !below_root(dir, r.t.canon, s->rr))
 			k = -ENAMETOOLONG;
 		if (k == 0)
 			k = fsys_query(s->fs, tk.seq, s->rr ? dir : r.t.canon, pc, &p.cs);

@@ -15,10 +15,13 @@ MESON_OPTS ?=
 # Debian packages: building, unit tests, shell tests and the filesystems the
 # tests make, the consumers they drive.
 BUILD_PKGS = meson ninja-build pkg-config gcc libjson-c-dev libcmocka-dev
-# (Node and npm are not asked for: a nodejs from elsewhere brings its own npm, and
-# t5020 installs fb-watchman with it or says loudly why it cannot.)
+# watchman: Watchman 4.9's command line drives the Watchman socket in t5040. (Node and
+# npm are not asked for: a nodejs from elsewhere brings its own npm, and t5020 installs
+# fb-watchman with it or says loudly why it cannot.)
 TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl python3-pywatchman \
 	watchman
+# What the benchmarks of bench/ run (watchman: the Watchman columns).
+BENCH_PKGS = hyperfine jq bc watchman
 
 .PHONY: all deps test-deps run stop check unit-check shell-check bench install clean format
 
@@ -52,6 +55,7 @@ check: test-deps all $(ASAN_BUILD)/build.ninja
 	./tests/run-all $(BUILD) $(ASAN_BUILD)
 
 bench: test-deps all
+	@./tools/ensure-packages $(BENCH_PKGS)
 	./bench/run-all $(BUILD)
 
 install: all

@@ -26,16 +26,22 @@ last_sent() {
 	tail -n 1 "$PLOG" | fst-test-tool json - "$@"
 }
 
+# The proxy in the background (only it: "a && b &" would put a, the
+# daemon, in a background subshell too); killed at exit like a daemon.
+start_proxy() {
+	"$PY" "$FST_SRC_DIR/tests/helper/pdu-proxy.py" "$PROXY" "$FST_WSOCK" "$PLOG" &
+	fst__register "daemon $!"
+	for i in $(seq 100); do test -S "$PROXY" && break; sleep 0.1; done
+	test -S "$PROXY"
+}
+
 test_expect_success $P 'setup: a project, the daemon, the logging proxy' '
 	fst_mount_tmpfs "$PWD/mnt" &&
 	mkdir -p mnt/proj/.hg mnt/proj/src mnt/plain &&
 	echo a >mnt/proj/src/a.c &&
 	fst_daemon_start &&
-	"$PY" "$FST_SRC_DIR/tests/helper/pdu-proxy.py" "$PROXY" "$FST_WSOCK" "$PLOG" &
-	proxy_pid=$! &&
-	fst__register "daemon $proxy_pid" &&
-	for i in $(seq 100); do test -S "$PROXY" && break; sleep 0.1; done &&
-	test -S "$PROXY" &&
+	start_proxy &&
+	test -n "$FST_DAEMON_PID" &&
 	fst_diag "$(TMPDIR=$T HOME=$T /usr/bin/watchman --version | sed "s/^/watchman /")"
 '
 
@@ -126,6 +132,11 @@ test_expect_success $P 'watch-del through Watchman 4.9' '
 	test "$(wm_json wd watch-del)" = true &&
 	wm49 watch-list >wl &&
 	! fst-test-tool json wl roots "*" | grep -x "$PWD/mnt/plain"
+'
+
+test_expect_success $P 'stop the daemon, unmount' '
+	fst_daemon_stop &&
+	umount "$PWD/mnt"
 '
 
 fst_done

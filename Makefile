@@ -1,7 +1,7 @@
 # fstrack: the front door. meson/ninja do the building; these targets make
 # sure the Debian packages are there first (installing them when run as root).
 #
-#   make            build build/fstrackd and build/fstrack
+#   make            build build/fstrackd, build/fstrack and build/fstrack-watchman
 #   make run        build and start the daemon (default state dir and socket)
 #   make check      build (plain and ASan/UBSan) and run every test
 #   make bench      the benchmarks of bench/ (figures, never pass/fail)
@@ -15,7 +15,11 @@ MESON_OPTS ?=
 # Debian packages: building, unit tests, shell tests and the filesystems the
 # tests make, the consumers they drive.
 BUILD_PKGS = meson ninja-build pkg-config gcc libjson-c-dev libcmocka-dev
-TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl python3-pywatchman
+# watchman: Watchman 4.9's command line drives the Watchman socket in t5040. (Node and
+# npm are not asked for: a nodejs from elsewhere brings its own npm, and t5020 installs
+# fb-watchman with it or says loudly why it cannot.)
+TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl python3-pywatchman \
+	watchman
 # What the benchmarks of bench/ run (watchman: the Watchman columns).
 BENCH_PKGS = hyperfine jq bc watchman
 

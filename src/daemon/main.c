@@ -28,14 +28,18 @@
 #include "daemon/loop.h"
 #include "daemon/server.h"
 #include "daemon/tracker.h"
+#include "daemon/wserver.h"
 #include "fstrack.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/fstrack"
+#define WATCHMAN_SOCKET_NAME "watchman.sock"
+#define DEFAULT_WATCHMAN_SOCKET "/run/fstrack/" WATCHMAN_SOCKET_NAME
 
 /* Everything the command line sets. */
 struct options {
 	struct tracker_config tracker;
 	struct server_config server;
+	const char *watchman_socket; /* NULL: next to the socket; "": none */
 	bool foreground;
 };
 
@@ -47,6 +51,9 @@ static void usage(FILE *f)
 	    "Record where filesystems change; answer 'what changed since T'.\n\n"
 	    "  --state-dir DIR          journals and scope list (default %s)\n"
 	    "  --socket PATH            listen here (default $FSTRACK_SOCKET or %s)\n"
+	    "  --watchman-socket PATH   answer Watchman's clients here (default: watchman.sock\n"
+	    "                           in the directory of --socket, %s)\n"
+	    "  --no-watchman-socket     no Watchman socket\n"
 	    "  --foreground             do not detach; log to stderr\n"
 	    "  --verbose                log more (debug)\n"
 	    "  --commit-ms N            group-commit interval (default 50)\n"
@@ -81,7 +88,7 @@ static void usage(FILE *f)
 	    "  --no-scope-filter        record changes in directories under no scope too (more\n"
 	    "                           journal for nothing; for comparison)\n"
 	    "  --help, --version\n",
-	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
+	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET, DEFAULT_WATCHMAN_SOCKET);
 }
 
 static int parse_u64(const char *s, uint64_t *ret)
@@ -124,7 +131,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SUMPLACES,
 		O_NOCOMPACT,
 		O_NOFILTER,
-		O_SCANPAUSE
+		O_SCANPAUSE,
+		O_WSOCKET,
+		O_NO_WSOCKET
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -152,6 +161,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"no-compaction", no_argument, NULL, O_NOCOMPACT},
 	    {"no-scope-filter", no_argument, NULL, O_NOFILTER},
 	    {"scan-pause-ms", required_argument, NULL, O_SCANPAUSE},
+	    {"watchman-socket", required_argument, NULL, O_WSOCKET},
+	    {"no-watchman-socket", no_argument, NULL, O_NO_WSOCKET},
 	    {0},
 	};
 	int c;
@@ -239,6 +250,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_NOFILTER:
 			o->tracker.no_scope_filter = true;
 			break;
+		case O_WSOCKET:
+			if (!optarg[0]) {
+				fprintf(stderr, "fstrackd: --watchman-socket needs a path\n");
+				return 2;
+			}
+			o->watchman_socket = optarg;
+			break;
+		case O_NO_WSOCKET:
+			o->watchman_socket = "";
+			break;
 		case O_HELP:
 			usage(stdout);
 			return 0;
@@ -255,6 +276,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return 2;
 	}
 	return -1; /* go on */
+}
+
+/*
+ * The Watchman socket: --watchman-socket, or watchman.sock in the
+ * directory of the main socket (so a daemon with its own --socket does not
+ * take another's). False: none.
+ */
+static bool watchman_socket_path(const struct options *o, char *buf, size_t size)
+{
+	const char *slash;
+
+	if (o->watchman_socket) {
+		snprintf(buf, size, "%s", o->watchman_socket);
+		return o->watchman_socket[0] != '\0';
+	}
+	slash = strrchr(o->server.socket_path, '/');
+	if (!slash)
+		snprintf(buf, size, "%s", WATCHMAN_SOCKET_NAME);
+	else
+		snprintf(buf, size, "%.*s/%s", (int)(slash - o->server.socket_path),
+			 o->server.socket_path, WATCHMAN_SOCKET_NAME);
+	return true;
 }
 
 static int detach(void)
@@ -434,8 +477,10 @@ int main(int argc, char **argv)
 	};
 	struct signals sg = {.fd = -1};
 	int lock_fd = -1;
-	struct tracker_observer obs;
+	struct tracker_observer obs, wobs;
 	struct server *srv = NULL;
+	struct wserver *wsrv = NULL;
+	char wsock[PATH_MAX];
 	struct tracker *t = NULL;
 	struct loop *loop = NULL;
 	int r;
@@ -469,8 +514,27 @@ int main(int argc, char **argv)
 		loop_free(loop);
 		return 1;
 	}
+	if (watchman_socket_path(&o, wsock, sizeof(wsock))) {
+		struct wserver_config wc = {.socket_path = wsock,
+					    .query_wait_ms = o.server.query_wait_ms,
+					    .fd_limit = o.server.fd_limit,
+					    .max_clients = o.server.max_clients,
+					    .max_clients_per_uid = o.server.max_clients_per_uid,
+					    .max_scopes_per_uid = o.server.max_scopes_per_uid};
+
+		r = wserver_new(&wc, loop, &wsrv);
+		if (r < 0) {
+			fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", wsock, strerror(-r));
+			server_free(srv);
+			loop_finish_round(loop);
+			loop_free(loop);
+			return 1;
+		}
+	}
 	if (!o.foreground && detach_and_log(&o) < 0) {
+		wserver_free(wsrv);
 		server_free(srv);
+		loop_finish_round(loop);
 		loop_free(loop);
 		return 1;
 	}
@@ -480,6 +544,11 @@ int main(int argc, char **argv)
 	r = tracker_new(&o.tracker, loop, &t);
 	if (r == 0)
 		r = tracker_add_observer(t, &obs);
+	if (r == 0 && wsrv) {
+		wserver_observer(wsrv, &wobs);
+		r = tracker_add_observer(t, &wobs);
+		wserver_set_tracker(wsrv, t);
+	}
 	if (r == 0) {
 		server_set_tracker(srv, t);
 		sg.tracker = t;
@@ -495,6 +564,7 @@ int main(int argc, char **argv)
 	}
 	/* clients first, then what they waited for, then the journals */
 	srv = server_free(srv);
+	wsrv = wserver_free(wsrv);
 	loop_finish_round(loop);
 	if (t)
 		tracker_shutdown(t);

@@ -21,7 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "basic/log.h"
@@ -31,6 +30,7 @@
 #include "daemon/loop.h"
 #include "daemon/perm.h"
 #include "daemon/scope.h"
+#include "daemon/sock.h"
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
@@ -46,7 +46,6 @@
 #define DEFAULT_MAX_CLIENTS 4096
 #define DEFAULT_MAX_CLIENTS_PER_UID 256
 #define DEFAULT_MAX_SCOPES_PER_UID 64
-#define LISTEN_PAUSE_MS 200
 /* connections only root may take (a quarter when there are few) */
 #define ROOT_RESERVE 16
 
@@ -83,17 +82,13 @@ struct server {
 	char *state_dir;
 	struct loop *loop;
 	struct tracker *tracker;
-	int listen_fd;
-	struct loop_source *listen_src;
+	struct sock_listener *listener;
 	struct loop_source *deadline_timer; /* armed while a request is parked */
-	struct loop_source *listen_timer;   /* resumes accepting after fd exhaustion */
-	int reserve_fd;			    /* given up to turn a client away at EMFILE */
 	struct client *clients;
 	unsigned n_clients;
 	unsigned root_reserve;	     /* the last places, root's only */
 	struct loop_defer wake_node; /* held connections to look at again */
 	uint64_t start_ns;
-	uint64_t refused; /* connections turned away (limits) */
 };
 
 static void client_close(struct client *c);
@@ -743,7 +738,9 @@ static void do_status(struct client *c)
 	if (!pc) { /* what only root is told: the state dir, every filesystem's counters */
 		json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
 		json_object_object_add(dm, "clients", json_object_new_uint64(srv->n_clients));
-		json_object_object_add(dm, "clients_refused", json_object_new_uint64(srv->refused));
+		json_object_object_add(
+		    dm, "clients_refused",
+		    json_object_new_uint64(sock_listener_refused(srv->listener)));
 		for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs;
 		     fs = tracker_next_fsys(fs))
 			json_object_array_add(fsa, fs_status_json(fs));
@@ -976,20 +973,6 @@ static void on_client(void *data, uint32_t events)
 	process_input(c); /* also what waited for its output to drain */
 }
 
-/* Supplementary groups, once, from the socket (no /proc look-up, no pid reuse). */
-static void load_groups(struct client *c)
-{
-	gid_t groups[PERM_GROUPS_MAX];
-	socklen_t len = sizeof(groups);
-
-	c->caller.uid = c->cred.uid;
-	c->caller.gid = c->cred.gid;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return; /* no groups known: only uid/gid count (fewer rights, never more) */
-	c->caller.n_groups = len / sizeof(gid_t);
-	memcpy(c->caller.groups, groups, c->caller.n_groups * sizeof(gid_t));
-}
-
 static unsigned clients_of(const struct server *srv, uid_t uid)
 {
 	unsigned n = 0;
@@ -999,102 +982,42 @@ static unsigned clients_of(const struct server *srv, uid_t uid)
 	return n;
 }
 
-/* Say why in one line, then close: the client is not served. */
-static void turn_away(struct server *srv, int fd, const char *why)
+/* The refusal of a connection, in this protocol. */
+static int refusal(char *buf, size_t size, const char *why)
 {
-	char line[512];
-	int n =
-	    snprintf(line, sizeof(line), "{\"v\":%d,\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n",
-		     FST_PROTOCOL_VERSION, EAGAIN, why);
-
-	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	safe_close(fd);
-	srv->refused++;
-	log_ratelimited(LOG_LEVEL_WARN, "refused a connection: %s (%" PRIu64 " refused so far)",
-			why, srv->refused);
+	return snprintf(buf, size, "{\"v\":%d,\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n",
+			FST_PROTOCOL_VERSION, EAGAIN, why);
 }
 
-static void resume_listening(void *data)
+/* A connection: a client, unless a limit says no (why). */
+static const char *on_accept(void *data, int fd, const struct ucred *cred,
+			     const struct perm_caller *caller)
 {
 	struct server *srv = data;
+	struct client *c;
 
-	loop_timer_set(srv->listen_timer, 0);
-	loop_mod_fd(srv->listen_src, EPOLLIN);
-}
-
-/*
- * Out of fds (EMFILE/ENFILE): give up the reserve fd to take the
- * connection and turn it away, take the reserve back; if even that fails,
- * stop listening for a moment. accept() never spins on a queue it cannot
- * take from.
- */
-static void out_of_fds(struct server *srv)
-{
-	int fd;
-
-	srv->reserve_fd = safe_close(srv->reserve_fd);
-	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd >= 0)
-		turn_away(srv, fd, "the daemon is out of file descriptors; try again later");
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || srv->reserve_fd < 0) {
-		loop_mod_fd(srv->listen_src, 0);
-		loop_timer_set(srv->listen_timer, LISTEN_PAUSE_MS);
+	/* the last few places are root's: a crowd of users cannot lock it out */
+	if (srv->n_clients >= srv->cfg.max_clients ||
+	    (cred->uid != 0 && srv->n_clients + srv->root_reserve >= srv->cfg.max_clients))
+		return "too many connections to fstrackd; try again later";
+	if (cred->uid != 0 && clients_of(srv, cred->uid) >= srv->cfg.max_clients_per_uid)
+		return "too many connections of this user to fstrackd; close some first";
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return "fstrackd is out of memory";
+	c->cred = *cred;
+	c->caller = *caller;
+	c->srv = srv;
+	c->fd = fd;
+	c->events = EPOLLIN;
+	if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
+		free(c);
+		return "fstrackd cannot take the connection";
 	}
-}
-
-static void on_listen(void *data, uint32_t events)
-{
-	struct server *srv = data;
-
-	for (;;) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct client *c;
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				out_of_fds(srv);
-			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_ratelimited(LOG_LEVEL_WARN, "accept: %s", strerror(errno));
-			return;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-			safe_close(fd);
-			continue;
-		}
-		/* the last few places are root's: a crowd of users cannot lock it out */
-		if (srv->n_clients >= srv->cfg.max_clients ||
-		    (cred.uid != 0 && srv->n_clients + srv->root_reserve >= srv->cfg.max_clients)) {
-			turn_away(srv, fd, "too many connections to fstrackd; try again later");
-			continue;
-		}
-		if (cred.uid != 0 && clients_of(srv, cred.uid) >= srv->cfg.max_clients_per_uid) {
-			turn_away(
-			    srv, fd,
-			    "too many connections of this user to fstrackd; close some first");
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			safe_close(fd);
-			continue;
-		}
-		c->cred = cred;
-		c->srv = srv;
-		c->fd = fd;
-		load_groups(c);
-		c->events = EPOLLIN;
-		if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
-			safe_close(fd);
-			free(c);
-			continue;
-		}
-		c->next = srv->clients;
-		srv->clients = c;
-		srv->n_clients++;
-	}
+	c->next = srv->clients;
+	srv->clients = c;
+	srv->n_clients++;
+	return NULL;
 }
 
 /* ---- waiting requests and streams ------------------------------------- */
@@ -1233,47 +1156,6 @@ void server_set_tracker(struct server *srv, struct tracker *t)
 
 /* ---- the socket ----------------------------------------------------------- */
 
-static int open_socket(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return log_errno(LOG_LEVEL_ERR, -ENAMETOOLONG, "socket path %s", path);
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = mkdir_p(dir, 0755);
-		if (r < 0)
-			return log_errno(LOG_LEVEL_ERR, r, "cannot create %s", dir);
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	/* Refuse to steal the socket of a running daemon. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		safe_close(fd);
-		log_error("another fstrackd answers on %s; stop it first", path);
-		return -EADDRINUSE;
-	}
-	safe_close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_errno(LOG_LEVEL_ERR, -errno, "socket");
-	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
-		r = -errno;
-		safe_close(fd);
-		return log_errno(LOG_LEVEL_ERR, r, "cannot listen on %s", path);
-	}
-	return fd;
-}
-
 int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
@@ -1283,8 +1165,6 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		return -ENOMEM;
 	srv->cfg = *cfg;
 	srv->loop = loop;
-	srv->listen_fd = -1;
-	srv->reserve_fd = -1;
 	if (!srv->cfg.max_clients)
 		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
 	if (srv->cfg.fd_limit > FD_RESERVE && srv->cfg.max_clients > srv->cfg.fd_limit - FD_RESERVE)
@@ -1302,20 +1182,10 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		server_free(srv);
 		return -ENOMEM;
 	}
-	r = open_socket(srv->socket_path);
-	if (r < 0) {
-		free(srv->socket_path);
-		srv->socket_path = NULL; /* not ours: do not unlink it */
-		server_free(srv);
-		return r;
-	}
-	srv->listen_fd = r;
-	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	r = loop_add_fd(loop, srv->listen_fd, EPOLLIN, on_listen, srv, &srv->listen_src);
+	r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
+			      &srv->listener);
 	if (r == 0)
 		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
-	if (r == 0)
-		r = loop_add_timer(loop, 0, resume_listening, srv, &srv->listen_timer);
 	if (r < 0) {
 		server_free(srv);
 		return r;
@@ -1330,15 +1200,9 @@ struct server *server_free(struct server *srv)
 		return NULL;
 	while (srv->clients)
 		client_close(srv->clients);
-	srv->listen_src = loop_del(srv->listen_src);
+	srv->listener = sock_listener_free(srv->listener); /* the socket unlinked */
 	srv->deadline_timer = loop_del(srv->deadline_timer);
-	srv->listen_timer = loop_del(srv->listen_timer);
-	srv->reserve_fd = safe_close(srv->reserve_fd);
 	loop_cancel(srv->loop, &srv->wake_node);
-	if (srv->listen_fd >= 0) {
-		unlink(srv->socket_path);
-		srv->listen_fd = safe_close(srv->listen_fd);
-	}
 	/* closed clients are freed by the loop at the end of the round */
 	free(srv->socket_path);
 	free(srv->state_dir);

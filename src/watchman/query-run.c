@@ -85,6 +85,14 @@ static int process(struct run *r, struct wq_file *f)
 		k = -ENOMEM;
 		goto fail;
 	}
+	if (r->hooks && r->hooks->max_results &&
+	    json_object_array_length(r->files) > r->hooks->max_results) {
+		snprintf(r->err, r->errlen,
+			 "query failed: more than %zu results, the most one answer holds; narrow "
+			 "the query (relative_root, an expression, a since clock)",
+			 r->hooks->max_results);
+		return -E2BIG;
+	}
 	return 0;
 fail:
 	snprintf(r->err, r->errlen, "query failed: %s: %s", f->name, strerror(-k));
@@ -236,14 +244,16 @@ static int stat_beneath(int root_fd, const char *path, struct stat *st, int *ret
 		return -ENOMEM;
 	fd = walk_open_beneath(root_fd, parent, O_RDONLY | O_DIRECTORY);
 	free(parent);
+	/* (EACCES: the client may not look there; for it, nothing is there) */
 	if (fd < 0) {
-		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV ||
+		    fd == -EACCES)
 			return 0;
 		return fd;
 	}
 	*ret_fd = fd;
 	if (fstatat(fd, *ret_base, st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
+		if (errno == ENOENT || errno == ENOTDIR || errno == EACCES)
 			return 0;
 		return -errno;
 	}
@@ -591,10 +601,11 @@ static int gen_since(struct run *r, const struct wq_since_answer *a)
 			k = -ENOMEM;
 			break;
 		}
+		/* base points into full: it lives until the file is processed */
 		k = stat_beneath(r->root_fd, full, &st, &fd, &base, &exists);
-		free(full);
 		if (k < 0) {
 			snprintf(r->err, r->errlen, "query failed: %s: %s", rel, strerror(-k));
+			free(full);
 			break;
 		}
 		{
@@ -610,10 +621,14 @@ static int gen_since(struct run *r, const struct wq_since_answer *a)
 				wq_stat_from_stat(&f.st, &st);
 			else
 				memset(&f.st, 0, sizeof(f.st));
+			/* a directory by its kinds: its type is known even when it is gone */
+			if (!exists && (c->kinds & (FST_ENTRIES | FST_RECURSIVE)))
+				f.st.mode = S_IFDIR;
 			k = process(r, &f);
 		}
 		if (fd >= 0)
 			close(fd);
+		free(full);
 	}
 	/* then what the directories hold now */
 	if (k >= 0 && all) {
@@ -627,6 +642,98 @@ out:
 	hashmap_free(rec);
 	hashmap_free(ent);
 	return k;
+}
+
+/*
+ * Does the client's expression take what fstrack cannot name below dir (a
+ * deleted child, with any_depth anything deeper): 1 yes or maybe, 0 no.
+ */
+static int wants_unnamed(struct run *r, const char *dir, bool any_depth)
+{
+	struct wq_file f = {.name = dir,
+			    .name_unknown = true,
+			    .any_depth = any_depth,
+			    .changed = true,
+			    .have_stat = true,
+			    .dirfd = -1};
+
+	return wq_eval(r->q, r->hooks, false, &f, r->err, r->errlen);
+}
+
+/* Does the answer list directory dir (from the relative root), as a directory? */
+static int lists_dir(struct run *r, const char *dir)
+{
+	struct wq_file f = {.name = dir, .changed = true, .have_stat = true, .dirfd = -1};
+	char *full = join(r->rr, dir);
+	const char *base;
+	struct stat st;
+	int fd, k;
+
+	if (!full)
+		return -ENOMEM;
+	k = stat_beneath(r->root_fd, full, &st, &fd, &base, &f.exists);
+	if (k == 0 && f.exists)
+		wq_stat_from_stat(&f.st, &st);
+	f.st.mode = S_IFDIR | (f.exists ? (st.st_mode & 07777) : 0);
+	f.dirfd = fd;
+	f.dirent = base;
+	if (k == 0)
+		k = wq_eval(r->q, r->hooks, false, &f, r->err, r->errlen);
+	if (fd >= 0)
+		close(fd);
+	free(full);
+	return k;
+}
+
+/*
+ * Watchman's answer lists files; fstrack's may say of a directory that
+ * names came or went below it that it cannot give ("entries": after a
+ * gap; "recursive": a directory created, deleted or moved as a whole,
+ * whose old names are not kept). The answer then covers those names by
+ * the directory itself, which it lists: a client whose expression lets
+ * that directory through hears of it (git's hook does: git then looks at
+ * every path below it). Where the expression would take a path below it
+ * but not the directory, or the directory is the root, no listed name
+ * covers what went: the answer is a fresh instance. 1: it must be.
+ */
+static int must_be_fresh(struct run *r, const struct wq_since_answer *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		const struct wq_change *c = &a->changes[i];
+		bool above, any = (c->kinds & FST_RECURSIVE) != 0;
+		const char *rel;
+		int k;
+
+		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE)))
+			continue;
+		/*
+		 * A directory created or moved in as a whole lost nothing below
+		 * it that the answer does not list (its subtree is walked), unless
+		 * it also went, or lost entries unseen.
+		 */
+		if ((c->kinds & (FST_CREATED | FST_RENAMED_TO)) &&
+		    !(c->kinds & (FST_ENTRIES | FST_DELETED | FST_RENAMED_FROM)))
+			continue;
+		rel = since_rel(r, c->path, &above);
+		if (above) {
+			rel = "";
+			any = true; /* anything below the relative root */
+		}
+		if (!rel)
+			continue;
+		k = wants_unnamed(r, rel, any);
+		if (k <= 0) {
+			if (k < 0)
+				return k;
+			continue;
+		}
+		if (!rel[0])
+			return 1; /* the root is never listed */
+		k = lists_dir(r, rel);
+		if (k != 1)
+			return k < 0 ? k : 1;
+	}
+	return 0;
 }
 
 int wq_run(const struct wq *q, int root_fd, const struct wq_since_answer *since,
@@ -653,6 +760,15 @@ int wq_run(const struct wq *q, int root_fd, const struct wq_since_answer *since,
 		return -EINVAL;
 	}
 	r.fresh = !q->has_since || (clock && since->fresh);
+	if (clock && !r.fresh) {
+		k = must_be_fresh(&r, since);
+		if (k < 0) {
+			if (!r.err[0])
+				snprintf(r.err, r.errlen, "query failed: %s", strerror(-k));
+			return k;
+		}
+		r.fresh = k > 0;
+	}
 	ret->is_fresh_instance = r.fresh;
 	r.files = json_object_new_array();
 	r.since_map = hashmap_new();

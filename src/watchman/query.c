@@ -61,6 +61,17 @@ enum expr_kind {
 
 enum icmp { ICMP_EQ, ICMP_NE, ICMP_GT, ICMP_GE, ICMP_LT, ICMP_LE };
 
+/*
+ * A term's value: 0 false, 1 true, or UNKNOWN: what fstrack does not know
+ * of a file that is gone (its type), or of a path it cannot name (see
+ * struct wq_file). Expressions combine the three as Kleene's logic does
+ * (not UNKNOWN is UNKNOWN; allof is false when a term is false, anyof
+ * true when a term is true), and a file whose expression is UNKNOWN is
+ * reported: a deletion is never hidden by a term that Watchman would have
+ * answered from the file's last known state.
+ */
+#define UNKNOWN 2
+
 enum since_field { SF_OCLOCK, SF_CCLOCK, SF_MTIME, SF_CTIME };
 
 struct wq_expr {
@@ -469,20 +480,31 @@ static int parse_since_term(json_object *t, struct wq_expr *e, char *err, size_t
 	return 0;
 }
 
+/* The expression terms, by name. */
+static const struct {
+	const char *name;
+	enum expr_kind kind;
+} terms[] = {
+    {"true", E_TRUE},	     {"false", E_FALSE},   {"allof", E_ALLOF},	 {"anyof", E_ANYOF},
+    {"not", E_NOT},	     {"type", E_TYPE},	   {"suffix", E_SUFFIX}, {"name", E_NAME},
+    {"iname", E_NAME},	     {"match", E_MATCH},   {"imatch", E_MATCH},	 {"dirname", E_DIRNAME},
+    {"idirname", E_DIRNAME}, {"exists", E_EXISTS}, {"empty", E_EMPTY},	 {"size", E_SIZE},
+    {"since", E_SINCE},
+};
+
+const char *wq_term_name(size_t i)
+{
+	return i < sizeof(terms) / sizeof(terms[0]) ? terms[i].name : NULL;
+}
+
+const char *wq_field_name(size_t i)
+{
+	return i < F_COUNT ? wq_field_names[i] : NULL;
+}
+
 static int parse_expr(const struct wq *q, json_object *t, int depth, struct wq_expr **ret,
 		      char *err, size_t errlen)
 {
-	static const struct {
-		const char *name;
-		enum expr_kind kind;
-	} terms[] = {
-	    {"true", E_TRUE},	     {"false", E_FALSE},   {"allof", E_ALLOF},
-	    {"anyof", E_ANYOF},	     {"not", E_NOT},	   {"type", E_TYPE},
-	    {"suffix", E_SUFFIX},    {"name", E_NAME},	   {"iname", E_NAME},
-	    {"match", E_MATCH},	     {"imatch", E_MATCH},  {"dirname", E_DIRNAME},
-	    {"idirname", E_DIRNAME}, {"exists", E_EXISTS}, {"empty", E_EMPTY},
-	    {"size", E_SIZE},	     {"since", E_SINCE},
-	};
 	const char *name;
 	struct wq_expr *e;
 	bool caseless;
@@ -1012,6 +1034,10 @@ int wq_file_load(struct wq_file *f)
 			f->exists = false; /* gone since it was listed */
 			return 0;
 		}
+		if (errno == EACCES) {
+			f->exists = false; /* the client may not look at it: not there for it */
+			return 0;
+		}
 		f->have_stat = false;
 		return -errno;
 	}
@@ -1077,6 +1103,67 @@ static int eval_dirname(const struct wq_expr *e, const char *name)
 	return icmp(depth, e->op, e->operand);
 }
 
+/*
+ * depth op operand for every depth from min up: 1 when true for all, 0
+ * when false for all, else unknown (depth only grows).
+ */
+static int icmp_from(int64_t min, enum icmp op, int64_t operand);
+
+/*
+ * dirname for a path below dir that has no name (see struct wq_file):
+ * its child (any_depth false) or anything below it.
+ */
+static int eval_dirname_below(const struct wq_expr *e, const char *dir, bool any_depth)
+{
+	const char *x = e->strs[0];
+	size_t xl = strlen(x), dl = strlen(dir);
+	int64_t depth = 0;
+	bool under;
+
+	/* is dir x itself, or below x? then so is every path below dir */
+	if (xl == 0)
+		under = true;
+	else if (dl >= xl && (dl == xl || dir[xl] == '/'))
+		under = e->caseless ? caseless_eq(dir, xl, x, xl) : memcmp(dir, x, xl) == 0;
+	else
+		under = false;
+	if (!under) {
+		/* x below dir: only a deeper path can be below x */
+		bool x_below = dl == 0 || (xl > dl && x[dl] == '/' &&
+					   (e->caseless ? caseless_eq(x, dl, dir, dl)
+							: memcmp(x, dir, dl) == 0));
+		return x_below && any_depth ? UNKNOWN : 0;
+	}
+	/* the child's depth below x: the '/' after x in dir/child */
+	for (size_t i = xl ? xl + 1 : 0; i < dl; i++)
+		if (dir[i] == '/')
+			depth++;
+	if (dl > xl)
+		depth++; /* the '/' between dir and its child */
+	if (!any_depth)
+		return icmp(depth, e->op, e->operand);
+	return icmp_from(depth, e->op, e->operand);
+}
+
+static int icmp_from(int64_t min, enum icmp op, int64_t operand)
+{
+	bool at_min = icmp(min, op, operand);
+
+	switch (op) {
+	case ICMP_GE:
+	case ICMP_GT:
+		return at_min ? 1 : UNKNOWN;
+	case ICMP_LT:
+	case ICMP_LE:
+		return at_min ? UNKNOWN : 0;
+	case ICMP_EQ:
+		return min > operand ? 0 : UNKNOWN;
+	case ICMP_NE:
+		return min > operand ? 1 : UNKNOWN;
+	}
+	return UNKNOWN;
+}
+
 static int eval_since(const struct eval_ctx *c, const struct wq_expr *e, struct wq_file *f)
 {
 	int r;
@@ -1102,10 +1189,14 @@ static int eval_since(const struct eval_ctx *c, const struct wq_expr *e, struct 
 	}
 	if (c->q->has_since && c->q->since.kind == WCS_CLOCK &&
 	    strcmp(c->q->since.clock, e->since.clock) == 0) {
+		if (f->name_unknown)
+			return 1; /* what may have gone went since the clock */
 		if (c->fresh)
 			return f->exists;
 		return e->since_field == SF_CCLOCK ? f->changed && f->is_new : f->changed;
 	}
+	if (f->name_unknown)
+		return UNKNOWN;
 	if (c->hooks && c->hooks->since_clock) {
 		bool yes = false;
 
@@ -1152,6 +1243,7 @@ static bool type_is(const struct wq_file *f, char t)
 static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_file *f)
 {
 	const char *name = f->name, *subject;
+	bool unknown = false;
 	int r;
 
 	switch (e->kind) {
@@ -1165,25 +1257,31 @@ static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_fil
 			r = eval(c, e->kids[i], f);
 			if (r < 0)
 				return r;
-			if (e->kind == E_ALLOF && !r)
+			if (r == UNKNOWN)
+				unknown = true;
+			else if (e->kind == E_ALLOF && !r)
 				return 0;
-			if (e->kind == E_ANYOF && r)
+			else if (e->kind == E_ANYOF && r)
 				return 1;
 		}
-		return e->kind == E_ALLOF;
+		return unknown ? UNKNOWN : e->kind == E_ALLOF;
 	case E_NOT:
 		r = eval(c, e->kids[0], f);
-		return r < 0 ? r : !r;
+		return r < 0 || r == UNKNOWN ? r : !r;
 	case E_TYPE:
 		r = wq_file_load(f);
 		if (r < 0)
 			return r;
-		/* a file that is gone has no known type: it may have been any */
-		return !f->exists || type_is(f, e->type);
+		/* a file that is gone has no known type (unless a directory): it may have been any */
+		return !f->exists && !(f->st.mode & S_IFMT) ? UNKNOWN : type_is(f, e->type);
 	case E_SUFFIX:
+		if (f->name_unknown)
+			return UNKNOWN;
 		subject = wq_basename(name);
 		return wq_has_suffix(subject, strlen(subject), e->strs, e->nstrs);
 	case E_NAME:
+		if (f->name_unknown)
+			return UNKNOWN;
 		subject = e->wholename ? name : wq_basename(name);
 		for (size_t i = 0; i < e->nstrs; i++)
 			if (e->caseless ? caseless_eq(subject, strlen(subject), e->strs[i],
@@ -1192,9 +1290,13 @@ static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_fil
 				return 1;
 		return 0;
 	case E_MATCH:
+		if (f->name_unknown)
+			return UNKNOWN;
 		subject = e->wholename ? name : wq_basename(name);
 		return wm_match(e->pat, subject, strlen(subject));
 	case E_DIRNAME:
+		if (f->name_unknown)
+			return eval_dirname_below(e, name, f->any_depth);
 		return eval_dirname(e, name);
 	case E_EXISTS:
 		r = wq_file_load(f);
@@ -1224,6 +1326,8 @@ int wq_eval(const struct wq *q, const struct wq_hooks *hooks, bool fresh, struct
 	if (!q->expr)
 		return 1;
 	r = eval(&c, q->expr, f);
+	if (r == UNKNOWN)
+		return 1;
 	if (r < 0 && errlen && !err[0])
 		snprintf(err, errlen, "query failed: %s: %s", f->name, strerror(-r));
 	return r;
@@ -1257,8 +1361,7 @@ static const char *type_letter(const struct wq_file *f)
 	} types[] = {{"f", S_IFREG}, {"d", S_IFDIR}, {"l", S_IFLNK}, {"b", S_IFBLK},
 		     {"c", S_IFCHR}, {"p", S_IFIFO}, {"s", S_IFSOCK}};
 
-	if (!f->exists)
-		return "?";
+	/* (a file that is gone has no known type, but a directory fstrack says changed as a whole) */
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if ((f->st.mode & S_IFMT) == types[i].type)
 			return types[i].letter;

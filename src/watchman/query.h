@@ -51,6 +51,10 @@ struct wq;
 int wq_compile(json_object *spec, struct wq **ret, char *err, size_t errlen);
 struct wq *wq_free(struct wq *q);
 
+/* The names of the expression terms and fields, i from 0 (NULL past the last). */
+const char *wq_term_name(size_t i);
+const char *wq_field_name(size_t i);
+
 /*
  * The query object for the legacy pattern arguments of "find" and "since"
  * (args[start..]: patterns, "-X", "-I", "!", "-p", "-P", "--"), with
@@ -96,6 +100,13 @@ struct wq_file {
 	int dirfd;
 	const char *dirent;
 	const char *symlink_target; /* given, or read from dirfd/dirent */
+	/*
+	 * Not a file fstrack can name but one that may have gone from below
+	 * name (its child; with any_depth, anything below it): terms on its
+	 * own name are unknown, dirname is decided from name where it can be.
+	 */
+	bool name_unknown;
+	bool any_depth;
 };
 
 /* Fill a wq_stat from struct stat. */
@@ -124,6 +135,8 @@ struct wq_hooks {
 	int (*may_list)(void *ud, int dirfd, const char *path);
 	/* The clock rendered for the oclock and cclock fields (NULL: null). */
 	const char *clock;
+	/* At most this many results (0: no bound); past it the query fails with -E2BIG. */
+	size_t max_results;
 };
 
 /* A sha1 hook hashing f->dirent in f->dirfd with sha1_file_at(). */

@@ -88,7 +88,8 @@ static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 		free(v);
 		return r;
 	}
-	qsort(v, n, sizeof(*v), cmp_name);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_name);
 	*ret = v;
 	*ret_n = n;
 	return 0;
@@ -138,8 +139,13 @@ static int list_dir(struct walker *k, const char *path, void *state)
 
 	fd = walk_open_beneath(w->root_fd, path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
-		/* vanished, replaced, a symlink now, or another filesystem: nothing to list */
-		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+		/*
+		 * vanished, replaced, a symlink now, or another filesystem: nothing
+		 * to list; or a directory the walker's credentials (a client's) may
+		 * not open: listed as an entry, not entered
+		 */
+		if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV ||
+		    fd == -EACCES)
 			return 0;
 		snprintf(k->err, k->errlen, "cannot open directory '%s': %s", path[0] ? path : ".",
 			 strerror(-fd));

@@ -11,7 +11,9 @@
  * listed as entries but not entered (fstrack tracks one filesystem per
  * scope: a walk that entered a mount would list files whose changes later
  * answers could not report). A directory that vanished or became
- * something else before it was entered is skipped. Paths from the root
+ * something else before it was entered is skipped, and so is one the
+ * walking thread may not open (EACCES: the daemon walks with a client's
+ * credentials), which is still visited as an entry. Paths from the root
  * are limited to PATH_MAX (-ENAMETOOLONG).
  */
 #ifndef FST_WATCHMAN_WALK_H

@@ -228,9 +228,15 @@ static void test_terms(void **state)
 	assert_int_equal(eval("[\"type\",\"d\"]", &reg), 0);
 	assert_int_equal(eval("[\"type\",\"d\"]", &dir), 1);
 	assert_int_equal(eval("[\"type\",\"l\"]", &link), 1);
-	/* a file that is gone may have been of any type */
+	/* a file that is gone may have been of any type: unknown, which its negation keeps */
 	assert_int_equal(eval("[\"type\",\"f\"]", &gone), 1);
 	assert_int_equal(eval("[\"type\",\"d\"]", &gone), 1);
+	assert_int_equal(eval("[\"not\",[\"type\",\"d\"]]", &gone), 1);
+	assert_int_equal(eval("[\"allof\",[\"type\",\"f\"],[\"not\",[\"type\",\"l\"]]]", &gone), 1);
+	assert_int_equal(eval("[\"allof\",[\"type\",\"f\"],[\"suffix\",\"js\"]]", &gone), 0);
+	assert_int_equal(eval("[\"anyof\",[\"type\",\"d\"],[\"suffix\",\"js\"]]", &gone), 1);
+	assert_int_equal(eval("[\"not\",[\"anyof\",[\"type\",\"d\"],[\"suffix\",\"c\"]]]", &gone),
+			 0);
 	/* suffix: Watchman's ".suffix" test, any case */
 	assert_int_equal(eval("[\"suffix\",\"js\"]", &reg), 1);
 	assert_int_equal(eval("[\"suffix\",\"JS\"]", &reg), 1);
@@ -733,6 +739,92 @@ static void test_since_answers(void **state)
 	expect_files("{\"since\":4000000000,\"fields\":[\"name\"]}", NULL, "[]");
 }
 
+/*
+ * What fstrack cannot name (a directory's "entries" after a gap, a
+ * "recursive" directory) is covered by the directory, listed; when the
+ * expression would take a path below it but not the directory itself, or
+ * the directory is the root, the answer is a fresh instance.
+ */
+static void test_unnamed_changes(void **state)
+{
+	static const char token_clock[] = "c:fst1:00112233445566778899aabbccddeeff:7";
+	const struct wq_change src[] = {{"src", FST_MODIFIED | FST_ENTRIES}};
+	const struct wq_change gone[] = {{"old", FST_DELETED | FST_RECURSIVE}};
+	const struct wq_change cache[] = {{"src/.cache", FST_ENTRIES | FST_RECURSIVE}};
+	const struct wq_change top[] = {{".", FST_ENTRIES}, {"a.js", FST_MODIFIED}};
+	const struct wq_change moved_in[] = {{"src", FST_RENAMED_TO | FST_RECURSIVE},
+					     {"lib", FST_CREATED | FST_RECURSIVE}};
+	const struct wq_change moved_away[] = {{"src", FST_RENAMED_TO | FST_RECURSIVE},
+					       {"old", FST_RENAMED_FROM | FST_RECURSIVE}};
+	struct wq_since_answer a_src = {false, 1, src}, a_gone = {false, 1, gone},
+			       a_cache = {false, 1, cache}, a_top = {false, 2, top},
+			       a_in = {false, 2, moved_in}, a_away = {false, 2, moved_away};
+	const struct {
+		const char *expr;
+		const struct wq_since_answer *a;
+		bool fresh;
+	} cases[] = {
+	    /* git's hook: directories come through, and cover what is below them */
+	    {"[\"not\",[\"dirname\",\".git\"]]", &a_src, false},
+	    {"[\"not\",[\"dirname\",\".git\"]]", &a_gone, false},
+	    /* only files (jest-haste-map): the directory does not tell them */
+	    {"[\"type\",\"f\"]", &a_src, true},
+	    {"[\"allof\",[\"type\",\"f\"],[\"suffix\",\"js\"]]", &a_gone, true},
+	    /* nothing below the directory is wanted: nothing to cover */
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"lib\"]]", &a_src, false},
+	    {"[\"not\",[\"dirname\",\"src/.cache\"]]", &a_cache, false},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"ge\",2]]]",
+	     &a_src, false},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"eq\",0]]]",
+	     &a_src, true},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_cache, true},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_src, false},
+	    /* moved in or created as a whole: its subtree is listed, nothing is lost */
+	    {"[\"type\",\"f\"]", &a_in, false},
+	    {"[\"type\",\"f\"]", &a_away, true},
+	    /* the root is never listed */
+	    {"[\"not\",[\"dirname\",\".git\"]]", &a_top, true},
+	    {"[\"dirname\",\"src\"]", &a_top, false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		bool fresh = !cases[i].fresh;
+		json_object *files;
+
+		snprintf(text, sizeof(text),
+			 "{\"since\":\"%s\",\"fields\":[\"name\"],\"expression\":%s}", token_clock,
+			 cases[i].expr);
+		files = run(text, cases[i].a, &fresh);
+		if (fresh != cases[i].fresh)
+			fprintf(stderr, "case %zu: %s: fresh %d\n", i, cases[i].expr, fresh);
+		assert_int_equal(fresh, cases[i].fresh);
+		json_object_put(files);
+	}
+	/* a relative_root below the directory: only the directory, which is not listed */
+	{
+		char text[512];
+		bool fresh = false;
+		json_object *files;
+
+		snprintf(text, sizeof(text),
+			 "{\"since\":\"%s\",\"fields\":[\"name\"],\"relative_root\":\"src\"}",
+			 token_clock);
+		files = run(text, &a_src, &fresh);
+		assert_true(fresh);
+		json_object_put(files);
+	}
+	/* a gone directory is a directory: its type is known */
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "{\"since\":\"%s\",\"fields\":[\"name\",\"type\",\"exists\"]}",
+			 token_clock);
+		expect_files(text, &a_gone, "[{\"name\":\"old\",\"type\":\"d\",\"exists\":false}]");
+	}
+}
+
 static void test_sha1_walk(void **state)
 {
 	struct wq *q =
@@ -976,6 +1068,7 @@ int main(void)
 	    cmocka_unit_test(test_walk_generators),
 	    cmocka_unit_test(test_since_answers),
 	    cmocka_unit_test(test_sha1_walk),
+	    cmocka_unit_test(test_unnamed_changes),
 	    cmocka_unit_test(test_deep_tree),
 	    cmocka_unit_test(test_no_other_fs),
 	    cmocka_unit_test(test_legacy),

@@ -59,32 +59,51 @@ static bool set_fs_ids(uid_t uid, gid_t gid)
 	       (gid_t)syscall(SYS_setfsgid, (gid_t)-1) == gid;
 }
 
-int perm_open_as(const struct perm_caller *c, const char *path, int flags)
+int perm_become(const struct perm_caller *c, struct perm_saved *saved)
 {
-	gid_t saved[PERM_GROUPS_MAX];
-	int n_saved, fd, err;
-
+	saved->changed = false;
 	if (c->uid == 0)
-		return (fd = open(path, flags | O_CLOEXEC)) < 0 ? -errno : fd;
-	n_saved = (int)syscall(SYS_getgroups, PERM_GROUPS_MAX, saved);
-	if (n_saved < 0)
+		return 0;
+	saved->n_groups = (int)syscall(SYS_getgroups, PERM_GROUPS_MAX, saved->groups);
+	if (saved->n_groups < 0)
 		return -errno;
 	/* the thread's groups first (needs CAP_SETGID), then the ids */
 	if (syscall(SYS_setgroups, c->n_groups, c->groups) < 0)
 		return -errno;
+	saved->changed = true;
 	if (!set_fs_ids(c->uid, c->gid)) {
-		fd = -EPERM;
-	} else {
-		fd = open(path, flags | O_CLOEXEC);
-		fd = fd < 0 ? -errno : fd;
+		perm_restore(saved);
+		return -EPERM;
 	}
-	err = errno;
-	if (!set_fs_ids(0, 0) || syscall(SYS_setgroups, (size_t)n_saved, saved) < 0) {
+	return 0;
+}
+
+void perm_restore(struct perm_saved *saved)
+{
+	int err = errno;
+
+	if (!saved->changed)
+		return;
+	if (!set_fs_ids(0, 0) ||
+	    syscall(SYS_setgroups, (size_t)saved->n_groups, saved->groups) < 0) {
 		/* a root daemon left with a user's rights must not go on */
 		fprintf(stderr, "fstrackd: cannot restore the daemon's credentials; aborting\n");
 		abort();
 	}
+	saved->changed = false;
 	errno = err;
+}
+
+int perm_open_as(const struct perm_caller *c, const char *path, int flags)
+{
+	struct perm_saved saved;
+	int fd = perm_become(c, &saved);
+
+	if (fd < 0)
+		return fd;
+	fd = open(path, flags | O_CLOEXEC);
+	fd = fd < 0 ? -errno : fd;
+	perm_restore(&saved);
 	return fd;
 }
 

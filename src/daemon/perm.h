@@ -40,6 +40,21 @@ bool perm_may_read(const struct perm_caller *c, uid_t owner, gid_t group, mode_t
  */
 int perm_open_as(const struct perm_caller *c, const char *path, int flags);
 
+/*
+ * The same for a stretch of work: the calling thread takes the caller's
+ * filesystem uid, gid and groups (nothing changes for root) until
+ * perm_restore(), so the kernel checks every open, stat and read of the
+ * stretch as the caller's own. 0, or a negative errno with nothing
+ * changed. perm_restore aborts if the daemon's own cannot be restored.
+ */
+struct perm_saved {
+	gid_t groups[PERM_GROUPS_MAX];
+	int n_groups;
+	bool changed;
+};
+int perm_become(const struct perm_caller *c, struct perm_saved *saved);
+void perm_restore(struct perm_saved *saved);
+
 /* Decisions about paths, each directory looked at once. */
 struct perm_cache;
 struct perm_cache *perm_cache_new(const struct perm_caller *c);

@@ -25,6 +25,7 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "daemon/gitipc.h"
 #include "daemon/loop.h"
 #include "daemon/server.h"
 #include "daemon/tracker.h"
@@ -389,7 +390,8 @@ int main(int argc, char **argv)
 	};
 	struct signals sg = {.fd = -1};
 	int lock_fd = -1;
-	struct tracker_observer obs;
+	struct tracker_observer obs, git_obs;
+	struct gitipc *git = NULL;
 	struct server *srv = NULL;
 	struct tracker *t = NULL;
 	struct loop *loop = NULL;
@@ -435,6 +437,15 @@ int main(int argc, char **argv)
 	r = tracker_new(&o.tracker, loop, &t);
 	if (r == 0)
 		r = tracker_add_observer(t, &obs);
+	if (r == 0)
+		r = gitipc_new(&(struct gitipc_config){.state_dir = o.tracker.state_dir}, loop, t,
+			       &git);
+	if (r == 0) {
+		gitipc_observer(git, &git_obs);
+		r = tracker_add_observer(t, &git_obs);
+	}
+	if (r == 0)
+		r = server_add_op(srv, "git-daemon", gitipc_request, git);
 	if (r == 0) {
 		server_set_tracker(srv, t);
 		sg.tracker = t;
@@ -444,11 +455,13 @@ int main(int argc, char **argv)
 		log_info("fstrackd %s started (pid %d), state %s, socket %s", FST_VERSION,
 			 (int)getpid(), o.tracker.state_dir, o.server.socket_path);
 		tracker_load(t);
+		gitipc_load(git);
 		r = loop_run(loop);
 		if (r < 0)
 			log_errno(LOG_LEVEL_ERR, r, "epoll_wait");
 	}
 	/* clients first, then what they waited for, then the journals */
+	git = gitipc_free(git);
 	srv = server_free(srv);
 	loop_finish_round(loop);
 	if (t)

@@ -39,11 +39,11 @@ fst_lazy_prereq NM '
 
 # The layers of src/cli, read from the objects of the build: who calls
 # (or reads) a global symbol defined in another file. fstrack.c reaches
-# backup.c and git-fsmonitor.c only through commands.h; the command files
+# backup.c, git-fsmonitor.c and git-daemon.c only through commands.h; the command files
 # use only the helpers; rsync-list.c uses cli-util.c, cli-util.c uses no
 # other file of src/cli (the hard-link walk and relative paths are in
 # src/basic, git's answer in src/gitfsm: shared with the daemon).
-cli_files="fstrack backup git-fsmonitor cli-util rsync-list"
+cli_files="fstrack backup git-fsmonitor git-daemon cli-util rsync-list"
 
 test_expect_success NM 'the files of src/cli call one way: commands, then helpers' '
 	o=$FST_BUILD_DIR/fstrack.p &&
@@ -67,7 +67,8 @@ test_expect_success NM 'the files of src/cli call one way: commands, then helper
 		case "$from $to $sym" in
 		"fstrack backup cmd_"* | "fstrack backup backup_"*) ;;
 		"fstrack git-fsmonitor cmd_"* | "fstrack git-fsmonitor git_fsmonitor_"*) ;;
-		"fstrack "* | "backup "* | "git-fsmonitor "*)
+		"fstrack git-daemon cmd_"* | "fstrack git-daemon git_daemon_"*) ;;
+		"fstrack "* | "backup "* | "git-fsmonitor "* | "git-daemon "*)
 			case $to in
 			cli-util | rsync-list) ;;
 			*) echo "$from.c uses $sym of $to.c"; return 1 ;;

@@ -16,6 +16,8 @@ MESON_OPTS ?=
 # tests make, the consumers they drive.
 BUILD_PKGS = meson ninja-build pkg-config gcc libjson-c-dev libcmocka-dev
 TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr acl python3-pywatchman
+# What the benchmarks of bench/ run (watchman: the Watchman columns).
+BENCH_PKGS = hyperfine jq bc watchman
 
 .PHONY: all deps test-deps run stop check unit-check shell-check bench install clean format
 
@@ -49,6 +51,7 @@ check: test-deps all $(ASAN_BUILD)/build.ninja
 	./tests/run-all $(BUILD) $(ASAN_BUILD)
 
 bench: test-deps all
+	@./tools/ensure-packages $(BENCH_PKGS)
 	./bench/run-all $(BUILD)
 
 install: all

@@ -18,6 +18,20 @@
  *   bench-tool storm-churn DIR N
  *        create N empty files in 100 directories under DIR, then delete
  *        them all; prints: operations seconds
+ *   bench-tool rewrite DIR NFILES ROUNDS
+ *        rewrite the files DIR/rNNNNNN that 'storm-rewrite DIR NFILES 0'
+ *        made (open O_TRUNC, write 18 bytes, close), ROUNDS times each
+ *   bench-tool append DIR NFILES N
+ *        N appends of one byte (open O_APPEND, write, close) to NFILES files
+ *        DIR/aNN in turn (made if missing)
+ *   bench-tool git-ipc-query SOCKET
+ *        ask git's builtin fsmonitor daemon (git >= 2.38) for the changes
+ *        since a token it does not know, through its simple-ipc socket
+ *        (.git/fsmonitor--daemon.ipc): pkt-line framing, the request a
+ *        flush-terminated message, the answer pkt-lines up to a flush. The
+ *        daemon answers after it has seen a cookie file it creates in .git,
+ *        that is after it has read every event queued before the request.
+ *        Prints the answer's token and its size; exit 1 on no answer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -256,6 +272,113 @@ static int storm_churn(const char *dir, long n)
 	return 0;
 }
 
+static int rewrite(const char *dir, long nfiles, long rounds)
+{
+	char path[4096];
+
+	for (long r = 0; r < rounds; r++)
+		for (long f = 0; f < nfiles; f++) {
+			snprintf(path, sizeof(path), "%s/r%06ld", dir, f);
+			write_file(path, "rewritten content\n", 18, O_TRUNC);
+		}
+	return 0;
+}
+
+static int append(const char *dir, long nfiles, long n)
+{
+	char path[4096];
+
+	xmkdir(dir);
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/a%02ld", dir, i % nfiles);
+		write_file(path, "x", 1, O_APPEND);
+	}
+	return 0;
+}
+
+/* ---- git's fsmonitor daemon: a simple-ipc client ---- */
+
+static void xwrite(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write to git's fsmonitor daemon");
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static bool xread(int fd, char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("read from git's fsmonitor daemon");
+		if (n == 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static int git_ipc_query(const char *sock)
+{
+	static const char request[] = "builtin:bench-tool:0";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char hdr[5] = {0}, pkt[65536], token[256] = "";
+	size_t total = 0;
+	int fd;
+
+	if (strlen(sock) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "bench-tool: socket path too long: %s\n", sock);
+		return 1;
+	}
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "bench-tool: %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	alarm(600);
+	snprintf(hdr, sizeof(hdr), "%04zx", strlen(request) + 4);
+	xwrite(fd, hdr, 4);
+	xwrite(fd, request, strlen(request));
+	xwrite(fd, "0000", 4);
+	for (;;) {
+		unsigned len;
+
+		if (!xread(fd, hdr, 4)) {
+			fprintf(stderr,
+				"bench-tool: git's fsmonitor daemon closed the connection\n");
+			return 1;
+		}
+		if (sscanf(hdr, "%4x", &len) != 1 || (len != 0 && len < 4)) {
+			fprintf(stderr, "bench-tool: bad pkt-line header '%s'\n", hdr);
+			return 1;
+		}
+		if (len == 0)
+			break;
+		if (!xread(fd, pkt, len - 4)) {
+			fprintf(stderr, "bench-tool: short pkt-line from git's fsmonitor daemon\n");
+			return 1;
+		}
+		if (total == 0)
+			snprintf(token, sizeof(token), "%.*s", (int)strnlen(pkt, len - 4), pkt);
+		total += len - 4;
+	}
+	close(fd);
+	printf("token %s bytes %zu\n", token, total);
+	return 0;
+}
+
 static long num(const char *s)
 {
 	char *end;
@@ -280,9 +403,18 @@ int main(int argc, char **argv)
 		return storm_rewrite(argv[2], num(argv[3]), num(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "storm-churn") == 0)
 		return storm_churn(argv[2], num(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "rewrite") == 0)
+		return rewrite(argv[2], num(argv[3]), num(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "append") == 0)
+		return append(argv[2], num(argv[3]) ?: 1, num(argv[4]));
+	if (argc == 3 && strcmp(argv[1], "git-ipc-query") == 0)
+		return git_ipc_query(argv[2]);
 	fprintf(stderr, "usage: bench-tool mktree DIR NFILES PER_DIR SIZE\n"
 			"       bench-tool change DIR K modify|mixed [LIST]\n"
 			"       bench-tool storm-rewrite DIR NFILES ROUNDS\n"
-			"       bench-tool storm-churn DIR N\n");
+			"       bench-tool storm-churn DIR N\n"
+			"       bench-tool rewrite DIR NFILES ROUNDS\n"
+			"       bench-tool append DIR NFILES N\n"
+			"       bench-tool git-ipc-query SOCKET\n");
 	return 2;
 }

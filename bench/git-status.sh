@@ -11,11 +11,17 @@
 #   core.fsmonitor = "fstrack --socket S git-fsmonitor"
 #   core.fsmonitor = .git/hooks/query-watchman (git's fsmonitor-watchman
 #                    sample, Watchman 4.9 from Debian, with JSON::XS)
+#   core.fsmonitor = true: git's builtin fsmonitor--daemon (git >= 2.55,
+#                    started by the script before its runs, answering on
+#                    .git/fsmonitor--daemon.ipc)
 # each with core.untrackedCache false and true, after warm-up runs (the
 # first hook call watches the work tree and answers "everything"). After the
 # fsmonitor runs and GIT_CHANGED more changes of every kind, 'git status
 # --porcelain' must say what it says without the hook (a check, not a
 # figure). When watchman is missing or fails, its rows say why.
+# Every row runs the same git: $FST_BENCH_GIT, else the git on PATH, when it
+# is >= 2.55; else the git on PATH, and the builtin daemon's rows say why
+# they are missing (the bench never builds git).
 #
 # Usage: [BENCH_QUICK=1] bench/git-status.sh [BUILD]
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +33,8 @@ else
 	d_files=100000 d_runs=20 d_warmup=3
 fi
 FILES=${GIT_FILES:-$d_files}
+bench_find_git_builtin || true
+GIT=${BGIT:-$(command -v git)} # every row's git
 CHANGED=${GIT_CHANGED:-10}
 RUNS=${GIT_RUNS:-$d_runs}
 WARMUP=${GIT_WARMUP:-$d_warmup}
@@ -40,16 +48,16 @@ bench_say "making a repository of $FILES files"
 NDIRS=$(find "$REPO" -type d | wc -l)
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@localhost \
 	GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@localhost
-git -C "$REPO" init -q
-git -C "$REPO" config gc.auto 0
-git -C "$REPO" add -A
-git -C "$REPO" commit -q -m "$FILES files"
-git -C "$REPO" repack -adq
-git -C "$REPO" prune
+"$GIT" -C "$REPO" init -q
+"$GIT" -C "$REPO" config gc.auto 0
+"$GIT" -C "$REPO" add -A
+"$GIT" -C "$REPO" commit -q -m "$FILES files"
+"$GIT" -C "$REPO" repack -adq
+"$GIT" -C "$REPO" prune
 sync
 bench_daemon_start
 
-git_cfg() { git -C "$REPO" config "$@"; }
+git_cfg() { "$GIT" -C "$REPO" config "$@"; }
 rows=()
 declare -A check
 
@@ -62,22 +70,22 @@ measure() {
 	# the files modified for the previous run are checked out again first,
 	# so every timed run has exactly CHANGED modified files
 	bench_hyperfine hf "$RUNS" "$WARMUP" \
-		"git -C $REPO checkout -q -- . && $BT change $REPO $CHANGED modify >/dev/null" "git -C $REPO status"
+		"$GIT -C $REPO checkout -q -- . && $BT change $REPO $CHANGED modify >/dev/null" "$GIT -C $REPO status"
 	rows+=("$label|$uc|$hf_mean|$hf_sd|$hf_min")
 	if [ -n "$hook" ]; then
 		# with the hook and without it, git must see the same, after
 		# changes of every kind (new untracked files, deletions, renames)
 		"$BT" change "$REPO" "$CHANGED" mixed >/dev/null
-		git -C "$REPO" status --porcelain >"$WORK/with"
-		git -C "$REPO" -c core.fsmonitor= status --porcelain >"$WORK/without"
-		git -C "$REPO" checkout -q -- .
-		git -C "$REPO" clean -fq
+		"$GIT" -C "$REPO" status --porcelain >"$WORK/with"
+		"$GIT" -C "$REPO" -c core.fsmonitor= status --porcelain >"$WORK/without"
+		"$GIT" -C "$REPO" checkout -q -- .
+		"$GIT" -C "$REPO" clean -fq
 		if cmp -s "$WORK/with" "$WORK/without"; then
 			check[$label/$uc]=same
 		else
 			check[$label/$uc]="DIFFERENT: $(diff "$WORK/with" "$WORK/without" | grep -c '^[<>]') lines"
-			cp "$WORK/with" "$SRC_DIR/bench/out/git-status-with-$uc.txt"
-			cp "$WORK/without" "$SRC_DIR/bench/out/git-status-without-$uc.txt"
+			cp "$WORK/with" "$SRC_DIR/bench/out/git-status-with-${label// /-}-$uc.txt"
+			cp "$WORK/without" "$SRC_DIR/bench/out/git-status-without-${label// /-}-$uc.txt"
 		fi
 	fi
 }
@@ -95,26 +103,15 @@ git_cfg --unset-all core.fsmonitor
 wm_why=
 WM=$WORK/watchman
 WM_PID=
-if ! command -v watchman >/dev/null; then
-	wm_why="watchman is not installed (apt-get install -y watchman)"
-elif ! perl -MJSON::PP -e 1 2>/dev/null; then
+if ! perl -MJSON::PP -e 1 2>/dev/null; then
 	wm_why="perl has no JSON module for the hook"
+elif ! bench_watchman_start; then
+	wm_why=$WM_WHY
 else
-	mkdir -p "$WM"
-	watchman --foreground --sockname="$WM/sock" --statefile="$WM/state" --logfile="$WM/log" \
-		--pidfile="$WM/pid" --no-save-state >"$WM/out" 2>&1 &
-	WM_PID=$!
-	bench__pids+=("$WM_PID")
-	for _ in $(seq 100); do
-		watchman --sockname="$WM/sock" --no-spawn --no-local version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	sample=$(git --exec-path)/../../share/git-core/templates/hooks/fsmonitor-watchman.sample
+	sample=$("$GIT" --exec-path)/../../share/git-core/templates/hooks/fsmonitor-watchman.sample
 	[ -f "$sample" ] || sample=/usr/share/git-core/templates/hooks/fsmonitor-watchman.sample
 	hook=$REPO/.git/hooks/query-watchman
-	if ! watchman --sockname="$WM/sock" --no-spawn --no-local version >/dev/null 2>&1; then
-		wm_why="the watchman server did not start: $(tail -n 1 "$WM/log" 2>/dev/null)"
-	elif [ ! -f "$sample" ]; then
+	if [ ! -f "$sample" ]; then
 		wm_why="git's fsmonitor-watchman.sample hook is not installed"
 	else
 		sed -e "s|'watchman -j --no-pretty'|'watchman --sockname=\"\$BENCH_WATCHMAN_SOCK\" -j --no-pretty'|" \
@@ -124,7 +121,7 @@ else
 			wm_why="git's fsmonitor-watchman.sample is not the one this script knows (its watchman calls)"
 		fi
 	fi
-	export BENCH_WATCHMAN_SOCK=$WM/sock
+	export BENCH_WATCHMAN_SOCK=$WM_SOCK
 fi
 for uc in false true; do
 	if [ -z "$wm_why" ]; then
@@ -140,11 +137,40 @@ for uc in false true; do
 	measure "watchman hook" "$uc" ".git/hooks/query-watchman"
 done
 git_cfg --unset-all core.fsmonitor || true
-[ -z "$WM_PID" ] || watchman --sockname="$WM/sock" --no-spawn --no-local shutdown-server >/dev/null 2>&1 || true
+bench_watchman_stop
+
+# git's builtin daemon: started here (so git never spawns one of its own),
+# with core.fsmonitor = true; the first status after the start gets a
+# trivial answer ("everything") and scans, as with the hooks.
+gb_why=$BGIT_WHY
+GB_PID=
+if [ -z "$gb_why" ]; then
+	"$GIT" -C "$REPO" fsmonitor--daemon run >>"$WORK/git-daemon.log" 2>&1 &
+	GB_PID=$!
+	bench__pids+=("$GB_PID")
+	for _ in $(seq 100); do
+		"$BT" git-ipc-query "$REPO/.git/fsmonitor--daemon.ipc" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"$BT" git-ipc-query "$REPO/.git/fsmonitor--daemon.ipc" >/dev/null 2>&1 ||
+		gb_why="git's fsmonitor daemon does not answer: $(tail -n 1 "$WORK/git-daemon.log")"
+fi
+for uc in false true; do
+	if [ -n "$gb_why" ]; then
+		rows+=("git builtin fsmonitor|$uc|||")
+		continue
+	fi
+	measure "git builtin fsmonitor" "$uc" true
+done
+git_cfg --unset-all core.fsmonitor || true
+if [ -n "$GB_PID" ]; then
+	"$GIT" -C "$REPO" fsmonitor--daemon stop >/dev/null 2>&1 || kill -TERM "$GB_PID"
+	wait "$GB_PID" || true
+fi
 bench_daemon_stop
 
 bench_header "git status: repository of $FILES files, $NDIRS dirs, ext4 on loop, $CHANGED files modified before each run"
-bench_out "   $(git --version), watchman $(watchman --version 2>/dev/null || echo -), warm cache, mean of $RUNS runs after $WARMUP warm-up runs"
+bench_out "   $("$GIT" --version), watchman $(watchman --version 2>/dev/null || echo -), warm cache, mean of $RUNS runs after $WARMUP warm-up runs"
 bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "fsmonitor" untracked "mean ms" "±sd" "min ms" "vs none" "porcelain with hook = without")"
 declare -A base
 for r in "${rows[@]}"; do
@@ -154,7 +180,8 @@ done
 for r in "${rows[@]}"; do
 	IFS='|' read -r label uc m sd mn <<<"$r"
 	if [ -z "$m" ]; then
-		bench_out "$(printf '%-24s %-9s %s' "$label" "cache=$uc" "not measured: $wm_why")"
+		if [ "$label" = "watchman hook" ]; then w=$wm_why; else w=$gb_why; fi
+		bench_out "$(printf '%-24s %-9s %s' "$label" "cache=$uc" "not measured: $w")"
 		continue
 	fi
 	bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "$label" "cache=$uc" "$(ms "$m")" "$(ms "$sd")" "$(ms "$mn")" \

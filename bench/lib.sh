@@ -13,6 +13,7 @@
 #   $FSTRACKD $FSTRACK $BT      the copied programs; $BT is bench-tool
 #   $WORK $SRC_DIR $OUT_FILE    scratch, top of the source tree, results file
 #   $QUICK                      1 with BENCH_QUICK=1 (small sizes)
+#   $BUILD_DIR                  the build directory (absolute)
 #   bench_image DIR SIZE INODES        sparse ext4 image, loop device, mounted
 #   bench_daemon_start [ARGS...]       fstrackd --foreground, state and socket
 #                                      in $WORK/state, $WORK/sock; sets $DAEMON_PID
@@ -22,13 +23,20 @@
 #   bench_cpu PID                      user + system CPU seconds used so far
 #   bench_cold                         sync and drop the page, dentry and inode caches
 #   bench_hyperfine VAR RUNS WARMUP PREPARE CMD
-#                                      time CMD; sets VAR_mean VAR_sd VAR_min (s)
+#                                      time CMD; sets VAR_mean VAR_sd VAR_min (s);
+#                                      BENCH_HF_SHELL=none: without a shell (-N)
 #   bench_header TITLE                 the table's title lines
 #   bench_out TEXT...                  a line to stdout and to $OUT_FILE
 #   bench_say TEXT...                  progress, to stderr only
 #   bench_ratio A B                    A/B with 2 decimals ("-" if B is 0 or empty)
 #   ms SECONDS                         in milliseconds, 2 decimals
 #   bench_missed ANSWER LIST           paths of LIST an answer does not cover
+#   bench_watchman_start               a private Watchman server (socket, state, log in
+#                                      $WORK/watchman); sets WM_PID, WM_SOCK, or WM_WHY
+#   bench_watchman ARGS...             the watchman client, talking to that server only
+#   bench_watchman_stop                shutdown-server and wait
+#   bench_find_git_builtin             a git >= 2.55 with the builtin fsmonitor daemon:
+#                                      sets BGIT (its path) or BGIT_WHY (why there is none)
 
 set -euo pipefail
 
@@ -103,6 +111,7 @@ bench_init() {
 	[ -x "$build/fstrackd" ] && [ -x "$build/fstrack" ] ||
 		{ echo "$BENCH_NAME: no $build/fstrackd or $build/fstrack: run make first" >&2; exit 1; }
 
+	BUILD_DIR=$build
 	mkdir -p "$SRC_DIR/bench/out"
 	OUT_FILE=$SRC_DIR/bench/out/$BENCH_NAME.txt
 	: >"$OUT_FILE"
@@ -182,6 +191,9 @@ bench_cold() {
 bench_hyperfine() {
 	local var=$1 runs=$2 warmup=$3 prepare=$4 cmd=$5 json=$WORK/hf.json
 	local args=(--style basic --runs "$runs" --warmup "$warmup" --export-json "$json")
+	# BENCH_HF_SHELL=none: no shell (for commands of a few ms: hyperfine cannot
+	# subtract a shell's start-up precisely enough)
+	[ "${BENCH_HF_SHELL:-}" = none ] && args+=(-N)
 	[ -n "$prepare" ] && args+=(--prepare "$prepare")
 	hyperfine "${args[@]}" "$cmd" >&2
 	printf -v "${var}_mean" '%s' "$(jq -r '.results[0].mean' "$json")"
@@ -236,4 +248,67 @@ bench_missed() {
 		missed=$((missed + 1))
 	done < <(sort -u "$2")
 	echo "$missed"
+}
+
+# A private Watchman server: its own socket, state and log in $WORK/watchman,
+# so it never meets a user's server. This Watchman 4.9 client does not read
+# WATCHMAN_SOCK: every call passes --sockname (bench_watchman).
+bench_watchman_start() {
+	local wm=$WORK/watchman
+	WM_PID= WM_WHY=
+	WM_SOCK=$wm/sock
+	if ! command -v watchman >/dev/null; then
+		WM_WHY="watchman is not installed (apt-get install -y watchman)"
+		return 1
+	fi
+	rm -rf "$wm"
+	mkdir -p "$wm"
+	watchman --foreground --sockname="$WM_SOCK" --statefile="$wm/state" --logfile="$wm/log" \
+		--pidfile="$wm/pid" --no-save-state >"$wm/out" 2>&1 &
+	WM_PID=$!
+	bench__pids+=("$WM_PID")
+	for _ in $(seq 100); do
+		bench_watchman version >/dev/null 2>&1 && return 0
+		kill -0 "$WM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	WM_WHY="the watchman server did not start: $(tail -n 1 "$wm/log" 2>/dev/null)"
+	return 1
+}
+
+bench_watchman() { watchman --sockname="$WM_SOCK" --no-spawn --no-local "$@"; }
+
+bench_watchman_stop() {
+	[ -n "$WM_PID" ] || return 0
+	bench_watchman shutdown-server >/dev/null 2>&1 || kill -TERM "$WM_PID"
+	wait "$WM_PID" || true
+	WM_PID=
+}
+
+# git's builtin fsmonitor daemon on Linux needs git >= 2.55. The bench never
+# builds git: it uses $FST_BENCH_GIT if set, else the git on PATH if it is new
+# enough, else none (the caller prints BGIT_WHY in place of the figures).
+bench_find_git_builtin() {
+	local g=${FST_BENCH_GIT:-git} v major minor help
+	BGIT= BGIT_WHY=
+	local how="set FST_BENCH_GIT to a git >= 2.55 (built with its Linux fsmonitor daemon)"
+	if ! g=$(command -v "$g") || ! v=$("$g" --version 2>/dev/null); then
+		BGIT_WHY="no git at '${FST_BENCH_GIT:-git}'; $how"
+		return 1
+	fi
+	if [[ ! $v =~ ^git\ version\ ([0-9]+)\.([0-9]+) ]]; then
+		BGIT_WHY="cannot read the version of $g ('$v'); $how"
+		return 1
+	fi
+	major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+	if ((major < 2 || (major == 2 && minor < 55))); then
+		BGIT_WHY="$g is ${v#git version } (< 2.55, no Linux fsmonitor daemon); $how"
+		return 1
+	fi
+	help=$("$g" fsmonitor--daemon -h 2>&1 || true)
+	if [[ $help != *"fsmonitor--daemon start"* ]]; then
+		BGIT_WHY="$g (${v#git version }) has no fsmonitor--daemon; $how"
+		return 1
+	fi
+	BGIT=$g
 }

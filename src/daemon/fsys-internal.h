@@ -38,6 +38,8 @@ struct tracker {
 	struct loop_source *mounts_src;
 	int mountinfo_fd;
 	bool mounts_retry; /* the mount table could not be read: look again */
+	struct scope *sweep_next; /* where the sweep for vanished scopes goes on */
+	uint64_t last_sweep_ns;
 	bool timer_fast;
 };
 
@@ -66,6 +68,7 @@ struct fsys {
 	struct loop_source *fan_src;
 	struct loop_source *read_timer; /* batches reads of the queue */
 	struct recorder *recorder;
+	struct sfilter *filter; /* is a directory under some scope? */
 	struct journal *journal;
 	struct catchup *catchup;
 	uint64_t idle_commit_ns; /* when the watermark alone was last committed */
@@ -82,6 +85,7 @@ struct scope {
 	char journal_uuid[33];
 	uint64_t added_seq; /* tokens before this do not cover the scope */
 	uid_t owner;	    /* who asked for it first */
+	uint64_t vanished_ns; /* monotonic: when its directory was first seen gone (0: not) */
 };
 
 /* fsys.c, for scope.c and tracker.c */
@@ -111,5 +115,11 @@ void scopes_fs_gone(struct tracker *t, struct fsys *fs);
 /* Attach the missing scopes whose directory is back. */
 void scopes_reattach(struct tracker *t);
 void scopes_free(struct tracker *t);
+/*
+ * Look at up to budget active scopes (round robin): one whose directory is
+ * gone is noted as vanished; one vanished for longer than grace_ns is
+ * dropped. Returns how many were dropped.
+ */
+size_t scopes_sweep(struct tracker *t, size_t budget, uint64_t grace_ns, uint64_t now_ns);
 
 #endif

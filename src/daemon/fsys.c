@@ -34,6 +34,7 @@
 #include "basic/util.h"
 #include "daemon/fsys-internal.h"
 #include "daemon/perm.h"
+#include "daemon/scopefilter.h"
 
 #ifndef FS_IOC_GETFSUUID
 struct fsuuid2 {
@@ -44,6 +45,8 @@ struct fsuuid2 {
 #endif
 
 #define IDLE_WATERMARK_NS (30ull * 1000000000ull)
+/* directories the scope filter resolves after each read of the queue, at most */
+#define FILTER_BATCH 512
 
 /* ---- news for the observer ---------------------------------------------- */
 
@@ -148,7 +151,9 @@ static int drain(struct fsys *fs)
 
 	recorder_sink(fs->recorder, &sink);
 	r = watcher_read(fs->watcher, &sink, &overflow);
-	release_after_round(fs); /* the recorder may have opened it */
+	/* directories seen for the first time: inside a scope or not, in a batch */
+	sfilter_resolve(fs->filter, FILTER_BATCH);
+	release_after_round(fs); /* the recorder and the filter may have opened it */
 	if (overflow || r < 0)
 		catchup_overflow(fs->catchup); /* events may be lost: a gap */
 	if (r < 0) {
@@ -309,6 +314,7 @@ void fsys_get_status(const struct fsys *fs, struct fsys_status *ret)
 	ret->watcher = *watcher_stats(fs->watcher);
 	ret->recorder = *recorder_stats(fs->recorder);
 	ret->recorder_entries = recorder_entries(fs->recorder);
+	sfilter_get_stats(fs->filter, &ret->filter);
 	catchup_get_status(fs->catchup, &ret->catchup);
 }
 
@@ -411,6 +417,7 @@ void fsys_free(struct fsys *fs)
 	fs->watcher = watcher_free(fs->watcher);
 	mount_ref_release(&fs->mount);
 	fs->recorder = recorder_free(fs->recorder);
+	fs->filter = sfilter_free(fs->filter);
 	fs->journal = journal_free(fs->journal);
 	hashmap_free(fs->scope_index);
 	free(fs);
@@ -522,6 +529,10 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	r = recorder_new(fs->journal, &fs->mount, t->cfg.recorder_max, &fs->recorder);
 	if (r < 0)
 		goto fail;
+	r = sfilter_new(fs->scope_index, &fs->mount, 0, &fs->filter);
+	if (r < 0)
+		goto fail;
+	recorder_set_filter(fs->recorder, fs->filter);
 	if (t->cfg.max_ignore_marks) {
 		struct recorder_marks rm = {mark_add, mark_flush, fs->watcher,
 					    t->cfg.max_ignore_marks};

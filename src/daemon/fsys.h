@@ -17,6 +17,7 @@
 #include "daemon/journal.h"
 #include "daemon/query.h"
 #include "daemon/recorder.h"
+#include "daemon/scopefilter.h"
 #include "daemon/watcher.h"
 
 struct fsys;
@@ -56,6 +57,7 @@ struct fsys_status {
 	struct watcher_stats watcher;
 	struct recorder_stats recorder;
 	size_t recorder_entries;
+	struct sfilter_stats filter;
 	struct catchup_status catchup;
 };
 void fsys_get_status(const struct fsys *fs, struct fsys_status *ret);

@@ -69,6 +69,8 @@ static void usage(FILE *f)
 	    "                           is read in batches (default 5; 0: read at once)\n"
 	    "  --max-ignore-marks N     kernel ignore marks for files whose writes are on record,\n"
 	    "                           at most N per epoch (default 65536; 0: none)\n"
+	    "  --vanished-grace-s N     a watched directory gone for N seconds is no longer\n"
+	    "                           watched (default 3600)\n"
 	    "  --help, --version\n",
 	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -107,7 +109,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_MAXCLIENTS_UID,
 		O_MAXSCOPES_UID,
 		O_READDELAY,
-		O_MAXMARKS
+		O_MAXMARKS,
+		O_GRACE
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -129,6 +132,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"max-scopes-per-user", required_argument, NULL, O_MAXSCOPES_UID},
 	    {"read-delay-ms", required_argument, NULL, O_READDELAY},
 	    {"max-ignore-marks", required_argument, NULL, O_MAXMARKS},
+	    {"vanished-grace-s", required_argument, NULL, O_GRACE},
 	    {0},
 	};
 	int c;
@@ -138,7 +142,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
 			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
 			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID || c == O_READDELAY ||
-			   c == O_MAXMARKS;
+			   c == O_MAXMARKS || c == O_GRACE;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -196,6 +200,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_MAXMARKS:
 			o->tracker.max_ignore_marks = (size_t)v;
+			break;
+		case O_GRACE:
+			o->tracker.vanished_grace_s = v > UINT_MAX ? UINT_MAX : (unsigned)v;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -382,7 +389,8 @@ int main(int argc, char **argv)
 			.margin_ms = 2000,
 			.recorder_max = 1u << 18,
 			.read_delay_ms = 5,
-			.max_ignore_marks = 65536},
+			.max_ignore_marks = 65536,
+			.vanished_grace_s = 3600},
 	    .server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
 		       .state_dir = DEFAULT_STATE_DIR,
 		       .query_wait_ms = 60000,

@@ -11,6 +11,7 @@
 #include "daemon/journal.h"
 #include "daemon/mounts.h"
 #include "daemon/place.h"
+#include "daemon/scopefilter.h"
 #include "daemon/watcher.h"
 #include "fstrack.h"
 
@@ -20,6 +21,7 @@ struct recorder {
 	struct hashmap *recorded; /* place key -> kinds recorded this epoch */
 	size_t max_entries;
 	bool suspended;
+	struct sfilter *filter;
 	struct recorder_marks marks;
 	size_t marks_held; /* asked for this epoch */
 	struct recorder_stats stats;
@@ -115,14 +117,28 @@ int recorder_note(struct recorder *r, const struct fhandle *dir, const char *nam
 	klen = place_key_of(key, dir, name, namelen);
 	if (!klen)
 		return -EINVAL;
+	if (r->filter && !r->suspended && sfilter_check(r->filter, dir) == SF_OUTSIDE) {
+		r->stats.outside++; /* under no scope: no scope can ask about it */
+		ret = 0;
+		goto moved;
+	}
 	ret = lookup(r, key, klen, kinds, &fresh, &seen);
 	if (ret < 0 || !fresh)
-		return ret;
+		goto moved;
 	ret = append(r, dir, name, namelen, fresh);
 	if (ret < 0)
 		return ret;
 	*seen |= fresh;
-	return 0;
+moved:
+	/* a directory moved: its subtree may have moved into or out of a scope */
+	if (r->filter && (kinds & FST_RECURSIVE) && (kinds & (FST_RENAMED_FROM | FST_RENAMED_TO)))
+		sfilter_clear(r->filter);
+	return ret;
+}
+
+void recorder_set_filter(struct recorder *r, struct sfilter *f)
+{
+	r->filter = f;
 }
 
 /*
@@ -155,6 +171,16 @@ static bool has_other_names(int fd)
 	if (fd < 0)
 		return !fhandle_err_is_gone(fd);
 	return fstat(fd, &st) < 0 || (!S_ISDIR(st.st_mode) && st.st_nlink >= 2);
+}
+
+/* Is the object gone (deleted, or only still open somewhere)? Unknown counts as no. */
+static bool has_no_names(int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return fhandle_err_is_gone(fd);
+	return fstat(fd, &st) == 0 && st.st_nlink == 0;
 }
 
 /*
@@ -202,9 +228,18 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 		 * with one name needs nothing more than its (dir, name)
 		 * records. A link-count change always records it.
 		 */
-		bool record = (state & OBJECT_APPENDED) || link_count;
+		bool record = state & OBJECT_APPENDED;
 
-		if (!record && !(*seen & OBJECT_SINGLE)) {
+		if (!record && link_count) {
+			/*
+			 * It had another name when the event happened, whatever
+			 * its link count is now; unless it has no name left at
+			 * all (the last unlink): then there is nothing to name,
+			 * and each name's removal is on record by itself.
+			 */
+			fd = open_object(r, obj);
+			record = !has_no_names(fd);
+		} else if (!record && !(*seen & OBJECT_SINGLE)) {
 			fd = open_object(r, obj);
 			record = has_other_names(fd);
 		}
@@ -288,8 +323,17 @@ static int sink_note_object(void *data, const struct fhandle *obj, unsigned kind
 	return recorder_note_object(data, obj, kinds, flags);
 }
 
+static void sink_dir_created(void *data, const struct fhandle *parent, const struct fhandle *child)
+{
+	struct recorder *r = data;
+
+	if (r->filter)
+		sfilter_inherit(r->filter, parent, child);
+}
+
 void recorder_sink(struct recorder *r, struct watcher_sink *ret)
 {
+	ret->dir_created = sink_dir_created;
 	ret->note = sink_note;
 	ret->note_object = sink_note_object;
 	ret->data = r;

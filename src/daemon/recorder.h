@@ -33,6 +33,7 @@ struct recorder_stats {
 	uint64_t notes;	  /* notes taken (place and object) */
 	uint64_t dedups;  /* notes already on record this epoch */
 	uint64_t dropped; /* notes dropped while suspended */
+	uint64_t outside; /* notes dropped: under no scope */
 };
 
 struct recorder;
@@ -78,6 +79,14 @@ struct recorder_marks {
 };
 void recorder_set_marks(struct recorder *r, const struct recorder_marks *m);
 size_t recorder_marks_held(const struct recorder *r);
+
+/*
+ * The scope filter (scopefilter.h): a change in a directory under no
+ * scope is not recorded (counted as dropped); objects are always looked
+ * at (a file's other name may be in a scope). NULL: record everything.
+ */
+struct sfilter;
+void recorder_set_filter(struct recorder *r, struct sfilter *f);
 
 /* The watcher's sink that feeds r. */
 struct watcher_sink;

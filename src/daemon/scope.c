@@ -12,6 +12,7 @@
 #include "basic/hashmap.h"
 #include "daemon/fsys-internal.h"
 #include "daemon/place.h"
+#include "daemon/scopefilter.h"
 
 /* ---- lists -------------------------------------------------------------- */
 
@@ -72,50 +73,19 @@ struct scope *scope_by_path(struct tracker *t, const char *path)
 	return NULL;
 }
 
-/* The scope whose directory has handle h on fs, or NULL. */
-static struct scope *by_handle(struct fsys *fs, const struct fhandle *h)
-{
-	uint8_t key[PLACE_KEY_MAX];
-	uintptr_t *v = hashmap_get(fs->scope_index, key, place_key_of(key, h, NULL, 0));
-
-	return v ? (struct scope *)*v : NULL;
-}
-
 /*
  * The scope of canon (a path through fs's root mount): exactly canon, or
  * the outermost scope above it (it covers the longest history). O(depth):
- * the handle of canon and of each directory above it within fs, looked up
- * in fs's index of scope handles; no scope is resolved.
+ * see scope_index_find().
  */
 static struct scope *find_for(struct tracker *t, struct fsys *fs, const char *canon, bool exact)
 {
-	const char *mnt = fs->mount.path;
-	size_t mlen = strcmp(mnt, "/") == 0 ? 0 : strlen(mnt);
-	char p[PATH_MAX];
-	struct fhandle h;
+	uintptr_t v;
 
 	(void)t;
-	if (strlen(canon) >= sizeof(p) || !path_under(canon, mnt, NULL))
-		return NULL;
-	if (exact)
-		return fhandle_of(AT_FDCWD, canon, 0, &h) == 0 ? by_handle(fs, &h) : NULL;
-	strcpy(p, canon);
-	/* from the filesystem's root down to canon: the first scope found is the outermost */
-	for (size_t end = mlen ? mlen : 1;;) {
-		char saved = p[end];
-		struct scope *s;
-
-		p[end] = '\0';
-		s = fhandle_of(AT_FDCWD, p, 0, &h) == 0 ? by_handle(fs, &h) : NULL;
-		p[end] = saved;
-		if (s)
-			return s;
-		if (!saved)
-			return NULL;
-		end++;
-		while (p[end] && p[end] != '/')
-			end++;
-	}
+	return scope_index_find(fs->scope_index, fs->mount.path, canon, exact, &v) == 1
+		   ? (struct scope *)v
+		   : NULL;
 }
 
 struct scope *scope_find_exact(struct tracker *t, struct fsys *fs, const char *canon)
@@ -161,6 +131,7 @@ static int link_to_fs(struct scope *s, struct fsys *fs)
 	if (r < 0)
 		return r;
 	*v = (uintptr_t)s;
+	sfilter_clear(fs->filter); /* directories outside every scope may be inside this one */
 	s->fs = fs;
 	snprintf(s->fs_id, sizeof(s->fs_id), "%s", fs->id);
 	fs->n_scopes++;
@@ -178,9 +149,11 @@ static void unlink_from_fs(struct scope *s, bool detach_empty)
 		catchup_remove_root(fs->catchup, s);
 	{
 		uint8_t key[PLACE_KEY_MAX];
-		uintptr_t *v = hashmap_get(fs->scope_index, key, place_key_of(key, &s->handle, NULL, 0));
+		uintptr_t *v =
+		    hashmap_get(fs->scope_index, key, place_key_of(key, &s->handle, NULL, 0));
 		if (v && *v == (uintptr_t)s)
 			*v = 0; /* the index has no removal: an empty entry */
+		sfilter_clear(fs->filter);
 	}
 	s->fs = NULL;
 	if (--fs->n_scopes == 0 && detach_empty)
@@ -358,6 +331,8 @@ static void scope_drop(struct tracker *t, struct scope *s, bool detach_empty)
 {
 	struct scope **pp;
 
+	if (t->sweep_next == s)
+		t->sweep_next = s->next;
 	for (pp = &t->scopes; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
@@ -534,6 +509,39 @@ void scopes_reattach(struct tracker *t)
 	}
 	if (changed)
 		scopes_save(t);
+}
+
+size_t scopes_sweep(struct tracker *t, size_t budget, uint64_t grace_ns, uint64_t now_ns)
+{
+	struct scope *s = t->sweep_next ? t->sweep_next : t->scopes, *next;
+	size_t dropped = 0;
+	char path[PATH_MAX];
+
+	for (; s && budget > 0; s = next) {
+		next = s->next;
+		budget--;
+		if (!s->fs)
+			continue; /* missing: its filesystem may come back */
+		if (scope_alive(s, path, sizeof(path))) {
+			s->vanished_ns =
+			    0; /* (a directory is never reborn: only an unknown answer was) */
+			continue;
+		}
+		if (!s->vanished_ns) {
+			s->vanished_ns = now_ns;
+			continue;
+		}
+		if (now_ns - s->vanished_ns < grace_ns)
+			continue;
+		log_ratelimited(LOG_LEVEL_INFO, "%s is gone for %llu s: no longer watched", s->path,
+				(unsigned long long)((now_ns - s->vanished_ns) / 1000000000ull));
+		scope_drop(t, s, true);
+		dropped++;
+	}
+	t->sweep_next = s;
+	if (dropped)
+		scopes_save(t);
+	return dropped;
 }
 
 void scopes_free(struct tracker *t)

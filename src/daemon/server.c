@@ -601,6 +601,9 @@ static struct json_object *fs_status_json(struct fsys *fs)
 			       json_object_new_uint64(st.recorder.dropped));
 	json_object_object_add(f, "watermark_ns", json_object_new_uint64(st.journal.watermark_ns));
 	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
+	json_object_object_add(f, "notes_outside_scopes", json_object_new_uint64(st.recorder.outside));
+	json_object_object_add(f, "filter_cached", json_object_new_uint64(st.filter.cached));
+	json_object_object_add(f, "filter_resolved", json_object_new_uint64(st.filter.resolved));
 	json_object_object_add(
 	    sc, "running", json_object_new_boolean(st.catchup.scanning || st.catchup.gap_pending));
 	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));

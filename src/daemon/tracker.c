@@ -12,6 +12,8 @@
 #include "daemon/fsys-internal.h"
 
 #define IDLE_TICK_MS 1000
+/* scopes looked at for a vanished directory, each second */
+#define SWEEP_BUDGET 64
 
 /*
  * The commit timer ticks every commit_ms while there is work (records to
@@ -27,6 +29,11 @@ static void on_tick(void *data)
 
 	if (t->mounts_retry)
 		tracker_recheck_mounts(t);
+	if (now - t->last_sweep_ns >= 1000000000ull) {
+		t->last_sweep_ns = now;
+		scopes_sweep(t, SWEEP_BUDGET, (uint64_t)t->cfg.vanished_grace_s * 1000000000ull,
+			     now);
+	}
 	for (struct fsys *fs = t->filesystems; fs; fs = fs->next)
 		fast |= fsys_tick(fs, now);
 	if (fast != t->timer_fast) {

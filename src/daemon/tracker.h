@@ -32,6 +32,7 @@ struct tracker_config {
 	size_t recorder_max;	 /* entries in the "already recorded" set before it is reset */
 	unsigned read_delay_ms;	 /* after reading the queue, leave it this long (0: read at once) */
 	size_t max_ignore_marks; /* kernel ignore marks an epoch (0: none are used) */
+	unsigned vanished_grace_s; /* a scope whose directory is gone this long is dropped */
 };
 
 struct tracker_observer {

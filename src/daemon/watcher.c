@@ -73,8 +73,7 @@ static int set_max_queued(unsigned long v, unsigned long *ret_old)
 
 static int create_group(const struct watcher_options *o, char *errbuf, size_t errlen)
 {
-	unsigned flags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME |
-			 FAN_REPORT_FID | FAN_REPORT_TARGET_FID;
+	unsigned flags = WATCHER_INIT_FLAGS;
 	unsigned long old_max = 0;
 	bool resized = false;
 	int fd, r;
@@ -147,7 +146,7 @@ int watcher_open(const char *path, const struct watcher_options *o, struct watch
 		return r;
 	}
 	w->fd = r;
-	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, WATCH_MASK, AT_FDCWD, path) <
+	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, WATCHER_MASK, AT_FDCWD, path) <
 	    0) {
 		r = -errno;
 		mark_error(r, path, errbuf, errlen);
@@ -167,10 +166,7 @@ int watcher_ignore(struct watcher *w, int fd)
 	 * /proc/self/fd link names the same inode and is followed.
 	 */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (fanotify_mark(w->fd,
-			  FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY |
-			      FAN_MARK_EVICTABLE,
-			  FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, path) < 0) {
+	if (fanotify_mark(w->fd, WATCHER_IGNORE_FLAGS, WATCHER_IGNORE_MASK, AT_FDCWD, path) < 0) {
 		w->stats.marks_failed++;
 		return -errno;
 	}
@@ -376,15 +372,20 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 		kinds |= FST_ATTRIB;
 	if (kinds)
 		name_ok = note(n, &ev->dir, ev->name, ev->namelen, kinds) == 0;
-	/* a new file: one name, unless a link made it */
-	if ((mask & FAN_CREATE) && ev->have_obj && !ondir)
-		note_object(n, &ev->obj, 0, NOTE_CREATED);
-	/* the same inode may have names elsewhere: hard links */
-	if (ev->have_obj && !ondir && (mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+	/* a new directory: lies where its parent lies */
+	if ((mask & FAN_CREATE) && ev->have_obj && ondir && n->sink->dir_created)
+		n->sink->dir_created(n->sink->data, &ev->dir, &ev->obj);
+	/*
+	 * The inode, once: a new file has one name (unless a link made it);
+	 * a changed one may have names elsewhere (hard links).
+	 */
+	if (ev->have_obj && !ondir &&
+	    (mask & (FAN_CREATE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		note_object(n, &ev->obj,
 			    (mask & FAN_ATTRIB ? FST_ATTRIB : 0) |
 				(mask & (FAN_MODIFY | FAN_CLOSE_WRITE) ? FST_MODIFIED : 0),
-			    name_ok ? NOTE_NAME_RECORDED : 0);
+			    (mask & FAN_CREATE ? NOTE_CREATED : 0) |
+				(name_ok ? NOTE_NAME_RECORDED : 0));
 	/* FAN_DELETE_SELF / FAN_MOVE_SELF of a directory come with its own
 	 * handle and "."; the parent's DELETE / RENAME already names it. */
 }

@@ -378,12 +378,17 @@ static void test_objects_by_link_count(void **state)
 	tree_free(&t);
 }
 
-/* Gone by the time of the note: no record, unless the note was a link-count change. */
+/*
+ * Gone by the time of the note: no record, not even for a link-count
+ * change (no name is left to find; each name's removal is on record by
+ * itself). A link-count change of a file still alive is recorded, whatever
+ * its link count is now: it had another name when the event happened.
+ */
 static void test_objects_gone(void **state)
 {
 	struct fixture *f = *state;
 	struct tree t;
-	struct fhandle gone, gone2;
+	struct fhandle gone, gone2, alive;
 	char a[UNIT_TMP_MAX + 32];
 	struct recorder *r;
 
@@ -391,16 +396,19 @@ static void test_objects_gone(void **state)
 	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
 	gone = tree_file(&t, "gone");
 	gone2 = tree_file(&t, "gone2");
+	alive = tree_file(&t, "alive");
 	tree_path(&t, "gone", a, sizeof(a));
 	assert_int_equal(unlink(a), 0);
 	tree_path(&t, "gone2", a, sizeof(a));
 	assert_int_equal(unlink(a), 0);
 	assert_int_equal(recorder_note_object(r, &gone, FST_MODIFIED, 0), 0);
 	assert_int_equal(reread(f), 0);
-	/* it had another name when the event happened */
 	assert_int_equal(recorder_note_object(r, &gone2, FST_ATTRIB, NOTE_LINK_COUNT), 0);
+	assert_int_equal(reread(f), 0);
+	/* one name now, but the event said its link count changed */
+	assert_int_equal(recorder_note_object(r, &alive, FST_ATTRIB, NOTE_LINK_COUNT), 0);
 	assert_int_equal(reread(f), 1);
-	expect_rec(f, 0, &gone2, "", FST_ATTRIB);
+	expect_rec(f, 0, &alive, "", FST_ATTRIB);
 	recorder_free(r);
 	tree_free(&t);
 }

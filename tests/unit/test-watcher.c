@@ -162,7 +162,7 @@ static int rec_note_object(void *data, const struct fhandle *obj, unsigned kinds
 static int decode_n(const struct evbuf *e, size_t len, struct recsink *s, struct watcher_stats *st,
 		    bool *overflow)
 {
-	struct watcher_sink sink = {rec_note, rec_note_object, s};
+	struct watcher_sink sink = {rec_note, rec_note_object, s, NULL};
 	unsigned char *copy = malloc(len ? len : 1);
 	int r;
 
@@ -266,7 +266,7 @@ static void test_create(void **state)
 	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirA0001", "new.txt", FST_CREATED);
 	/* a new file: one name, no kinds of its own */
-	expect_object(&s, "objF0001", 0, NOTE_CREATED);
+	expect_object(&s, "objF0001", 0, NOTE_CREATED | NOTE_NAME_RECORDED);
 	assert_int_equal(st.events_seen, 1);
 	assert_int_equal(st.events_own, 0);
 	assert_int_equal(st.note_errors, 0);
@@ -282,10 +282,9 @@ static void test_create(void **state)
 	e = (struct evbuf){0};
 	ev_simple(&e, FAN_CREATE | FAN_MODIFY | FAN_CLOSE_WRITE, "dirA0001", "f", "objF0001");
 	assert_int_equal(decode(&e, &s, &st), 1);
-	assert_int_equal(s.n, 3);
+	assert_int_equal(s.n, 2); /* one note for the name, one for the inode */
 	expect_note(&s, "dirA0001", "f", FST_CREATED | FST_MODIFIED);
-	expect_object(&s, "objF0001", 0, NOTE_CREATED);
-	expect_object(&s, "objF0001", FST_MODIFIED, NOTE_NAME_RECORDED);
+	expect_object(&s, "objF0001", FST_MODIFIED, NOTE_CREATED | NOTE_NAME_RECORDED);
 }
 
 static void test_delete(void **state)
@@ -484,7 +483,7 @@ static void test_own_pid(void **state)
 	assert_int_equal(decode(&e, &s, &st), 3);
 	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirA0001", "theirs", FST_CREATED);
-	expect_object(&s, "objF0002", 0, NOTE_CREATED);
+	expect_object(&s, "objF0002", 0, NOTE_CREATED | NOTE_NAME_RECORDED);
 	assert_int_equal(st.events_seen, 3);
 	assert_int_equal(st.events_own, 2);
 }
@@ -512,7 +511,7 @@ static void test_overflow(void **state)
 	e = (struct evbuf){0};
 	ev_simple(&e, FAN_CREATE, "dirA0001", "x", "objF0001");
 	{
-		struct watcher_sink sink = {rec_note, rec_note_object, &s};
+		struct watcher_sink sink = {rec_note, rec_note_object, &s, NULL};
 
 		s = (struct recsink){.lo = e.b, .hi = e.b + e.len};
 		overflow = true;
@@ -589,7 +588,7 @@ static int fail_note_object(void *data, const struct fhandle *obj, unsigned kind
 static void test_note_errors(void **state)
 {
 	struct evbuf e = {0};
-	struct watcher_sink sink = {fail_note, fail_note_object, NULL};
+	struct watcher_sink sink = {fail_note, fail_note_object, NULL, NULL};
 	struct watcher_stats st = {0};
 	bool overflow = false;
 
@@ -768,7 +767,7 @@ static void check_damaged_create(void (*damage)(struct evbuf *e, size_t rec, siz
 	assert_int_equal(decode(&e, &s, &st), 2);
 	assert_int_equal(s.n, 2);
 	expect_note(&s, "dirB0002", "good", FST_CREATED);
-	expect_object(&s, "objF0001", 0, NOTE_CREATED);
+	expect_object(&s, "objF0001", 0, NOTE_CREATED | NOTE_NAME_RECORDED);
 }
 
 static void damage_len_zero(struct evbuf *e, size_t rec, size_t rec_len)

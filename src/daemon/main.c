@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fstrackd: wires the parts together and runs the loop. The loop (loop.c)
- * serves the protocol server's socket and clients (server.c), every
+ * serves the protocol server's socket and clients (server.c), git's
+ * fsmonitor sockets of the work trees that ask (gitipc.c), every
  * filesystem's fanotify group and catch-up scans (the tracker), the
  * group-commit timer, the mount table, and the signals below. main.c
  * only builds and connects them.

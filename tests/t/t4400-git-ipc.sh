@@ -150,7 +150,7 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 try:
-    s.sendall(b\"000fbuiltin:fake0000\")
+    s.sendall(b\"0010builtin:fake0000\")
     data = s.recv(100)
 except (ConnectionResetError, BrokenPipeError):
     data = b\"\"

@@ -152,8 +152,8 @@ struct conn {
 	struct loop_source *src;
 	struct loop_defer free_node;
 	struct perm_caller caller;
-	struct pktline_buf in,
-	    req; /* bytes read; the request's data (NUL-terminated once complete) */
+	struct pktline_buf in;	/* bytes read, not taken yet */
+	struct pktline_buf req; /* the request's data (NUL-terminated once complete) */
 	bool complete;
 	bool parked;	      /* waiting for a catch-up scan */
 	uint64_t deadline_ns; /* parked: until then; else: its request must be in by then */
@@ -466,8 +466,8 @@ static void conn_answer(struct conn *c)
 	if (r == 0 && plan.kind == ANSWER_WAIT) {
 		safe_close(fd);
 		if (now_monotonic_ns() >= c->deadline_ns) {
-			answer_everything(c, req,
-					  false); /* the scan takes long: git checks itself */
+			/* the scan takes long: git checks everything itself */
+			answer_everything(c, req, false);
 			return;
 		}
 		c->parked = true;

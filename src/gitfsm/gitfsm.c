@@ -39,6 +39,14 @@
  * hash). The work tree itself, when empty (nothing but .git), gets "/"
  * instead: there is nothing in it for git to check, and no name to give.
  *
+ * A directory whose own change is all there is (modified: names came or
+ * went in it, which fstrackd reports by their own paths; attrib: its mode
+ * or times, which git does not keep) is left out: "d" would make git
+ * re-check every index entry below d and re-read the listing of d's
+ * parent, for nothing (a checkout that rewrites one file of d makes d
+ * "modified"). git's own daemon does not name it either. A nested
+ * repository is named all the same (git keeps it as a gitlink entry).
+ *
  * fstrackd names a changed file under one of its names: a changed file
  * with hard links has its other names in the work tree found and reported
  * too (a readdir walk, only then).
@@ -239,6 +247,25 @@ static int put_link(void *data, const char *path)
 	return put(data, path);
 }
 
+/*
+ * Is c a directory's own change only: modified or attrib, the directory
+ * still there (see the top)? Not for a nested repository (git keeps it as
+ * a gitlink entry of its own, which the name re-checks).
+ */
+static bool dir_itself_only(int top_fd, const struct gitfsm_change *c, const struct stat *st)
+{
+	struct stat git;
+	char *p;
+	bool nested;
+
+	if (!S_ISDIR(st->st_mode) || (c->kinds & ~(unsigned)(FST_MODIFIED | FST_ATTRIB)))
+		return false;
+	p = relpath_child(c->path, ".git");
+	nested = !p || fstatat(top_fd, p, &git, AT_SYMLINK_NOFOLLOW) == 0;
+	free(p);
+	return !nested;
+}
+
 /* Does a change ask for what only "/" can say? */
 static bool needs_everything(const struct gitfsm_change *v, size_t n)
 {
@@ -275,8 +302,12 @@ static int put_changes(struct gitfsm_answer *a, bool rescan_untracked,
 		if (relpath_under_any(rec, c->path))
 			continue; /* "d/" and the walk of a recursive ancestor cover it */
 		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
+			bool found = fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+			if (found && dir_itself_only(top_fd, c, &st))
+				continue;
 			r = put(a, c->path);
-			if (r == 0 && fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			if (r == 0 && found)
 				r = links_note(links, &st);
 			continue;
 		}

@@ -252,6 +252,30 @@ static void test_changes(void **state)
 	gitfsm_answer_release(&a);
 }
 
+/*
+ * A directory's own change (modified, attrib) is left out, its names come
+ * by their own paths; not a new directory, nor a nested repository.
+ */
+static void test_changes_dirs(void **state)
+{
+	struct gitfsm_answer a = {0};
+	struct gitfsm_change v[] = {
+	    {"d", FST_MODIFIED},      {"d/new", FST_CREATED},
+	    {"d/sub", FST_ATTRIB},    {"e", FST_CREATED | FST_MODIFIED},
+	    {"nested", FST_MODIFIED}, {"f", FST_MODIFIED | FST_ATTRIB},
+	};
+	char *s;
+
+	make("d/new", false);
+	make("nested", true);
+	make("nested/.git", true);
+	assert_int_equal(gitfsm_answer_changes(&a, "T5", false, false, v, 6, top_fd), 0);
+	s = lines(&a);
+	assert_string_equal(s, "T5\nd/new\ne\nnested\nf\n");
+	free(s);
+	gitfsm_answer_release(&a);
+}
+
 /* Only "/" will do: fresh, the top's entries, a path that is not clean. */
 static void test_changes_everything(void **state)
 {
@@ -292,10 +316,15 @@ static void test_rescan_untracked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_frame_small),	     cmocka_unit_test(test_frame_split),
-	    cmocka_unit_test(test_take_roundtrip),   cmocka_unit_test(test_take_ends_and_errors),
-	    cmocka_unit_test(test_token_marked),     cmocka_unit_test(test_everything),
-	    cmocka_unit_test(test_changes),	     cmocka_unit_test(test_changes_everything),
+	    cmocka_unit_test(test_frame_small),
+	    cmocka_unit_test(test_frame_split),
+	    cmocka_unit_test(test_take_roundtrip),
+	    cmocka_unit_test(test_take_ends_and_errors),
+	    cmocka_unit_test(test_token_marked),
+	    cmocka_unit_test(test_everything),
+	    cmocka_unit_test(test_changes),
+	    cmocka_unit_test(test_changes_dirs),
+	    cmocka_unit_test(test_changes_everything),
 	    cmocka_unit_test(test_rescan_untracked),
 	};
 

@@ -20,8 +20,9 @@
  * keeps the listings cached for its subdirectories (invalidate_directory
  * only clears their "recurse" bits, and the directory's readdir sets them
  * again). So a directory d whose entries changed (names we do not know came
- * or went) is reported as "d/" (its tracked files, even the deleted ones)
- * and as "d/x", the rescan name of d: x is the first entry of d that git
+ * or went) is reported as "d/" (its tracked files, even the deleted ones),
+ * as "d" too when the name d itself came or went (a tracked file d that a
+ * directory replaced is not below "d/"), and as "d/x", the rescan name of d: x is the first entry of d that git
  * accepts, a file rather than a directory where d has one (git re-checks
  * every index entry below a directory it is given; for a file, that one
  * file at most). For a recursive change every directory found below d gets
@@ -86,6 +87,9 @@
 #include "basic/relpath.h"
 #include "basic/util.h"
 #include "fstrack.h"
+
+/* Kinds that say the name itself came or went (the type behind it may have changed). */
+#define NAME_CAME_OR_WENT (FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO)
 
 /* The rescan name inside an empty directory, which has no real one. */
 #define EMPTY_DIR_NAME ".fstrack-rescan"
@@ -311,7 +315,10 @@ static int put_changes(struct gitfsm_answer *a, bool rescan_untracked,
 				r = links_note(links, &st);
 			continue;
 		}
-		if (asprintf(&s, "%s/", c->path) < 0) {
+		/* the name came or went: an index entry of that name (a file then) */
+		if (c->kinds & NAME_CAME_OR_WENT)
+			r = put(a, c->path);
+		if (r < 0 || asprintf(&s, "%s/", c->path) < 0) {
 			r = -ENOMEM;
 			break;
 		}

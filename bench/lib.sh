@@ -220,7 +220,7 @@ bench_header() {
 }
 
 # bench_missed ANSWER_JSON LIST: how many paths of LIST (relative, one a line)
-# the answer of 'fstrack changes --json' does not cover (DESIGN.md: the path
+# the answer of 'fstrack changes --json' does not cover (docs/design.md: the path
 # itself, its parent with kind entries, an ancestor with kind recursive, or
 # fresh).
 bench_missed() {

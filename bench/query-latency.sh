@@ -67,7 +67,7 @@ bench_say "changing $CHANGES files"
 "$BT" change "$TREE" "$CHANGES" mixed "$WORK/changed.list" >&2
 sync
 
-# The answer must cover every path changed (DESIGN.md's guarantee): a sanity
+# The answer must cover every path changed (the guarantee of docs/design.md): a sanity
 # check of what is timed, not a figure.
 "$FSTRACK" changes --since "$T" --json "$TREE" >"$WORK/answer.json"
 missed=$(bench_missed "$WORK/answer.json" "$WORK/changed.list")

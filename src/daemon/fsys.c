@@ -120,7 +120,7 @@ static void release_after_round(struct fsys *fs)
 
 int fsys_resolve(struct fsys *fs, const struct fhandle *h, char *buf, size_t len)
 {
-	int mfd = mount_ref_fd(&fs->mount);
+	int mfd = fs->detached ? -ENODEV : mount_ref_fd(&fs->mount);
 
 	release_after_round(fs);
 	return mfd < 0 ? mfd : fhandle_resolve(mfd, h, buf, len);
@@ -134,7 +134,7 @@ static int resolver_path(void *data, const struct fhandle *h, char *buf, size_t 
 static int resolver_open(void *data, const struct fhandle *h, int flags)
 {
 	struct fsys *fs = data;
-	int mfd = mount_ref_fd(&fs->mount);
+	int mfd = fs->detached ? -ENODEV : mount_ref_fd(&fs->mount);
 
 	release_after_round(fs);
 	return mfd < 0 ? mfd : fhandle_open(mfd, h, flags);
@@ -318,6 +318,44 @@ void fsys_get_status(const struct fsys *fs, struct fsys_status *ret)
 	catchup_get_status(fs->catchup, &ret->catchup);
 }
 
+void fsys_bytes_by_age(const struct fsys *fs, uint64_t now_ns, uint64_t ret[FSYS_AGE_BUCKETS])
+{
+	static const uint64_t limits_s[FSYS_AGE_BUCKETS - 1] = {3600, 86400, 7 * 86400, 30 * 86400};
+	struct journal_segment_info si;
+	struct journal_summary_info sum;
+
+	memset(ret, 0, FSYS_AGE_BUCKETS * sizeof(*ret));
+	for (size_t i = 0; journal_get_segment(fs->journal, i, &si) == 0; i++) {
+		uint64_t age_s = si.last_time_ns && si.last_time_ns < now_ns
+				     ? (now_ns - si.last_time_ns) / 1000000000ull
+				     : 0;
+		size_t b = 0;
+
+		while (b < FSYS_AGE_BUCKETS - 1 && age_s >= limits_s[b])
+			b++;
+		ret[b] += si.bytes;
+	}
+	journal_get_summary(fs->journal, &sum);
+	if (sum.valid)
+		ret[FSYS_AGE_BUCKETS - 1] += sum.bytes; /* the oldest history, folded */
+}
+
+void fsys_horizon(const struct fsys *fs, uint64_t added_seq, struct fsys_horizon *ret)
+{
+	struct journal_stats js;
+	uint64_t floor = catchup_fresh_before(fs->catchup);
+
+	journal_get_stats(fs->journal, &js);
+	if (floor < added_seq)
+		floor = added_seq;
+	ret->exact_seq = js.summary_to_seq > floor ? js.summary_to_seq : floor;
+	ret->widened_seq = js.summary_from_seq > floor ? js.summary_from_seq : floor;
+	if (journal_seq_time(fs->journal, ret->exact_seq, &ret->exact_time_ns) < 0)
+		ret->exact_time_ns = 0;
+	if (journal_seq_time(fs->journal, ret->widened_seq, &ret->widened_time_ns) < 0)
+		ret->widened_time_ns = 0;
+}
+
 /* ---- identity and journal ------------------------------------------------ */
 
 static void fs_identity(int fd, char *ret, size_t len)
@@ -363,6 +401,25 @@ static int remove_dir_contents(const char *dir)
 }
 
 /*
+ * Compaction drops a place whose handle is stale: the query would skip it
+ * anyway (its deletion is on record). Unknown counts as not gone.
+ */
+static bool journal_handle_gone(void *data, int32_t type, const uint8_t *handle, uint16_t len)
+{
+	struct fhandle h;
+	int fd;
+
+	if (fhandle_from_raw(type, handle, len, &h) < 0)
+		return false;
+	fd = resolver_open(data, &h, O_PATH);
+	if (fd >= 0) {
+		safe_close(fd);
+		return false;
+	}
+	return fhandle_err_is_gone(fd);
+}
+
+/*
  * Open the journal of fs; first check that the journal belongs to this very
  * filesystem instance (same root handle), else start it anew.
  */
@@ -370,7 +427,11 @@ static int open_journal(struct fsys *fs, const struct fhandle *root)
 {
 	struct tracker *t = fs->t;
 	struct journal_options jo = {.segment_bytes = t->cfg.segment_bytes,
-				     .max_bytes = t->cfg.max_journal_bytes};
+				     .max_bytes = t->cfg.max_journal_bytes,
+				     .summary_places = t->cfg.summary_places,
+				     .no_summary = t->cfg.no_compaction,
+				     .handle_gone = journal_handle_gone,
+				     .handle_gone_data = fs};
 	char dir[PATH_MAX], idpath[PATH_MAX], want[FHANDLE_TEXT_MAX + 1];
 	char *have = NULL;
 	int r;
@@ -532,7 +593,8 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 	r = sfilter_new(fs->scope_index, &fs->mount, 0, &fs->filter);
 	if (r < 0)
 		goto fail;
-	recorder_set_filter(fs->recorder, fs->filter);
+	if (!t->cfg.no_scope_filter)
+		recorder_set_filter(fs->recorder, fs->filter);
 	if (t->cfg.max_ignore_marks) {
 		struct recorder_marks rm = {mark_add, mark_flush, fs->watcher,
 					    t->cfg.max_ignore_marks};
@@ -600,6 +662,11 @@ void fsys_detach(struct fsys *fs, const char *why)
 	fs->catchup = catchup_free(fs->catchup); /* stops a running scan */
 	fs->watcher = watcher_free(fs->watcher);
 	fs->detached = true;
+	/*
+	 * Now, not after the round: whoever asked for the detach (an unwatch)
+	 * is answered in this round and may unmount the filesystem at once.
+	 */
+	mount_ref_release(&fs->mount);
 	notify(fs, 0); /* the observer hears of it, then it is freed */
 }
 

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include "basic/crc32c.h"
+#include "basic/hashmap.h"
 #include "basic/util.h"
 #include "daemon/journal-io.h"
+#include "fstrack.h"
 
 #define SEG_MAGIC "FSTJOURN"
 #define SEG_HEADER_SIZE 64
@@ -35,6 +37,19 @@
 #define MIN_SEGMENT_BYTES 512
 #define BAD_RANGES_MAX 4096
 #define NO_OFFSET UINT64_MAX
+
+#define SUM_NAME "summary.fsj"
+#define SUM_TMP "summary.fsj.tmp"
+#define SUM_ASIDE "summary.fsj.broken"
+#define SUM_MAGIC "FSTSUMRY"
+#define SUM_FIXED 96	  /* header bytes before the checkpoint table */
+#define SUM_CP_MAX 32	  /* checkpoints kept */
+#define SUM_FLAG_WIDE 1u  /* no records: anything may have changed */
+#define SUM_FLAG_NAMES 2u /* level >= 1: names folded into (dir, ".", entries) */
+#define SUM_FLAG_MOVES 4u /* level 2: moved dirs too: (dir, ".", entries|recursive) */
+#define SUM_FLAGS_KNOWN (SUM_FLAG_WIDE | SUM_FLAG_NAMES | SUM_FLAG_MOVES)
+#define DEFAULT_SUMMARY_PLACES (1ull << 18)
+#define SUM_WRITE_CHUNK (256 * 1024)
 
 /* An index mark: the valid frame of seq starts at off. */
 struct seg_mark {
@@ -59,6 +74,9 @@ struct segment {
 	uint64_t salt;
 	bool broken;	 /* header unusable: problem says why */
 	bool read_error; /* an I/O error stopped the scan at valid_end */
+	/* its first and last record with a clock (event, start, stop) */
+	bool timed;
+	uint64_t t_first_seq, t_first_ns, t_last_seq, t_last_ns;
 	char problem[64];
 	struct seg_mark *marks;
 	size_t n_marks, cap_marks;
@@ -70,11 +88,38 @@ struct bad_range {
 	uint64_t from, to; /* [from, to) */
 };
 
+struct sum_cp {
+	uint64_t seq, time_ns;
+};
+
+/* summary.fsj as found at open or written by the last compaction. */
+struct summary {
+	bool present; /* the file exists (bytes is its size) */
+	bool valid;   /* ... and is used; else problem says why */
+	bool wide;
+	uint8_t level;
+	uint64_t from, to; /* [from, to): S0, the first detailed seq after it */
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t header_size;
+	uint64_t folded;
+	uint64_t salt;
+	size_t n_cps;
+	struct sum_cp cps[SUM_CP_MAX];
+	char problem[64];
+};
+
 struct journal {
 	struct jio *io;
 	bool read_only;
 	uint64_t segment_bytes;
 	uint64_t max_bytes;
+	uint64_t summary_places;
+	uint64_t summary_bytes;
+	bool no_summary;
+	bool (*handle_gone)(void *userdata, int32_t handle_type, const uint8_t *handle,
+			    uint16_t handle_len);
+	void *handle_gone_data;
 	int dirfd;
 	int fd;		/* the newest segment, open for appending; -1 when none */
 	bool need_roll; /* never append to the current file again */
@@ -86,11 +131,12 @@ struct journal {
 	size_t n_bad;
 	uint64_t bad_floor; /* everything below is bad: used when ranges cannot be stored */
 
-	uint64_t first_seq;
+	uint64_t first_seq; /* the oldest detailed seq: the oldest segment's first */
 	uint64_t next_seq;
 	uint64_t durable_seq;
 	uint64_t watermark_ns;
 	bool recovered_clean;
+	struct summary sum;
 
 	uint8_t *buf; /* encoded frames not yet committed (crc filled at commit) */
 	size_t buf_len;
@@ -103,6 +149,12 @@ struct journal {
 	uint64_t truncated_bytes;
 	uint64_t failed_commits;
 	uint64_t lost_records;
+	uint64_t bytes_committed;  /* since open */
+	uint64_t compact_retry_at; /* bytes_committed before compaction is tried again */
+	uint64_t compactions;
+	uint64_t compact_failures;
+	uint64_t places_gone;
+	uint64_t leftover_segments;
 };
 
 /* ---- little endian ---- */
@@ -369,6 +421,25 @@ static void seg_add_mark(struct segment *seg, uint64_t seq, uint64_t off)
 	seg->marks[seg->n_marks++] = (struct seg_mark){seq, off};
 }
 
+/* Records whose time_ns is a clock reading (a watermark's is not). */
+static bool timed_type(uint8_t type)
+{
+	return type == JREC_EVENT || type == JREC_START || type == JREC_CLEAN_STOP;
+}
+
+static void seg_note_time(struct segment *seg, uint64_t seq, uint8_t type, uint64_t time_ns)
+{
+	if (!timed_type(type))
+		return;
+	if (!seg->timed) {
+		seg->timed = true;
+		seg->t_first_seq = seq;
+		seg->t_first_ns = time_ns;
+	}
+	seg->t_last_seq = seq;
+	seg->t_last_ns = time_ns;
+}
+
 static int seg_add_skip(struct segment *seg, uint64_t off, uint64_t resume)
 {
 	if (GROW(seg->skips, seg->cap_skips, seg->n_skips + 1) < 0)
@@ -379,6 +450,12 @@ static int seg_add_skip(struct segment *seg, uint64_t off, uint64_t resume)
 }
 
 /* ---- bad ranges ---- */
+
+/* The oldest seq the journal answers for at all: the summary's, or first_seq. */
+static uint64_t history_start(const struct journal *j)
+{
+	return j->sum.valid ? min_u64(j->sum.from, j->first_seq) : j->first_seq;
+}
 
 /*
  * Remember that seqs [from, to) are lost or damaged. Never fails: when the
@@ -417,24 +494,47 @@ static void add_bad(struct journal *j, uint64_t from, uint64_t to)
 	j->n_bad = k;
 }
 
-/* first_seq moved up: forget what lies below it. */
+/* The history start moved up: forget what lies below it. */
 static void trim_bad(struct journal *j)
 {
+	uint64_t start = history_start(j);
 	size_t i, k;
 
 	for (i = k = 0; i < j->n_bad; i++) {
-		if (j->bad[i].to <= j->first_seq)
+		if (j->bad[i].to <= start)
 			continue;
 		j->bad[k] = j->bad[i];
-		j->bad[k].from = max_u64(j->bad[k].from, j->first_seq);
+		j->bad[k].from = max_u64(j->bad[k].from, start);
 		k++;
 	}
 	j->n_bad = k;
-	if (j->bad_floor <= j->first_seq)
+	if (j->bad_floor <= start)
 		j->bad_floor = 0;
 }
 
 /* ---- reading segments ---- */
+
+/* A read buffer: as large as the files read need, up to READ_CHUNK. */
+struct read_buf {
+	uint8_t *p;
+	size_t cap;
+};
+
+/* Room to read a file of file_bytes bytes in one go (at most READ_CHUNK). */
+static int read_buf_fit(struct read_buf *b, uint64_t file_bytes)
+{
+	size_t want = (size_t)min_u64(max_u64(file_bytes, 4096), READ_CHUNK);
+	uint8_t *p;
+
+	if (b->p && b->cap >= want)
+		return 0;
+	p = realloc(b->p, want);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = want;
+	return 0;
+}
 
 struct reader {
 	struct jio *io;
@@ -530,11 +630,11 @@ static int walker_next(struct walker *w, struct jrec *ret)
 	return 0;
 }
 
-static void walker_init(struct walker *w, struct jio *io, int fd, uint8_t *buf, size_t cap,
+static void walker_init(struct walker *w, struct jio *io, int fd, const struct read_buf *b,
 			const struct segment *seg, uint64_t end, bool use_skips)
 {
 	*w = (struct walker){
-	    .rd = {.io = io, .fd = fd, .end = end, .buf = buf, .cap = cap},
+	    .rd = {.io = io, .fd = fd, .end = end, .buf = b->p, .cap = b->cap},
 	    .salt = seg->salt,
 	    .skips = use_skips ? seg->skips : NULL,
 	    .n_skips = use_skips ? seg->n_skips : 0,
@@ -543,6 +643,214 @@ static void walker_init(struct walker *w, struct jio *io, int fd, uint8_t *buf, 
 	    .max_seq = UINT64_MAX,
 	    .damage_off = NO_OFFSET,
 	};
+}
+
+/* ---- the summary file ---- */
+
+/*
+ * summary.fsj (little endian; docs/journal-format.md, "The summary"):
+ *   0 magic "FSTSUMRY"   8 u32 version   12 u32 header size (96 + 16 n + 8)
+ *  16 u32 compat flags  20 u32 incompat flags  24 uuid[16]
+ *  40 u64 from seq      48 u64 to seq    56 u64 salt   64 u64 records
+ *  72 u64 file size     80 u32 flags     84 u32 n checkpoints  88 u64 folded
+ *  96 n x (u64 seq, u64 time_ns)   then u32 crc32c of all bytes before, u32 0
+ * and from the header size on, the records: frames as in a segment, salted
+ * with this salt, type JREC_EVENT, seq 0 .. records-1, time_ns 0.
+ */
+static uint64_t sum_header_size(size_t n_cps)
+{
+	return SUM_FIXED + 16 * (uint64_t)n_cps + 8;
+}
+
+static uint32_t sum_flags(const struct summary *s)
+{
+	return (s->wide ? SUM_FLAG_WIDE : 0) | (s->level >= 1 ? SUM_FLAG_NAMES : 0) |
+	       (s->level >= 2 ? SUM_FLAG_MOVES : 0);
+}
+
+static size_t sum_header_encode(uint8_t *h, const uint8_t uuid[16], const struct summary *s)
+{
+	size_t hs = (size_t)sum_header_size(s->n_cps);
+
+	memset(h, 0, hs);
+	memcpy(h, SUM_MAGIC, 8);
+	put32(h + 8, JOURNAL_SUMMARY_VERSION);
+	put32(h + 12, (uint32_t)hs);
+	memcpy(h + 24, uuid, 16);
+	put64(h + 40, s->from);
+	put64(h + 48, s->to);
+	put64(h + 56, s->salt);
+	put64(h + 64, s->records);
+	put64(h + 72, s->bytes);
+	put32(h + 80, sum_flags(s));
+	put32(h + 84, (uint32_t)s->n_cps);
+	put64(h + 88, s->folded);
+	for (size_t i = 0; i < s->n_cps; i++) {
+		put64(h + SUM_FIXED + 16 * i, s->cps[i].seq);
+		put64(h + SUM_FIXED + 16 * i + 8, s->cps[i].time_ns);
+	}
+	put32(h + hs - 8, crc32c(0, h, hs - 8));
+	return hs;
+}
+
+#define SUM_BAD(s, ...)                                                                            \
+	do {                                                                                       \
+		snprintf((s)->problem, sizeof((s)->problem), __VA_ARGS__);                         \
+		return false;                                                                      \
+	} while (0)
+
+/* Check a header (n bytes of a file of file_size bytes): fills *s, or s->problem. */
+static bool sum_header_check(struct summary *s, const uint8_t *h, size_t n, uint64_t file_size,
+			     const uint8_t uuid[16])
+{
+	uint64_t hs, from, to, records, prev = 0;
+	uint32_t v, flags, ncp;
+
+	if (n < SUM_FIXED + 8)
+		SUM_BAD(s, "short header (%zu bytes)", n);
+	if (memcmp(h, SUM_MAGIC, 8) != 0)
+		SUM_BAD(s, "bad magic");
+	if ((v = get32(h + 8)) != JOURNAL_SUMMARY_VERSION)
+		SUM_BAD(s, "format version %" PRIu32, v);
+	ncp = get32(h + 84);
+	hs = ncp <= SUM_CP_MAX ? sum_header_size(ncp) : 0;
+	if (hs == 0 || get32(h + 12) != hs || n < hs)
+		SUM_BAD(s, "header size %" PRIu32 ", %" PRIu32 " checkpoints", get32(h + 12), ncp);
+	if (get32(h + hs - 8) != crc32c(0, h, hs - 8))
+		SUM_BAD(s, "header checksum mismatch");
+	if ((v = get32(h + 20)) != 0)
+		SUM_BAD(s, "unknown incompatible features 0x%" PRIx32, v);
+	if ((flags = get32(h + 80)) & ~SUM_FLAGS_KNOWN)
+		SUM_BAD(s, "unknown flags 0x%" PRIx32, flags);
+	if (memcmp(h + 24, uuid, 16) != 0)
+		SUM_BAD(s, "other journal uuid");
+	from = get64(h + 40);
+	to = get64(h + 48);
+	records = get64(h + 64);
+	if (from >= to)
+		SUM_BAD(s, "empty range %" PRIu64 "..%" PRIu64, from, to);
+	if (get64(h + 72) != file_size)
+		SUM_BAD(s, "%" PRIu64 " bytes, header says %" PRIu64, file_size, get64(h + 72));
+	if (records > (file_size - hs) / FRAME_HEADER_SIZE || ((flags & SUM_FLAG_WIDE) && records))
+		SUM_BAD(s, "%" PRIu64 " records in %" PRIu64 " bytes", records, file_size);
+	for (uint32_t i = 0; i < ncp; i++) {
+		uint64_t seq = get64(h + SUM_FIXED + 16 * i);
+		if (seq < from || seq >= to || seq < prev)
+			SUM_BAD(s, "checkpoint %" PRIu32 " at seq %" PRIu64, i, seq);
+		prev = seq;
+		s->cps[i] = (struct sum_cp){seq, get64(h + SUM_FIXED + 16 * i + 8)};
+	}
+	s->n_cps = ncp;
+	s->from = from;
+	s->to = to;
+	s->records = records;
+	s->header_size = hs;
+	s->salt = get64(h + 56);
+	s->folded = get64(h + 88);
+	s->wide = flags & SUM_FLAG_WIDE;
+	s->level = flags & SUM_FLAG_MOVES ? 2 : flags & SUM_FLAG_NAMES ? 1 : 0;
+	return true;
+}
+
+/*
+ * Read summary.fsj: its header (checked, into *ret; when expect is given it
+ * must describe the same file), then every frame. Frames must be valid,
+ * numbered 0, 1, ... without a gap, exactly ret->records of them, ending at
+ * the end of the file. cb (may be NULL) gets each record with seq set to
+ * the summary's first seq; a non-zero return stops the walk and is stored
+ * in *ret_stop. Returns 0, -ENOENT (no file), -EBADMSG (fails a check:
+ * ret->problem says why) or a resource error.
+ */
+static int summary_read(struct journal *j, const struct summary *expect, struct summary *ret,
+			journal_cb cb, void *userdata, int *ret_stop)
+{
+	uint8_t h[SUM_FIXED + 16 * SUM_CP_MAX + 8];
+	struct segment pseudo = {0};
+	struct read_buf rb = {0};
+	struct walker w;
+	struct stat st;
+	uint64_t idx = 0;
+	int fd, r = -EBADMSG, stop = 0;
+	ssize_t n;
+
+	*ret = (struct summary){0};
+	fd = jio_openat(j->io, j->dirfd, SUM_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0) {
+		if ((fd == -ENOENT && !expect) || is_resource_error(fd))
+			return fd;
+		ret->present = fd != -ENOENT;
+		snprintf(ret->problem, sizeof(ret->problem), "cannot open: %s", strerror(-fd));
+		return -EBADMSG;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	ret->present = true;
+	ret->bytes = (uint64_t)st.st_size;
+	n = jio_pread(j->io, fd, h, sizeof(h), 0);
+	if (n < 0) {
+		r = is_resource_error((int)n) ? (int)n : -EBADMSG;
+		snprintf(ret->problem, sizeof(ret->problem), "header unreadable: %s",
+			 strerror((int)-n));
+		goto out;
+	}
+	if (!sum_header_check(ret, h, (size_t)n, ret->bytes, j->uuid))
+		goto out;
+	if (expect &&
+	    (ret->salt != expect->salt || ret->from != expect->from || ret->to != expect->to ||
+	     ret->records != expect->records || ret->bytes != expect->bytes)) {
+		snprintf(ret->problem, sizeof(ret->problem), "changed since it was read");
+		goto out;
+	}
+	if (read_buf_fit(&rb, ret->bytes) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	pseudo.salt = ret->salt;
+	walker_init(&w, j->io, fd, &rb, &pseudo, ret->bytes, false);
+	w.pos = ret->header_size;
+	for (; idx < ret->records && stop == 0; idx++) {
+		struct jrec rec;
+		int k = walker_next(&w, &rec);
+
+		if (k < 0 && is_resource_error(k)) {
+			r = k;
+			goto out;
+		}
+		if (k <= 0 || w.damage_off != NO_OFFSET || rec.seq != idx ||
+		    rec.type != JREC_EVENT) {
+			snprintf(ret->problem, sizeof(ret->problem), "record %" PRIu64 ": %s", idx,
+				 k < 0 ? strerror(-k) : "missing or damaged");
+			goto out;
+		}
+		if (cb) {
+			rec.seq = ret->from;
+			rec.summary = true;
+			stop = cb(&rec, userdata);
+		}
+	}
+	if (stop == 0 && w.pos != ret->bytes) {
+		snprintf(ret->problem, sizeof(ret->problem), "%" PRIu64 " bytes after the records",
+			 ret->bytes - min_u64(w.pos, ret->bytes));
+		goto out;
+	}
+	r = 0;
+	ret->valid = true;
+out:
+	if (ret_stop)
+		*ret_stop = stop;
+	free(rb.p);
+	jio_close(j->io, fd);
+	return r;
+}
+
+/* The summary cannot be used any more: its tokens become GONE. */
+static void summary_lost(struct journal *j, const char *why)
+{
+	j->sum.valid = false;
+	snprintf(j->sum.problem, sizeof(j->sum.problem), "%s", why);
+	trim_bad(j);
 }
 
 /* ---- open ---- */
@@ -557,13 +865,16 @@ struct scan_state {
 
 /* Validate every frame of seg (header already good): marks, skips, gaps. */
 static int scan_segment(struct journal *j, struct segment *seg, int fd, uint64_t max_seq,
-			uint8_t *buf, struct scan_state *st)
+			struct read_buf *rb, struct scan_state *st)
 {
 	struct walker w;
 	struct jrec rec;
 	int r;
 
-	walker_init(&w, j->io, fd, buf, READ_CHUNK, seg, seg->bytes, false);
+	r = read_buf_fit(rb, seg->bytes);
+	if (r < 0)
+		return r;
+	walker_init(&w, j->io, fd, rb, seg, seg->bytes, false);
 	w.max_seq = max_seq;
 	while ((r = walker_next(&w, &rec)) > 0) {
 		if (w.damage_off != NO_OFFSET) {
@@ -575,6 +886,7 @@ static int scan_segment(struct journal *j, struct segment *seg, int fd, uint64_t
 			add_bad(j, st->expected, rec.seq);
 		st->expected = rec.seq + 1;
 		seg_add_mark(seg, rec.seq, w.off);
+		seg_note_time(seg, rec.seq, rec.type, rec.time_ns);
 		seg->records++;
 		st->last_seq = rec.seq;
 		st->last_type = rec.type;
@@ -628,8 +940,8 @@ static int list_segments(struct journal *j)
 				r = -errno;
 			break;
 		}
-		if (parse_seg_name(de->d_name, ".tmp", &seq)) {
-			/* a roll that did not finish: never named, never used */
+		if (parse_seg_name(de->d_name, ".tmp", &seq) || strcmp(de->d_name, SUM_TMP) == 0) {
+			/* a roll or a compaction that did not finish: never named, never used */
 			if (!j->read_only)
 				(void)jio_unlinkat(j->io, j->dirfd, de->d_name);
 			continue;
@@ -831,13 +1143,61 @@ static int start_fresh(struct journal *j)
 	j->n_segs = 0;
 	j->n_bad = 0;
 	j->bad_floor = 0;
+	/* a summary of the old journal says nothing about the new one */
+	r = jio_renameat(j->io, j->dirfd, SUM_NAME, SUM_ASIDE);
+	if (r < 0 && r != -ENOENT)
+		return r;
 	return segment_create(j, first);
+}
+
+/*
+ * Read summary.fsj (after the uuid is known). A valid one whose to_seq is
+ * above the first seq of some segments means a crash between the rename
+ * of the new summary and the unlink of the segments it folded: those
+ * segments are removed now (ignored when read-only). A summary that fails
+ * any check, or that no segment follows, is ignored: its tokens are GONE.
+ */
+static int summary_load(struct journal *j)
+{
+	size_t keep = 0;
+	int r = summary_read(j, NULL, &j->sum, NULL, NULL, NULL);
+
+	if (r == -ENOENT) {
+		j->sum = (struct summary){0};
+		return 0;
+	}
+	if (r == -EBADMSG)
+		return 0; /* present, not valid, problem says why */
+	if (r < 0)
+		return r;
+	while (keep < j->n_segs && j->segs[keep].first_seq < j->sum.to)
+		keep++;
+	if (keep == j->n_segs) {
+		j->sum.valid = false;
+		snprintf(j->sum.problem, sizeof(j->sum.problem),
+			 "no segment at or after its end %" PRIu64, j->sum.to);
+		return 0;
+	}
+	if (keep == 0)
+		return 0;
+	for (size_t i = 0; i < keep; i++) {
+		if (!j->read_only)
+			(void)jio_unlinkat(j->io, j->dirfd, j->segs[i].name);
+		segment_release(&j->segs[i]);
+	}
+	if (!j->read_only)
+		(void)jio_fsync_dir(j->io, j->dirfd); /* if lost, they are removed again */
+	memmove(j->segs, j->segs + keep, (j->n_segs - keep) * sizeof(*j->segs));
+	j->n_segs -= keep;
+	j->leftover_segments = keep;
+	return 0;
 }
 
 static int recover(struct journal *j)
 {
 	struct scan_state st = {0};
-	uint8_t(*uuids)[16] = NULL, *buf = NULL;
+	uint8_t(*uuids)[16] = NULL;
+	struct read_buf rb = {0};
 	size_t newest_good = SIZE_MAX;
 	int r;
 
@@ -871,12 +1231,11 @@ static int recover(struct journal *j)
 		}
 	}
 
-	buf = malloc(READ_CHUNK);
-	if (!buf) {
-		r = -ENOMEM;
+	r = summary_load(j);
+	if (r < 0)
 		goto out;
-	}
-	st.expected = j->segs[0].first_seq;
+	/* after a summary, records are expected from its end on */
+	st.expected = j->sum.valid ? j->sum.to : j->segs[0].first_seq;
 	for (size_t i = 0; i < j->n_segs; i++) {
 		struct segment *seg = &j->segs[i];
 		bool newest = i + 1 == j->n_segs;
@@ -906,7 +1265,7 @@ static int recover(struct journal *j)
 			st.expected = max_u64(st.expected, end);
 			continue;
 		}
-		r = scan_segment(j, seg, fd, max_seq, buf, &st);
+		r = scan_segment(j, seg, fd, max_seq, &rb, &st);
 		jio_close(j->io, fd);
 		if (r < 0)
 			goto out;
@@ -954,7 +1313,7 @@ static int recover(struct journal *j)
 	r = 0;
 out:
 	free(uuids);
-	free(buf);
+	free(rb.p);
 	return r;
 }
 
@@ -972,6 +1331,13 @@ int journal_open(const char *dir, const struct journal_options *opt, struct jour
 	j->segment_bytes = opt && opt->segment_bytes ? opt->segment_bytes : DEFAULT_SEGMENT_BYTES;
 	j->segment_bytes = max_u64(j->segment_bytes, MIN_SEGMENT_BYTES);
 	j->max_bytes = opt && opt->max_bytes ? opt->max_bytes : DEFAULT_MAX_BYTES;
+	j->summary_places =
+	    opt && opt->summary_places ? opt->summary_places : DEFAULT_SUMMARY_PLACES;
+	j->summary_bytes = opt && opt->summary_bytes ? opt->summary_bytes : j->max_bytes / 8;
+	j->summary_bytes = min_u64(j->summary_bytes, j->max_bytes / 2); /* room for segments */
+	j->no_summary = opt && opt->no_summary;
+	j->handle_gone = opt ? opt->handle_gone : NULL;
+	j->handle_gone_data = opt ? opt->handle_gone_data : NULL;
 	j->io = opt ? opt->io : NULL;
 	j->read_only = opt && opt->read_only;
 
@@ -1047,12 +1413,22 @@ void journal_get_stats(const struct journal *j, struct journal_stats *ret)
 	    .segments = j->n_segs,
 	    .records_appended = j->records_appended,
 	    .commits = j->commits,
-	    .bad_ranges = j->n_bad + (j->bad_floor > j->first_seq),
+	    .bad_ranges = j->n_bad + (j->bad_floor > history_start(j)),
 	    .watermark_ns = j->watermark_ns,
 	    .recovered_clean = j->recovered_clean,
 	    .truncated_bytes = j->truncated_bytes,
 	    .failed_commits = j->failed_commits,
 	    .lost_records = j->lost_records,
+	    .summary_bytes = j->sum.present ? j->sum.bytes : 0,
+	    .summary_places = j->sum.valid ? j->sum.records : 0,
+	    .summary_from_seq = history_start(j),
+	    .summary_to_seq = j->sum.valid ? min_u64(j->sum.to, j->first_seq) : j->first_seq,
+	    .summary_wide = j->sum.valid && j->sum.wide,
+	    .summary_level = j->sum.valid ? j->sum.level : 0,
+	    .compactions = j->compactions,
+	    .compact_failures = j->compact_failures,
+	    .places_gone = j->places_gone,
+	    .leftover_segments = j->leftover_segments,
 	};
 	for (size_t i = 0; i < j->n_segs; i++) {
 		ret->broken_segments += j->segs[i].broken;
@@ -1077,6 +1453,8 @@ int journal_get_segment(const struct journal *j, size_t idx, struct journal_segm
 	    .tail_bytes =
 		!seg->broken && seg->bytes > seg->valid_end ? seg->bytes - seg->valid_end : 0,
 	    .problem = seg->broken || seg->read_error ? seg->problem : NULL,
+	    .first_time_ns = seg->timed ? seg->t_first_ns : 0,
+	    .last_time_ns = seg->timed ? seg->t_last_ns : 0,
 	};
 	memcpy(ret->name, seg->name, sizeof(seg->name));
 	return 0;
@@ -1084,9 +1462,9 @@ int journal_get_segment(const struct journal *j, size_t idx, struct journal_segm
 
 int journal_get_bad_range(const struct journal *j, size_t idx, uint64_t *ret_from, uint64_t *ret_to)
 {
-	if (j->bad_floor > j->first_seq) {
+	if (j->bad_floor > history_start(j)) {
 		if (idx == 0) {
-			*ret_from = j->first_seq;
+			*ret_from = history_start(j);
 			*ret_to = j->bad_floor;
 			return 0;
 		}
@@ -1099,14 +1477,102 @@ int journal_get_bad_range(const struct journal *j, size_t idx, uint64_t *ret_fro
 	return 0;
 }
 
-bool journal_range_intact(const struct journal *j, uint64_t from)
+void journal_get_summary(const struct journal *j, struct journal_summary_info *ret)
 {
-	if (from < j->first_seq || from > j->next_seq || from < j->bad_floor)
-		return false;
+	const struct summary *s = &j->sum;
+
+	*ret = (struct journal_summary_info){
+	    .present = s->present,
+	    .valid = s->valid,
+	    .wide = s->wide,
+	    .level = s->level,
+	    .from_seq = s->from,
+	    .to_seq = s->to,
+	    .records = s->records,
+	    .bytes = s->bytes,
+	    .folded = s->folded,
+	    .checkpoints = s->n_cps,
+	    .problem = s->present && !s->valid ? s->problem : NULL,
+	};
+}
+
+int journal_get_checkpoint(const struct journal *j, size_t idx, uint64_t *ret_seq,
+			   uint64_t *ret_time_ns)
+{
+	if (idx >= j->sum.n_cps)
+		return -ENOENT;
+	*ret_seq = j->sum.cps[idx].seq;
+	*ret_time_ns = j->sum.cps[idx].time_ns;
+	return 0;
+}
+
+int journal_seq_time(const struct journal *j, uint64_t seq, uint64_t *ret_ns)
+{
+	if (j->sum.valid && seq < j->sum.to) {
+		for (size_t i = 0; i < j->sum.n_cps; i++) {
+			if (j->sum.cps[i].seq >= seq) {
+				*ret_ns = j->sum.cps[i].time_ns;
+				return 0;
+			}
+		}
+	}
+	for (size_t i = 0; i < j->n_segs; i++) {
+		const struct segment *seg = &j->segs[i];
+		if (!seg->timed || seg->t_last_seq < seq)
+			continue;
+		*ret_ns = seg->t_first_seq >= seq ? seg->t_first_ns : seg->t_last_ns;
+		return 0;
+	}
+	for (size_t off = 0; off < j->buf_len;) {
+		const uint8_t *p = j->buf + off;
+		if (get64(p + 8) >= seq && timed_type(p[28])) {
+			*ret_ns = get64(p + 16);
+			return 0;
+		}
+		off += align8(get16(p));
+	}
+	return -ENOENT;
+}
+
+enum journal_range journal_range_check(const struct journal *j, uint64_t from, uint64_t now_ns,
+				       uint64_t max_age_ns)
+{
+	uint64_t t;
+
+	if (from > j->next_seq)
+		return JOURNAL_RANGE_FUTURE;
+	if (from < history_start(j))
+		return JOURNAL_RANGE_GONE;
+	if (from < j->bad_floor)
+		return JOURNAL_RANGE_DAMAGED;
 	for (size_t i = 0; i < j->n_bad; i++)
 		if (j->bad[i].to > from && j->bad[i].from < j->next_seq)
-			return false;
-	return true;
+			return JOURNAL_RANGE_DAMAGED;
+	if (max_age_ns && journal_seq_time(j, from, &t) == 0 && now_ns > t &&
+	    now_ns - t > max_age_ns)
+		return JOURNAL_RANGE_TOO_OLD;
+	if (from < j->first_seq) /* then the summary is valid, and ends at first_seq */
+		return j->sum.wide ? JOURNAL_RANGE_WIDE : JOURNAL_RANGE_SUMMARY;
+	return JOURNAL_RANGE_EXACT;
+}
+
+const char *journal_range_name(enum journal_range r)
+{
+	static const char *const names[] = {
+	    [JOURNAL_RANGE_EXACT] = "exact",   [JOURNAL_RANGE_SUMMARY] = "summary",
+	    [JOURNAL_RANGE_WIDE] = "wide",     [JOURNAL_RANGE_TOO_OLD] = "too_old",
+	    [JOURNAL_RANGE_GONE] = "gone",     [JOURNAL_RANGE_DAMAGED] = "damaged",
+	    [JOURNAL_RANGE_FUTURE] = "future",
+	};
+
+	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
+}
+
+bool journal_range_intact(const struct journal *j, uint64_t from)
+{
+	enum journal_range r = journal_range_check(j, from, 0, 0);
+
+	return r == JOURNAL_RANGE_EXACT || r == JOURNAL_RANGE_SUMMARY;
 }
 
 /* ---- appending ---- */
@@ -1189,33 +1655,8 @@ static int commit_failed(struct journal *j, int err, bool wrote, bool synced)
 	return err;
 }
 
-/* Past max_bytes: remove the oldest segments (never the one we append to). */
-static void enforce_max_bytes(struct journal *j)
-{
-	uint64_t total = total_bytes(j);
-	size_t removed = 0;
-
-	while (total > j->max_bytes && j->n_segs - removed > 1) {
-		struct segment *seg = &j->segs[removed];
-		int r = jio_unlinkat(j->io, j->dirfd, seg->name);
-		if (r < 0 && r != -ENOENT)
-			break; /* keep it; try again after the next commit */
-		total -= seg->bytes;
-		segment_release(seg);
-		removed++;
-	}
-	if (removed == 0)
-		return;
-	memmove(j->segs, j->segs + removed, (j->n_segs - removed) * sizeof(*j->segs));
-	j->n_segs -= removed;
-	j->first_seq = j->segs[0].first_seq;
-	trim_bad(j);
-	/*
-	 * Make the removal durable. If this fails the files may come back
-	 * after a crash, which only means more history: nothing to undo.
-	 */
-	(void)jio_fsync_dir(j->io, j->dirfd);
-}
+/* Past max_bytes: fold (or remove) the oldest segments; below, after reading. */
+static void enforce_max_bytes(struct journal *j);
 
 int journal_commit(struct journal *j, uint64_t watermark_ns)
 {
@@ -1264,6 +1705,7 @@ int journal_commit(struct journal *j, uint64_t watermark_ns)
 	for (size_t off = 0; off < j->buf_len;) {
 		const uint8_t *p = j->buf + off;
 		seg_add_mark(seg, get64(p + 8), seg->valid_end + off);
+		seg_note_time(seg, get64(p + 8), p[28], get64(p + 16));
 		off += align8(get16(p));
 	}
 	seg->valid_end += j->buf_len;
@@ -1271,6 +1713,7 @@ int journal_commit(struct journal *j, uint64_t watermark_ns)
 	seg->records += j->buf_records;
 	seg->end_seq = j->next_seq;
 	j->durable_seq = j->next_seq;
+	j->bytes_committed += j->buf_len;
 	if (write_wm)
 		j->watermark_ns = wm;
 	j->commits++;
@@ -1307,7 +1750,7 @@ static size_t seg_find(const struct journal *j, uint64_t seq)
 }
 
 static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb cb, void *userdata,
-			uint8_t *buf, bool *ret_damaged)
+			struct read_buf *rb, bool *ret_damaged)
 {
 	struct segment *seg = &j->segs[idx];
 	bool own_fd = !(idx + 1 == j->n_segs && j->fd >= 0);
@@ -1325,7 +1768,13 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 		*ret_damaged = true;
 		return 0;
 	}
-	walker_init(&w, j->io, fd, buf, READ_CHUNK, seg, seg->valid_end, true);
+	r = read_buf_fit(rb, seg->valid_end);
+	if (r < 0) {
+		if (own_fd)
+			jio_close(j->io, fd);
+		return r;
+	}
+	walker_init(&w, j->io, fd, rb, seg, seg->valid_end, true);
 	if (idx + 1 < j->n_segs)
 		w.max_seq = j->segs[idx + 1].first_seq;
 	/* start at the last index mark at or before from */
@@ -1370,28 +1819,43 @@ static int read_segment(struct journal *j, size_t idx, uint64_t from, journal_cb
 int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata)
 {
 	uint64_t end = j->next_seq; /* records the callback appends are not visited */
+	struct read_buf rb = {0};
 	bool damaged = false;
-	uint8_t *buf = NULL;
 	int r;
 
 	if (!cb)
 		return -EINVAL;
+	if (j->sum.valid && from < j->sum.to) {
+		if (j->sum.wide) {
+			struct jrec w = {.type = JREC_WIDE, .seq = j->sum.from, .summary = true};
+			r = cb(&w, userdata);
+			if (r != 0)
+				return r;
+		} else {
+			struct summary cur;
+			int stop;
+			r = summary_read(j, &j->sum, &cur, cb, userdata, &stop);
+			if (r == -EBADMSG) {
+				summary_lost(j, cur.problem); /* its tokens are GONE from now on */
+				damaged = true;
+			} else if (r < 0) {
+				return r;
+			} else if (stop != 0) {
+				return stop;
+			}
+		}
+	}
 	for (size_t i = seg_find(j, from); i < j->n_segs; i++) {
 		const struct segment *seg = &j->segs[i];
 		if (seg->broken || seg->records == 0 || seg->end_seq <= from)
 			continue;
-		if (!buf) {
-			buf = malloc(READ_CHUNK);
-			if (!buf)
-				return -ENOMEM;
-		}
-		r = read_segment(j, i, from, cb, userdata, buf, &damaged);
+		r = read_segment(j, i, from, cb, userdata, &rb, &damaged);
 		if (r != 0) {
-			free(buf);
+			free(rb.p);
 			return r;
 		}
 	}
-	free(buf);
+	free(rb.p);
 	for (size_t off = 0; off < j->buf_len;) {
 		struct jrec rec;
 		size_t size;
@@ -1407,4 +1871,475 @@ int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata
 			return r;
 	}
 	return damaged ? -EBADMSG : 0;
+}
+
+/* ---- compaction ---- */
+
+/* The places of a range being folded: key (type, handle, name) -> kinds. */
+struct fold {
+	struct hashmap *map; /* NULL once wide */
+	uint64_t bytes;	     /* frame bytes the map makes */
+	uint64_t max_places, max_bytes;
+	uint8_t level;
+	bool wide;
+	uint64_t folded;   /* event records seen (and those of the old summary) */
+	struct journal *j; /* its handle_gone, when set */
+	size_t added;	   /* places added since the last prune */
+	uint64_t gone;	   /* places dropped */
+};
+
+#define FOLD_KEY_MAX (5 + JOURNAL_HANDLE_MAX + JOURNAL_NAME_MAX)
+
+/* Key: 4 bytes handle type, 1 byte handle length, the handle, the name. */
+static size_t fold_key(uint8_t *k, const struct jrec *r, const char *name, uint16_t name_len)
+{
+	put32(k, (uint32_t)r->handle_type);
+	k[4] = (uint8_t)r->handle_len;
+	if (r->handle_len)
+		memcpy(k + 5, r->handle, r->handle_len);
+	if (name_len)
+		memcpy(k + 5 + r->handle_len, name, name_len);
+	return 5 + (size_t)r->handle_len + name_len;
+}
+
+static void fold_key_decode(const uint8_t *k, size_t klen, uintptr_t kinds, struct jrec *ret)
+{
+	size_t nlen = klen - 5 - k[4];
+
+	*ret = (struct jrec){
+	    .type = JREC_EVENT,
+	    .kinds = (uint8_t)kinds,
+	    .handle_type = (int32_t)get32(k),
+	    .handle_len = k[4],
+	    .handle = k[4] ? k + 5 : NULL,
+	    .name_len = (uint16_t)nlen,
+	    .name = nlen ? (const char *)k + 5 + k[4] : NULL,
+	};
+}
+
+/*
+ * What a place becomes at a coarsening level. Level 1 folds a name into
+ * its directory, (dir, ".", entries): "entries" covers every direct child
+ * (the coverage rule of docs/design.md), and a directory that gained or
+ * lost names is itself "modified". A name with "recursive" (a directory
+ * moved or deleted: everything below it changed) keeps its name at level 1
+ * and folds into (dir, ".", entries|recursive) at level 2. Objects (no
+ * name) and the directory itself (".") never change.
+ */
+static void coarsen(uint8_t level, const char **name, uint16_t *name_len, uint8_t *kinds)
+{
+	const unsigned names = FST_CREATED | FST_DELETED | FST_RENAMED_FROM | FST_RENAMED_TO;
+
+	if (level == 0 || *name_len == 0 || (*name_len == 1 && (*name)[0] == '.'))
+		return;
+	if (*kinds & FST_RECURSIVE) {
+		if (level < 2)
+			return;
+		*kinds = FST_ENTRIES | FST_RECURSIVE | FST_MODIFIED;
+	} else {
+		*kinds = (uint8_t)(FST_ENTRIES | (*kinds & names ? FST_MODIFIED : 0));
+	}
+	*name = ".";
+	*name_len = 1;
+}
+
+static void fold_go_wide(struct fold *f)
+{
+	f->wide = true;
+	f->map = hashmap_free(f->map);
+	f->bytes = 0;
+}
+
+/* Add r to map at f's level, counting its bytes in f. */
+static int fold_put_into(struct fold *f, struct hashmap *map, const struct jrec *r)
+{
+	uint8_t key[FOLD_KEY_MAX];
+	const char *name = r->name;
+	uint16_t name_len = r->name_len;
+	uint8_t kinds = r->kinds;
+	uintptr_t *v;
+	int added;
+
+	coarsen(f->level, &name, &name_len, &kinds);
+	added = hashmap_upsert(map, key, fold_key(key, r, name, name_len), &v);
+	if (added < 0)
+		return added;
+	if (added) {
+		f->bytes += align8(FRAME_HEADER_SIZE + (size_t)r->handle_len + name_len);
+		f->added++;
+	}
+	*v |= kinds;
+	return 0;
+}
+
+static int fold_put(struct fold *f, const struct jrec *r)
+{
+	return fold_put_into(f, f->map, r);
+}
+
+/* Rebuild the map one level coarser. */
+static int fold_recoarsen(struct fold *f)
+{
+	struct hashmap *old = f->map;
+	size_t klen, pos = 0;
+	const void *key;
+	uintptr_t val;
+	int r = 0;
+
+	f->map = hashmap_new();
+	if (!f->map) {
+		f->map = old;
+		return -ENOMEM;
+	}
+	f->bytes = 0;
+	f->level++;
+	while (r == 0 && hashmap_iter(old, &pos, &key, &klen, &val)) {
+		struct jrec rec;
+		fold_key_decode(key, klen, val, &rec);
+		r = fold_put(f, &rec);
+	}
+	hashmap_free(old);
+	return r;
+}
+
+/*
+ * Drop the places whose handle is gone (the journal's handle_gone), asking
+ * once per handle. Exact: a reader skips them too.
+ */
+static int fold_prune(struct fold *f)
+{
+	struct hashmap *keep = hashmap_new(), *seen = hashmap_new();
+	size_t klen, pos = 0, before = hashmap_size(f->map);
+	const void *key;
+	uintptr_t val;
+	int r = 0;
+
+	if (!keep || !seen) {
+		hashmap_free(keep);
+		hashmap_free(seen);
+		return -ENOMEM;
+	}
+	f->bytes = 0;
+	while (r == 0 && hashmap_iter(f->map, &pos, &key, &klen, &val)) {
+		struct jrec rec;
+		uintptr_t *verdict;
+
+		fold_key_decode(key, klen, val, &rec);
+		r = hashmap_upsert(seen, key, 5 + (size_t)rec.handle_len, &verdict);
+		if (r < 0)
+			break;
+		if (r == 1)
+			*verdict = f->j->handle_gone(f->j->handle_gone_data, rec.handle_type,
+						     rec.handle, rec.handle_len)
+				       ? 2
+				       : 1;
+		r = *verdict == 2 ? 0 : fold_put_into(f, keep, &rec);
+	}
+	hashmap_free(seen);
+	if (r < 0) {
+		hashmap_free(keep);
+		return r;
+	}
+	hashmap_free(f->map);
+	f->map = keep;
+	f->gone += before - hashmap_size(keep);
+	f->added = 0;
+	return 0;
+}
+
+static bool fold_over(const struct fold *f)
+{
+	return hashmap_size(f->map) > f->max_places || f->bytes > f->max_bytes;
+}
+
+/*
+ * Add one record (a journal_cb). Past the budget, places whose handle is
+ * gone are dropped (when the journal can tell), then the places are
+ * coarsened a level, then the summary becomes WIDE; out of memory it
+ * becomes WIDE too: still an honest answer.
+ */
+static int fold_cb(const struct jrec *r, void *userdata)
+{
+	struct fold *f = userdata;
+
+	if (r->type != JREC_EVENT)
+		return 0; /* watermarks, starts, stops: nothing changed there */
+	if (!r->summary)
+		f->folded++;
+	if (f->wide)
+		return 0;
+	if (fold_put(f, r) < 0) {
+		fold_go_wide(f);
+		return 0;
+	}
+	while (!f->wide && fold_over(f)) {
+		/* a prune only after a quarter of the places are new: O(1) per record */
+		if (f->j && f->j->handle_gone && 4 * f->added >= hashmap_size(f->map)) {
+			if (fold_prune(f) < 0)
+				fold_go_wide(f);
+			continue;
+		}
+		if (f->level >= 2 || fold_recoarsen(f) < 0)
+			fold_go_wide(f);
+	}
+	return 0;
+}
+
+/* Keep at most SUM_CP_MAX checkpoints, in seq order: halve when full. */
+static void cp_add(struct summary *s, uint64_t seq, uint64_t time_ns)
+{
+	if (seq < s->from || seq >= s->to || (s->n_cps && s->cps[s->n_cps - 1].seq >= seq))
+		return;
+	if (s->n_cps == SUM_CP_MAX) {
+		for (size_t i = 0; 2 * i < SUM_CP_MAX; i++)
+			s->cps[i] = s->cps[2 * i];
+		s->n_cps = SUM_CP_MAX / 2;
+	}
+	s->cps[s->n_cps++] = (struct sum_cp){seq, time_ns};
+}
+
+/*
+ * Write s (records from f) as summary.fsj: into summary.fsj.tmp, synced,
+ * renamed over the old one, the directory synced. *ret_renamed says
+ * whether the new file took the name: then it is the summary on disk,
+ * even if the last sync failed.
+ */
+static int summary_write(struct journal *j, const struct fold *f, struct summary *s,
+			 bool *ret_renamed)
+{
+	size_t len, cap, klen, pos = 0;
+	uint64_t off = 0, idx = 0;
+	const void *key;
+	uintptr_t val;
+	uint8_t *buf;
+	int fd, r;
+
+	*ret_renamed = false;
+	r = random_bytes(&s->salt, sizeof(s->salt));
+	if (r < 0)
+		return r;
+	s->records = f->wide ? 0 : hashmap_size(f->map);
+	s->header_size = sum_header_size(s->n_cps);
+	s->bytes = s->header_size + (f->wide ? 0 : f->bytes);
+	cap = (size_t)min_u64(max_u64(s->bytes, 4096), SUM_WRITE_CHUNK);
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	fd = jio_openat(j->io, j->dirfd, SUM_TMP,
+			O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		free(buf);
+		return fd;
+	}
+	len = sum_header_encode(buf, j->uuid, s);
+	while (r == 0 && !f->wide && hashmap_iter(f->map, &pos, &key, &klen, &val)) {
+		struct jrec rec;
+		size_t size;
+
+		if (len + align8(FRAME_MAX) > cap) {
+			r = jio_pwrite(j->io, fd, buf, len, off);
+			off += len;
+			len = 0;
+		}
+		fold_key_decode(key, klen, val, &rec);
+		rec.seq = idx++;
+		size = frame_size(&rec);
+		frame_encode(buf + len, &rec);
+		put32(buf + len + 4, frame_crc(buf + len, size, s->salt));
+		len += align8(size);
+	}
+	if (r == 0)
+		r = jio_pwrite(j->io, fd, buf, len, off);
+	free(buf);
+	if (r == 0 && off + len != s->bytes)
+		r = -EIO; /* cannot happen: the fold counted these bytes */
+	if (r == 0)
+		r = jio_fdatasync(j->io, fd);
+	jio_close(j->io, fd);
+	if (r == 0)
+		r = jio_renameat(j->io, j->dirfd, SUM_TMP, SUM_NAME);
+	if (r < 0) {
+		(void)jio_unlinkat(j->io, j->dirfd, SUM_TMP);
+		return r;
+	}
+	*ret_renamed = true;
+	return jio_fsync_dir(j->io, j->dirfd);
+}
+
+/* The oldest n segments are no longer part of the detailed history. */
+static void forget_segments(struct journal *j, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		segment_release(&j->segs[i]);
+	memmove(j->segs, j->segs + n, (j->n_segs - n) * sizeof(*j->segs));
+	j->n_segs -= n;
+	j->first_seq = j->segs[0].first_seq;
+	trim_bad(j);
+}
+
+/*
+ * Fold the oldest k segments (never the newest) and the summary into a new
+ * summary of [S0, first seq of segment k), then unlink them. S0 stays,
+ * unless a bad range lies in the range: then it starts past it.
+ */
+static int compact(struct journal *j, size_t k)
+{
+	struct fold f = {.max_places = j->summary_places, .max_bytes = j->summary_bytes, .j = j};
+	uint64_t from = j->first_seq, to = j->segs[k].first_seq;
+	struct summary ns = {0};
+	bool renamed = false, damaged = false;
+	struct read_buf rb = {0};
+	int r = 0;
+
+	f.map = hashmap_new();
+	if (!f.map)
+		return -ENOMEM;
+	if (j->sum.valid) {
+		from = j->sum.from;
+		f.level = j->sum.level;
+		f.folded = j->sum.folded;
+		if (j->sum.wide) {
+			fold_go_wide(&f);
+		} else {
+			struct summary cur;
+			int stop;
+			r = summary_read(j, &j->sum, &cur, fold_cb, &f, &stop);
+			if (r == -EBADMSG) {
+				/* its places are not all there: start anew from the folded range */
+				summary_lost(j, cur.problem);
+				from = j->first_seq;
+				f.folded = 0;
+				r = 0;
+			}
+			if (r < 0)
+				goto out;
+		}
+	}
+	/* once WIDE, records add nothing: the folded segments need not be read */
+	for (size_t i = 0; i < k && !f.wide; i++) {
+		if (j->segs[i].broken || j->segs[i].records == 0)
+			continue; /* a broken one's seqs are a bad range */
+		r = read_segment(j, i, j->segs[i].first_seq, fold_cb, &f, &rb, &damaged);
+		if (r != 0)
+			goto out;
+	}
+	/* records lost in the range cannot be summarized: start past them */
+	j->places_gone += f.gone;
+	for (size_t i = 0; i < j->n_bad; i++)
+		if (j->bad[i].from < to && j->bad[i].to > from)
+			from = j->bad[i].to;
+	from = max_u64(from, j->bad_floor);
+
+	if (from < to) {
+		ns = (struct summary){
+		    .present = true,
+		    .valid = true,
+		    .from = from,
+		    .to = to,
+		    .wide = f.wide,
+		    .level = f.level,
+		    .folded = f.folded,
+		};
+		for (size_t i = 0; j->sum.valid && i < j->sum.n_cps; i++)
+			cp_add(&ns, j->sum.cps[i].seq, j->sum.cps[i].time_ns);
+		for (size_t i = 0; i < k; i++) {
+			const struct segment *seg = &j->segs[i];
+			if (!seg->timed)
+				continue;
+			cp_add(&ns, seg->t_first_seq, seg->t_first_ns);
+			cp_add(&ns, seg->t_last_seq, seg->t_last_ns);
+		}
+		r = summary_write(j, &f, &ns, &renamed);
+		if (!renamed)
+			goto out;
+		j->sum = ns;
+		if (r < 0) {
+			/*
+			 * The new name may not be durable: the folded files must
+			 * stay until it is. They are leftovers now, removed at the
+			 * next open if the new summary is there then.
+			 */
+			forget_segments(j, k);
+			r = 0;
+			j->compactions++;
+			goto out;
+		}
+	} else if (j->sum.present) {
+		/* nothing left to summarize */
+		r = jio_unlinkat(j->io, j->dirfd, SUM_NAME);
+		if (r < 0 && r != -ENOENT)
+			goto out;
+		r = 0;
+		j->sum = (struct summary){0};
+	}
+	/* one that cannot be removed now is a leftover, removed at the next open */
+	for (size_t i = 0; i < k; i++)
+		(void)jio_unlinkat(j->io, j->dirfd, j->segs[i].name);
+	forget_segments(j, k);
+	(void)jio_fsync_dir(j->io, j->dirfd); /* if lost, they are removed again at open */
+	j->compactions++;
+out:
+	hashmap_free(f.map);
+	free(rb.p);
+	return r;
+}
+
+/* Remove the oldest k segments (at most), and the summary first: today's way. */
+static void remove_oldest(struct journal *j, size_t k)
+{
+	size_t removed = 0;
+
+	if (j->sum.present) {
+		/* it would end before the kept history: useless (and a gap after a crash) */
+		if (jio_unlinkat(j->io, j->dirfd, SUM_NAME) < 0)
+			summary_lost(j, "to be removed");
+		else
+			j->sum = (struct summary){0};
+	}
+	while (removed < k) {
+		int r = jio_unlinkat(j->io, j->dirfd, j->segs[removed].name);
+		if (r < 0 && r != -ENOENT)
+			break; /* keep it; try again after the next commit */
+		removed++;
+	}
+	if (removed == 0)
+		return;
+	forget_segments(j, removed);
+	/*
+	 * Make the removal durable. If this fails the files may come back
+	 * after a crash, which only means more history: nothing to undo.
+	 */
+	(void)jio_fsync_dir(j->io, j->dirfd);
+}
+
+static void enforce_max_bytes(struct journal *j)
+{
+	uint64_t total = total_bytes(j) + (j->sum.present ? j->sum.bytes : 0), t = total;
+	bool way_over;
+	size_t k = 0;
+	int r;
+
+	while (t > j->max_bytes && j->n_segs - k > 1)
+		t -= j->segs[k++].bytes;
+	if (k == 0)
+		return;
+	if (!j->no_summary) {
+		/*
+		 * A compaction that failed is tried again once another
+		 * segment's worth was written; removal (tokens answer fresh)
+		 * is the way out when space is short or the journal grew a
+		 * quarter past its limit meanwhile.
+		 */
+		way_over = total - j->max_bytes > j->max_bytes / 4;
+		if (j->bytes_committed < j->compact_retry_at && !way_over)
+			return;
+		r = compact(j, k);
+		if (r == 0)
+			return;
+		j->compact_failures++;
+		j->compact_retry_at = j->bytes_committed + j->segment_bytes;
+		if (!way_over && r != -ENOSPC && r != -EDQUOT)
+			return;
+	}
+	remove_oldest(j, k);
 }

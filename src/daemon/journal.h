@@ -21,15 +21,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOURNAL_FORMAT_VERSION 1
+#define JOURNAL_FORMAT_VERSION 1  /* segments */
+#define JOURNAL_SUMMARY_VERSION 1 /* summary.fsj, its own format */
 #define JOURNAL_HANDLE_MAX 128 /* MAX_HANDLE_SZ */
 #define JOURNAL_NAME_MAX 255
 
 enum jrec_type {
-	JREC_EVENT = 1,	    /* a change at (dir handle, name) of kinds */
-	JREC_WATERMARK = 2, /* every change before time_ns is recorded durably */
-	JREC_START = 3,	    /* the daemon opened the journal (time_ns = now) */
-	JREC_CLEAN_STOP = 4 /* the daemon stopped cleanly at time_ns */
+	JREC_EVENT = 1,	     /* a change at (dir handle, name) of kinds */
+	JREC_WATERMARK = 2,  /* every change before time_ns is recorded durably */
+	JREC_START = 3,	     /* the daemon opened the journal (time_ns = now) */
+	JREC_CLEAN_STOP = 4, /* the daemon stopped cleanly at time_ns */
+	/*
+	 * Delivered by journal_read() only, never stored: the summary of the
+	 * oldest history is WIDE, anything on the filesystem may have changed
+	 * in [seq, journal_first_seq()). Its reader must answer "everything
+	 * under the queried directory" (or fresh).
+	 */
+	JREC_WIDE = 5
 };
 
 struct jrec {
@@ -42,17 +50,42 @@ struct jrec {
 	const uint8_t *handle;
 	uint16_t name_len; /* name bytes, no NUL; "." names the dir itself */
 	const char *name;
+	/*
+	 * Set by journal_read() for the records of the summary (and JREC_WIDE):
+	 * the change happened somewhere in [seq, journal_first_seq()), seq being
+	 * the summary's first seq. Ignored by journal_append().
+	 */
+	bool summary;
 };
 
 struct jio;
 
 struct journal_options {
 	uint64_t segment_bytes; /* roll to a new segment past this (default 16 MiB) */
-	uint64_t max_bytes;	/* remove oldest segments past this (default 256 MiB) */
+	uint64_t max_bytes;	/* segments + summary past this: fold the oldest segments
+				 * into the summary (default 256 MiB) */
 	/* Additions; zero is the default. */
 	struct jio *io;	 /* journal-io.h context for tests; NULL: plain system calls */
 	bool read_only;	 /* inspect only: no truncation, no new segment, no writes;
 			  * append/commit fail with -EROFS (fst-journal-tool verify) */
+	/*
+	 * Compaction (docs/journal-format.md, "The summary"): past max_bytes
+	 * (segments and summary together) the oldest segments are folded into
+	 * summary.fsj instead of being deleted.
+	 */
+	uint64_t summary_places; /* places kept exactly before coarsening (default 1<<18) */
+	uint64_t summary_bytes;	 /* frame bytes of the summary at most (default max_bytes/8) */
+	bool no_summary;	 /* delete instead (and drop an existing summary) */
+	/*
+	 * Optional: is the inode this handle names gone for good (deleted: the
+	 * handle is stale)? false when unsure. Over its budget, compaction
+	 * first drops the places whose handle is gone, exactly, before it
+	 * coarsens: a reader skips them anyway, since the deletion of a
+	 * directory, or of each name of an object, is a place of its own.
+	 */
+	bool (*handle_gone)(void *userdata, int32_t handle_type, const uint8_t *handle,
+			    uint16_t handle_len);
+	void *handle_gone_data;
 };
 
 struct journal_stats {
@@ -72,6 +105,17 @@ struct journal_stats {
 	uint64_t corrupt_bytes;	   /* bytes skipped between valid frames */
 	uint64_t failed_commits;   /* commits that returned an error, since open */
 	uint64_t lost_records;	   /* records dropped by those commits */
+	/* Additions: the summary of the folded history. */
+	uint64_t summary_bytes;	    /* size of summary.fsj on disk (0: none) */
+	uint64_t summary_places;    /* its records (distinct places) */
+	uint64_t summary_from_seq;  /* the oldest seq answered at all (= first_seq: none) */
+	uint64_t summary_to_seq;    /* the first detailed seq after it (= first_seq) */
+	bool summary_wide;	    /* it answers "anything may have changed" */
+	uint8_t summary_level;	    /* 0 exact, 1 names coarsened, 2 moved dirs too */
+	uint64_t compactions;	    /* since open */
+	uint64_t compact_failures;  /* since open */
+	uint64_t places_gone;	    /* places dropped by handle_gone, since open */
+	uint64_t leftover_segments; /* folded segments removed at open (crash before unlink) */
 };
 
 struct journal;
@@ -111,18 +155,56 @@ size_t journal_pending_bytes(const struct journal *j);
  */
 int journal_commit(struct journal *j, uint64_t watermark_ns);
 
+/* What the journal can answer for a token at seq 'from'. */
+enum journal_range {
+	JOURNAL_RANGE_EXACT,   /* every record from 'from' on is there */
+	JOURNAL_RANGE_SUMMARY, /* older than the detailed history: the summary's places
+				* (a superset) stand in for [from, first_seq) */
+	JOURNAL_RANGE_WIDE,    /* as SUMMARY, but the summary is WIDE: anything may have
+				* changed; answer the whole directory (or fresh) */
+	JOURNAL_RANGE_TOO_OLD, /* known to be issued more than max_age ago: fresh */
+	JOURNAL_RANGE_GONE,    /* older than anything kept (below the summary): fresh */
+	JOURNAL_RANGE_DAMAGED, /* a bad range lies in [from, next_seq): fresh */
+	JOURNAL_RANGE_FUTURE,  /* past next_seq: never handed out */
+};
+
 /*
- * Are all records from seq 'from' up to journal_next_seq() present and
- * intact? false when from < first_seq, from > next_seq, or a bad range
- * (corruption, missing segment, lost commit) overlaps [from, next).
+ * Classify 'from'. max_age_ns == 0: no age limit; otherwise TOO_OLD when
+ * even the latest time the token can have been issued (journal_seq_time)
+ * is more than max_age_ns before now_ns. Precedence: FUTURE, GONE,
+ * DAMAGED, TOO_OLD, then WIDE / SUMMARY / EXACT.
+ */
+enum journal_range journal_range_check(const struct journal *j, uint64_t from, uint64_t now_ns,
+				       uint64_t max_age_ns);
+/* "exact", "summary", "wide", "too_old", "gone", "damaged", "future". */
+const char *journal_range_name(enum journal_range r);
+
+/*
+ * Can records since 'from' be answered without "fresh"? true for EXACT and
+ * SUMMARY (journal_read() then delivers the summary's places first, which
+ * an event reader takes like any record), false otherwise: WIDE too, so a
+ * caller that does not know JREC_WIDE answers fresh. No age limit.
  */
 bool journal_range_intact(const struct journal *j, uint64_t from);
 
 /*
+ * The latest time a token at seq can have been issued: the time_ns of the
+ * oldest record known at or after seq (JREC_EVENT, START or CLEAN_STOP;
+ * watermarks carry no clock), from the summary's checkpoints, the first
+ * and last record of each segment, and the buffer. 0, or -ENOENT when no
+ * such record is known (a token at the end: issued at any time until now).
+ */
+int journal_seq_time(const struct journal *j, uint64_t seq, uint64_t *ret_ns);
+
+/*
  * Call cb for every intact record with seq >= from, in order, reading from
- * disk and the unflushed buffer. cb returns 0 to go on, anything else stops
- * the walk and is returned. A record that fails its checksum now (the file
- * changed under us) is skipped and the walk returns -EBADMSG at the end.
+ * disk and the unflushed buffer. When from < the summary's to_seq (below
+ * first_seq), the summary's records come first (r->summary set, seq = its
+ * first seq), or one JREC_WIDE record for a WIDE summary. cb returns 0 to
+ * go on, anything else stops the walk and is returned. A record that fails
+ * its checksum now (the file changed under us) is skipped and the walk
+ * returns -EBADMSG at the end; a summary that fails is dropped whole (its
+ * tokens become GONE) and the walk returns -EBADMSG too.
  */
 typedef int (*journal_cb)(const struct jrec *r, void *userdata);
 int journal_read(struct journal *j, uint64_t from, journal_cb cb, void *userdata);
@@ -143,11 +225,32 @@ struct journal_segment_info {
 	uint64_t corrupt_bytes; /* skipped between valid frames */
 	uint64_t tail_bytes;	/* after the last valid frame (torn tail, garbage) */
 	const char *problem;	/* NULL, or why the segment is unusable */
+	/* Additions: time_ns of its first and last event/start/stop record (0: none). */
+	uint64_t first_time_ns;
+	uint64_t last_time_ns;
 };
 /* Segment idx, oldest first: 0, or -ENOENT past the last one. */
 int journal_get_segment(const struct journal *j, size_t idx, struct journal_segment_info *ret);
 /* Bad range idx as [*ret_from, *ret_to): 0, or -ENOENT past the last one. */
 int journal_get_bad_range(const struct journal *j, size_t idx, uint64_t *ret_from,
 			  uint64_t *ret_to);
+
+struct journal_summary_info {
+	bool present; /* summary.fsj exists */
+	bool valid;   /* and is used (else problem says why) */
+	bool wide;
+	uint8_t level;	    /* 0 exact places, 1 names coarsened, 2 moved dirs too */
+	uint64_t from_seq;  /* S0 */
+	uint64_t to_seq;    /* the first detailed seq after it */
+	uint64_t records;   /* places */
+	uint64_t bytes;	    /* file size */
+	uint64_t folded;    /* event records folded into it, over its life */
+	size_t checkpoints; /* (seq, time) pairs: journal_get_checkpoint() */
+	const char *problem;
+};
+void journal_get_summary(const struct journal *j, struct journal_summary_info *ret);
+/* Checkpoint idx of the summary, oldest first: 0, or -ENOENT. */
+int journal_get_checkpoint(const struct journal *j, size_t idx, uint64_t *ret_seq,
+			   uint64_t *ret_time_ns);
 
 #endif

@@ -72,6 +72,15 @@ static void usage(FILE *f)
 	    "                           at most N per epoch (default 65536; 0: none)\n"
 	    "  --vanished-grace-s N     a watched directory gone for N seconds is no longer\n"
 	    "                           watched (default 3600)\n"
+	    "  --max-age N              tokens issued more than N seconds ago answer fresh\n"
+	    "                           (default 2592000, 30 days; 0: no limit)\n"
+	    "  --summary-places N       past the journal cap, the oldest history is folded into\n"
+	    "                           a summary of N places at most before it coarsens\n"
+	    "                           (default 262144)\n"
+	    "  --no-compaction          past the cap, delete the oldest history (old tokens\n"
+	    "                           answer fresh) instead of folding it into the summary\n"
+	    "  --no-scope-filter        record changes in directories under no scope too (more\n"
+	    "                           journal for nothing; for comparison)\n"
 	    "  --help, --version\n",
 	    DEFAULT_STATE_DIR, FST_DEFAULT_SOCKET);
 }
@@ -111,7 +120,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_MAXSCOPES_UID,
 		O_READDELAY,
 		O_MAXMARKS,
-		O_GRACE
+		O_GRACE,
+		O_MAXAGE,
+		O_SUMPLACES,
+		O_NOCOMPACT,
+		O_NOFILTER
 	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
@@ -134,6 +147,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"read-delay-ms", required_argument, NULL, O_READDELAY},
 	    {"max-ignore-marks", required_argument, NULL, O_MAXMARKS},
 	    {"vanished-grace-s", required_argument, NULL, O_GRACE},
+	    {"max-age", required_argument, NULL, O_MAXAGE},
+	    {"summary-places", required_argument, NULL, O_SUMPLACES},
+	    {"no-compaction", no_argument, NULL, O_NOCOMPACT},
+	    {"no-scope-filter", no_argument, NULL, O_NOFILTER},
 	    {0},
 	};
 	int c;
@@ -143,7 +160,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		bool num = c == O_COMMIT || c == O_MAXJ || c == O_SEG || c == O_MARGIN ||
 			   c == O_SCANT || c == O_QUEUE || c == O_STREAMBUF || c == O_MAXCLIENTS ||
 			   c == O_MAXCLIENTS_UID || c == O_MAXSCOPES_UID || c == O_READDELAY ||
-			   c == O_MAXMARKS || c == O_GRACE;
+			   c == O_MAXMARKS || c == O_GRACE || c == O_MAXAGE || c == O_SUMPLACES;
 
 		if (num && parse_u64(optarg, &v) < 0) {
 			fprintf(stderr, "fstrackd: --%s needs a whole number, not '%s'\n",
@@ -204,6 +221,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case O_GRACE:
 			o->tracker.vanished_grace_s = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_MAXAGE:
+			o->tracker.max_age_s = v > UINT_MAX ? UINT_MAX : (unsigned)v;
+			break;
+		case O_SUMPLACES:
+			o->tracker.summary_places = v;
+			break;
+		case O_NOCOMPACT:
+			o->tracker.no_compaction = true;
+			break;
+		case O_NOFILTER:
+			o->tracker.no_scope_filter = true;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -391,7 +420,8 @@ int main(int argc, char **argv)
 			.recorder_max = 1u << 18,
 			.read_delay_ms = 5,
 			.max_ignore_marks = 65536,
-			.vanished_grace_s = 3600},
+			.vanished_grace_s = 3600,
+			.max_age_s = 30u * 24 * 3600},
 	    .server = {.socket_path = env_socket && *env_socket ? env_socket : FST_DEFAULT_SOCKET,
 		       .state_dir = DEFAULT_STATE_DIR,
 		       .query_wait_ms = 60000,

@@ -65,6 +65,11 @@ static int collect(const struct jrec *r, void *userdata)
 	size_t klen;
 	int added;
 
+	if (r->type == JREC_WIDE) {
+		/* the summary of that time says only: anything may have changed */
+		q->widen = true;
+		return 0;
+	}
 	if (r->type != JREC_EVENT)
 		return 0;
 	q->st.records++;

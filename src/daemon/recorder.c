@@ -2,6 +2,7 @@
 #include "daemon/recorder.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -184,6 +185,34 @@ static bool has_no_names(int fd)
 }
 
 /*
+ * Has the object (open as fd) exactly one name, in a directory the scope
+ * filter knows to be under no scope? Anything unknown counts as no.
+ */
+static bool only_name_outside(struct recorder *r, int fd)
+{
+	char path[PATH_MAX], *slash;
+	struct fhandle dir;
+	struct stat st, at;
+
+	if (!r->filter || fd < 0 || fstat(fd, &st) < 0 || st.st_nlink != 1 ||
+	    fd_get_path(fd, path, sizeof(path)) < 0 || path[0] != '/')
+		return false;
+	/* the kernel's name must lead back to it (a disconnected file shows as "/") */
+	if (stat(path, &at) < 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino)
+		return false;
+	slash = strrchr(path, '/');
+	if (slash == path)
+		slash[1] = '\0'; /* in "/" */
+	else
+		*slash = '\0';
+	/* and its directory be on the same filesystem (handles are per filesystem) */
+	if (stat(path, &at) < 0 || at.st_dev != st.st_dev)
+		return false;
+	return fhandle_of(AT_FDCWD, path, 0, &dir) == 0 &&
+	       sfilter_check(r->filter, &dir) == SF_OUTSIDE;
+}
+
+/*
  * Ask the kernel to drop further writes of this file until the next
  * epoch: its change is on record under its name (and as an object when it
  * has other names), so more events say nothing new.
@@ -235,10 +264,12 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 			 * It had another name when the event happened, whatever
 			 * its link count is now; unless it has no name left at
 			 * all (the last unlink): then there is nothing to name,
-			 * and each name's removal is on record by itself.
+			 * and each name's removal is on record by itself; or its
+			 * one name left lies under no scope: no scope has it now,
+			 * and a name it had in one is on record as removed.
 			 */
 			fd = open_object(r, obj);
-			record = !has_no_names(fd);
+			record = !has_no_names(fd) && !only_name_outside(r, fd);
 		} else if (!record && !(*seen & OBJECT_SINGLE)) {
 			fd = open_object(r, obj);
 			record = has_other_names(fd);

@@ -457,9 +457,22 @@ const char *scope_token_fresh(struct scope *s, const struct token *tk)
 		return "the directory was not watched back then";
 	if (tk->seq < catchup_fresh_before(fs->catchup))
 		return "a gap no catch-up scan could repair";
-	if (!journal_range_intact(j, tk->seq))
-		return "older than the journal keeps, or in a damaged range";
-	return NULL;
+	switch (journal_range_check(j, tk->seq, now_realtime_ns(),
+				    (uint64_t)fs->t->cfg.max_age_s * 1000000000ull)) {
+	case JOURNAL_RANGE_EXACT:
+	case JOURNAL_RANGE_SUMMARY: /* wider: the summary of the oldest history */
+	case JOURNAL_RANGE_WIDE:    /* wider still: the scope itself, recursive */
+		return NULL;
+	case JOURNAL_RANGE_TOO_OLD:
+		return "older than --max-age";
+	case JOURNAL_RANGE_GONE:
+		return "older than the journal keeps";
+	case JOURNAL_RANGE_DAMAGED:
+		return "in a damaged journal range";
+	case JOURNAL_RANGE_FUTURE:
+		return "a position this journal never handed out";
+	}
+	return "unknown to this journal";
 }
 
 int scope_plan_answer(struct scope *s, const struct token *since, struct answer_plan *ret)

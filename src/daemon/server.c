@@ -369,15 +369,15 @@ static void do_unwatch(struct client *c, struct json_object *req)
 	struct target t;
 	struct stat st;
 
-	/* A scope whose directory is gone (vanished, missing) goes by its path. */
-	if (s) {
+	/*
+	 * A scope whose directory is gone (vanished, missing) goes by its path,
+	 * for root only. A user is answered as for any other path it names (its
+	 * own error from opening it): a word about the scope would tell it that
+	 * one was there, inside a directory it may not search.
+	 */
+	if (s && is_root(c)) {
 		scope_get_info(s, &si);
 		if (si.state != SCOPE_ACTIVE) {
-			if (!is_root(c)) {
-				send_error(c, EPERM,
-					   "only root may unwatch %s: its directory is gone", path);
-				return;
-			}
 			scope_unwatch(c->srv->tracker, s);
 			send_json(c, ok_object());
 			return;
@@ -601,7 +601,8 @@ static struct json_object *fs_status_json(struct fsys *fs)
 			       json_object_new_uint64(st.recorder.dropped));
 	json_object_object_add(f, "watermark_ns", json_object_new_uint64(st.journal.watermark_ns));
 	json_object_object_add(f, "recorder_entries", json_object_new_uint64(st.recorder_entries));
-	json_object_object_add(f, "notes_outside_scopes", json_object_new_uint64(st.recorder.outside));
+	json_object_object_add(f, "notes_outside_scopes",
+			       json_object_new_uint64(st.recorder.outside));
 	json_object_object_add(f, "filter_cached", json_object_new_uint64(st.filter.cached));
 	json_object_object_add(f, "filter_resolved", json_object_new_uint64(st.filter.resolved));
 	json_object_object_add(
@@ -613,6 +614,30 @@ static struct json_object *fs_status_json(struct fsys *fs)
 	json_object_object_add(sc, "last_duration_ms",
 			       json_object_new_uint64(st.catchup.last_duration_ns / 1000000));
 	json_object_object_add(f, "scan", sc);
+	{
+		struct json_object *sum = json_object_new_object(), *age = json_object_new_array();
+		uint64_t by_age[FSYS_AGE_BUCKETS];
+
+		json_object_object_add(sum, "bytes",
+				       json_object_new_uint64(st.journal.summary_bytes));
+		json_object_object_add(sum, "places",
+				       json_object_new_uint64(st.journal.summary_places));
+		json_object_object_add(sum, "from_seq",
+				       json_object_new_uint64(st.journal.summary_from_seq));
+		json_object_object_add(sum, "to_seq",
+				       json_object_new_uint64(st.journal.summary_to_seq));
+		json_object_object_add(sum, "wide",
+				       json_object_new_boolean(st.journal.summary_wide));
+		json_object_object_add(sum, "level", json_object_new_int(st.journal.summary_level));
+		json_object_object_add(sum, "compactions",
+				       json_object_new_uint64(st.journal.compactions));
+		json_object_object_add(f, "summary", sum);
+		fsys_bytes_by_age(fs, now_realtime_ns(), by_age);
+		for (size_t i = 0; i < FSYS_AGE_BUCKETS; i++)
+			json_object_array_add(age, json_object_new_uint64(by_age[i]));
+		/* newest record of each segment: < 1 h, < 1 d, < 7 d, < 30 d, older (+ summary) */
+		json_object_object_add(f, "journal_bytes_by_age", age);
+	}
 	return f;
 }
 
@@ -664,6 +689,18 @@ static void do_status(struct client *c)
 		json_object_object_add(so, "state",
 				       json_object_new_string(scope_state_name(si.state)));
 		json_object_object_add(so, "added_seq", json_object_new_uint64(si.added_seq));
+		if (si.fs) { /* how far back its tokens are answered */
+			struct fsys_horizon h;
+			fsys_horizon(si.fs, si.added_seq, &h);
+			json_object_object_add(so, "oldest_exact_seq",
+					       json_object_new_uint64(h.exact_seq));
+			json_object_object_add(so, "oldest_exact_ns",
+					       json_object_new_uint64(h.exact_time_ns));
+			json_object_object_add(so, "oldest_widened_seq",
+					       json_object_new_uint64(h.widened_seq));
+			json_object_object_add(so, "oldest_widened_ns",
+					       json_object_new_uint64(h.widened_time_ns));
+		}
 		if (pc && si.fs) { /* a user learns whether answers on its scope wait */
 			struct json_object *f = json_object_new_object();
 			json_object_object_add(f, "mount",
@@ -774,13 +811,14 @@ static void process_input(struct client *c)
 		struct json_object *req;
 		struct json_tokener *tk;
 
-		if (!nl) {
-			if (c->in_len - off > REQUEST_MAX) {
-				send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
-				c->closing = true;
-			}
+		/* too long, whether its end came in the same read or not yet */
+		if ((nl ? (size_t)(nl - (c->in + off)) : c->in_len - off) > REQUEST_MAX) {
+			send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
+			c->closing = true;
 			break;
 		}
+		if (!nl)
+			break;
 		*nl = '\0';
 		tk = json_tokener_new();
 		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;

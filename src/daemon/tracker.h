@@ -33,6 +33,10 @@ struct tracker_config {
 	unsigned read_delay_ms;	 /* after reading the queue, leave it this long (0: read at once) */
 	size_t max_ignore_marks; /* kernel ignore marks an epoch (0: none are used) */
 	unsigned vanished_grace_s; /* a scope whose directory is gone this long is dropped */
+	unsigned max_age_s;	   /* tokens older than this answer fresh (0: no limit) */
+	uint64_t summary_places;   /* places the journal's summary keeps exactly (0: default) */
+	bool no_compaction;	   /* past the cap, delete the oldest segments, as before */
+	bool no_scope_filter;	   /* record changes under no scope too, as before */
 };
 
 struct tracker_observer {

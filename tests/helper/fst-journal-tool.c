@@ -3,11 +3,15 @@
  * fst-journal-tool: the journal seen from the shell, for tests and for
  * people (like redis-check-aof).
  *
- *   verify DIR             check every segment without changing anything;
- *                          exit 0 when intact, 1 when damage is found
+ *   verify DIR             check every segment and the summary without
+ *                          changing anything; exit 0 when intact, 1 when
+ *                          damage is found
  *   dump DIR [--from SEQ]  one line per record:
  *                          seq type kinds time_ns handle name
- *   append DIR N           append N synthetic events, commit
+ *                          (the summary's records first, seq "S0..T")
+ *   append DIR N [--segment-bytes B] [--max-bytes B]
+ *                          append N synthetic events, commit (folding the
+ *                          oldest segments past B bytes)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,9 +24,10 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: fst-journal-tool verify DIR\n"
-			"       fst-journal-tool dump DIR [--from SEQ]\n"
-			"       fst-journal-tool append DIR N\n");
+	fprintf(stderr,
+		"usage: fst-journal-tool verify DIR\n"
+		"       fst-journal-tool dump DIR [--from SEQ]\n"
+		"       fst-journal-tool append DIR N [--segment-bytes B] [--max-bytes B]\n");
 	return 2;
 }
 
@@ -52,15 +57,16 @@ static const char *type_name(uint8_t type)
 		return "start";
 	case JREC_CLEAN_STOP:
 		return "clean_stop";
+	case JREC_WIDE:
+		return "wide";
 	default:
 		return "?";
 	}
 }
 
-static int open_journal(const char *dir, bool read_only, struct journal **ret)
+static int open_journal(const char *dir, const struct journal_options *opt, struct journal **ret)
 {
-	struct journal_options opt = {.read_only = read_only};
-	int r = journal_open(dir, &opt, ret);
+	int r = journal_open(dir, opt, ret);
 
 	if (r < 0)
 		fprintf(stderr, "fst-journal-tool: cannot open journal %s: %s\n", dir,
@@ -68,17 +74,38 @@ static int open_journal(const char *dir, bool read_only, struct journal **ret)
 	return r;
 }
 
+/* The summary's line; true when it is damage (present and not used). */
+static bool print_summary(const struct journal *j)
+{
+	struct journal_summary_info si;
+
+	journal_get_summary(j, &si);
+	if (!si.present)
+		return false;
+	if (!si.valid) {
+		printf("summary.fsj: IGNORED (%s), %" PRIu64 " bytes\n", si.problem, si.bytes);
+		return true;
+	}
+	printf("summary.fsj: seqs %" PRIu64 "..%" PRIu64 ", %" PRIu64 " places, %" PRIu64
+	       " bytes, %" PRIu64 " records folded, %zu checkpoints%s%s%s\n",
+	       si.from_seq, si.to_seq - 1, si.records, si.bytes, si.folded, si.checkpoints,
+	       si.level >= 1 ? ", names folded into their directory" : "",
+	       si.level >= 2 ? ", moved directories too" : "", si.wide ? ", WIDE" : "");
+	return false;
+}
+
 static int cmd_verify(const char *dir)
 {
+	struct journal_options opt = {.read_only = true};
 	struct journal_segment_info si;
 	struct journal_stats st;
 	struct journal *j;
 	uint64_t from, to, records = 0;
 	char uuid[33];
-	bool damaged;
+	bool damaged, sum_damaged;
 	size_t i;
 
-	if (open_journal(dir, true, &j) < 0)
+	if (open_journal(dir, &opt, &j) < 0)
 		return 1;
 	journal_get_stats(j, &st);
 	for (i = 0; journal_get_segment(j, i, &si) == 0; i++) {
@@ -104,16 +131,23 @@ static int cmd_verify(const char *dir)
 		printf("\n");
 		records += si.records;
 	}
+	sum_damaged = print_summary(j);
+	if (st.leftover_segments)
+		printf("%" PRIu64 " segments already folded into the summary (an interrupted "
+		       "compaction): ignored, removed at the next open\n",
+		       st.leftover_segments);
 	for (i = 0; journal_get_bad_range(j, i, &from, &to) == 0; i++)
 		printf("bad range: seqs %" PRIu64 "..%" PRIu64 "\n", from, to - 1);
 	journal_uuid_hex(j, uuid);
-	damaged = st.bad_ranges > 0 || st.broken_segments > 0 || st.corrupt_bytes > 0;
+	damaged =
+	    st.bad_ranges > 0 || st.broken_segments > 0 || st.corrupt_bytes > 0 || sum_damaged;
 	printf("summary: uuid %s, first_seq %" PRIu64 ", next_seq %" PRIu64 ", %" PRIu64
 	       " segments, %" PRIu64 " records, %" PRIu64 " bad ranges, %" PRIu64
-	       " broken segments, %" PRIu64 " corrupt bytes, torn tail %" PRIu64 " bytes, %s\n",
+	       " broken segments, %" PRIu64 " corrupt bytes, torn tail %" PRIu64
+	       " bytes, %s, answers from seq %" PRIu64 "\n",
 	       uuid, st.first_seq, st.next_seq, st.segments, records, st.bad_ranges,
 	       st.broken_segments, st.corrupt_bytes, st.truncated_bytes,
-	       st.recovered_clean ? "clean stop" : "no clean stop");
+	       st.recovered_clean ? "clean stop" : "no clean stop", st.summary_from_seq);
 	printf("%s\n", damaged ? "DAMAGED" : "intact");
 	journal_free(j);
 	return damaged ? 1 : 0;
@@ -137,8 +171,13 @@ static void print_name(const char *name, size_t len)
 
 static int dump_one(const struct jrec *r, void *userdata)
 {
-	printf("%" PRIu64 " %s 0x%02x %" PRIu64 " ", r->seq, type_name(r->type), r->kinds,
-	       r->time_ns);
+	const struct journal_stats *st = userdata;
+
+	if (r->summary) /* somewhere in the summary's range */
+		printf("%" PRIu64 "..%" PRIu64, r->seq, st->summary_to_seq - 1);
+	else
+		printf("%" PRIu64, r->seq);
+	printf(" %s 0x%02x %" PRIu64 " ", type_name(r->type), r->kinds, r->time_ns);
 	if (r->handle_len) {
 		char hex[2 * JOURNAL_HANDLE_MAX + 1];
 		hex_encode(r->handle, r->handle_len, hex);
@@ -153,12 +192,15 @@ static int dump_one(const struct jrec *r, void *userdata)
 
 static int cmd_dump(const char *dir, uint64_t from)
 {
+	struct journal_options opt = {.read_only = true};
+	struct journal_stats st;
 	struct journal *j;
 	int r;
 
-	if (open_journal(dir, true, &j) < 0)
+	if (open_journal(dir, &opt, &j) < 0)
 		return 1;
-	r = journal_read(j, from, dump_one, NULL);
+	journal_get_stats(j, &st);
+	r = journal_read(j, from, dump_one, &st);
 	journal_free(j);
 	if (fflush(stdout) != 0 || r < 0) {
 		fprintf(stderr, "fst-journal-tool: reading %s: %s\n", dir,
@@ -168,14 +210,14 @@ static int cmd_dump(const char *dir, uint64_t from)
 	return 0;
 }
 
-static int cmd_append(const char *dir, uint64_t n)
+static int cmd_append(const char *dir, uint64_t n, const struct journal_options *opt)
 {
 	struct journal *j;
 	uint64_t first;
 	char uuid[33];
 	int r = 0;
 
-	if (open_journal(dir, false, &j) < 0)
+	if (open_journal(dir, opt, &j) < 0)
 		return 1;
 	first = journal_next_seq(j);
 	for (uint64_t i = 0; i < n && r == 0; i++) {
@@ -225,7 +267,16 @@ int main(int argc, char **argv)
 			return cmd_dump(argv[2], v);
 		return usage();
 	}
-	if (strcmp(argv[1], "append") == 0 && argc == 4 && parse_u64(argv[3], &v) == 0)
-		return cmd_append(argv[2], v);
+	if (strcmp(argv[1], "append") == 0 && argc >= 4 && parse_u64(argv[3], &v) == 0) {
+		struct journal_options opt = {0};
+		for (int i = 4; i < argc; i += 2) {
+			uint64_t *o = !strcmp(argv[i], "--segment-bytes") ? &opt.segment_bytes
+				      : !strcmp(argv[i], "--max-bytes")	  ? &opt.max_bytes
+									  : NULL;
+			if (!o || i + 1 >= argc || parse_u64(argv[i + 1], o) < 0)
+				return usage();
+		}
+		return cmd_append(argv[2], v, &opt);
+	}
 	return usage();
 }

@@ -38,7 +38,12 @@
 #   fst_check_answer M1 M2 ANSWER     the coverage rule, with the details on failure
 #   fst_gt_begin NAME DIR / fst_gt_check NAME DIR / fst_not_fresh NAME
 #                                     ground truth around any scenario
+#   fst_gt_check_or_error NAME DIR    ... or a clear one-line error
+#   fst_journal_dir                   the journal directory in $FST_STATE (the first)
 #   fst_mount_fs TYPE DIR, fst_fs_prereq TYPE   tmpfs or an image, and its prerequisites
+#   fst_fs_vars TYPE                  fs FS M S fs_prereq P for a test of TYPE
+#   fst_watch_new_fs TYPE MOUNT SCOPE [CMD...]   mount, make the tree, start the
+#                                     daemon, watch; sets the prerequisite <TYPE>_READY
 #   fst_diag MESSAGE                  a "# MESSAGE" line in the TAP output
 #   fst_cleanup                       what runs at exit, even on failure or ^C
 #   fst_done                          stop daemons, check sanitizers, test_done
@@ -419,6 +424,8 @@ EOF
 
 fst__exit_trap() {
 	fst__code=$?
+	# A reader that went away (| head) must not cut the cleanup short.
+	trap '' PIPE
 	fst_cleanup
 	if test -n "$FST_TEST_LOG" && { test "$fst__code" != 0 || test "$test_failure" != 0; }; then
 		: >"$FST_TEST_LOG_DIR/$this_test.failed"
@@ -430,6 +437,7 @@ trap 'fst__exit_trap' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 cleanup fst_cleanup
 
 # ------------------------------------------------------------------
@@ -639,12 +647,42 @@ fst_gt_check() {
 	fst_check_answer "$1.m0" "$1.m1" "$1.json" "$1"
 }
 
+# fst_gt_check_or_error NAME DIR: fst_gt_check, or else a clear error
+# (exit 1, one line on stderr, in NAME.err); either way a diagnostic line
+# says which it was. For damage that may leave the directory unknown.
+fst_gt_check_or_error() {
+	"$FST_TEST_TOOL" manifest "$2" >"$1.m1" || return 1
+	if "$FSTRACK" changes --since "$(cat "$1.tok")" --json "$2" >"$1.json" 2>"$1.err"; then
+		fst_check_answer "$1.m0" "$1.m1" "$1.json" "$1" &&
+		fst_diag "$1: fresh=$("$FST_TEST_TOOL" answer "$1.json" fresh)"
+	else
+		fst__rc=$?
+		if test $fst__rc != 1 || test "$(wc -l <"$1.err")" != 1; then
+			echo "$1: fstrack changes failed with status $fst__rc and not one line:"
+			cat "$1.err"
+			return 1
+		fi
+		fst_diag "$1: an error: $(cat "$1.err")"
+	fi
+}
+
 fst_not_fresh() {
 	test "$("$FST_TEST_TOOL" answer "$1.json" fresh)" = false || {
-		echo "$1: the answer is fresh (DESIGN.md: downtime, crashes and overflow are" \
-			"repaired by the catch-up scan, not answered fresh)"
+		echo "$1: the answer is fresh (docs/design.md: downtime, crashes and overflow" \
+			"are repaired by the catch-up scan, not answered fresh)"
 		return 1
 	}
+}
+
+fst_journal_dir() {
+	for j in "$FST_STATE"/journals/*/
+	do
+		test -d "$j" || break
+		echo "${j%/}"
+		return 0
+	done
+	echo "no journal directory in $FST_STATE/journals" >&2
+	return 1
 }
 
 # fst_mount_fs TYPE DIR: tmpfs, or an image of TYPE
@@ -661,8 +699,52 @@ fst_mount_fs() {
 fst_fs_prereq() {
 	case "$1" in
 	tmpfs) echo ROOT,FANOTIFY,TMPFS ;;
-	*) echo "ROOT,FANOTIFY,LOOP,$(echo "$1" | tr a-z A-Z)" ;;
+	*) echo "ROOT,FANOTIFY,LOOP,$(fst__upper "$1")" ;;
 	esac
+}
+
+fst__upper() {
+	printf '%s\n' "$1" | tr a-z A-Z
+}
+
+# fst_fs_vars TYPE: the names a test of a filesystem of TYPE uses (a loop
+# over types sets them at the top of each turn):
+#	fs        TYPE
+#	FS        TYPE in capitals
+#	M         $PWD/TYPE, where it is mounted
+#	S         $M/scope, the watched directory
+#	fs_prereq what mounting it needs
+#	P         $fs_prereq,${FS}_READY: what a test of the watched directory needs
+fst_fs_vars() {
+	fs=$1
+	FS=$(fst__upper "$1")
+	M=$PWD/$1
+	S=$M/scope
+	fs_prereq=$(fst_fs_prereq "$1")
+	P=$fs_prereq,${FS}_READY
+}
+
+# fst_watch_new_fs TYPE MOUNT SCOPE [CMD [ARG...]]: the setup of a test of a
+# watched directory. A new filesystem of TYPE is mounted at MOUNT (tmpfs or a
+# loop image, unmounted and detached at exit even when a test fails), SCOPE
+# is made, CMD ARG... (if given) fills it, the daemon is started unless it
+# runs, SCOPE is watched; then the prerequisite <TYPE>_READY is set.
+fst_watch_new_fs() {
+	fst__wtype=$1 fst__wscope=$3
+	fst_mount_fs "$1" "$2" &&
+	mkdir -p "$3" || return 1
+	shift 3
+	if test $# -gt 0; then
+		"$@" || {
+			echo "fst_watch_new_fs: making the tree failed: $*"
+			return 1
+		}
+	fi
+	if test -z "$FST_DAEMON_PID"; then
+		fst_daemon_start || return 1
+	fi
+	"$FSTRACK" watch "$fst__wscope" >/dev/null &&
+	test_set_prereq "$(fst__upper "$fst__wtype")_READY"
 }
 
 # ------------------------------------------------------------------

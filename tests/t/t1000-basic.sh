@@ -57,12 +57,24 @@ test_expect_success ROOT,TMPFS,FANOTIFY 'status lists the watched directory' '
 	grep "$PWD/mnt/w" out
 '
 
-test_expect_success ROOT,TMPFS,FANOTIFY 'token prints a new token, and a relative path works' '
+# Tokens are opaque: with nothing changed since watch, token may print the
+# same one. What it promises is that a change made after it is in the answer.
+test_expect_success ROOT,TMPFS,FANOTIFY 'token prints a token that covers a change after it' '
 	fstrack token "$PWD/mnt/w" >tok2 &&
+	test_line_count_1 tok2 &&
 	grep "$token_re" tok2 &&
-	! test_cmp tok tok2 >/dev/null &&
+	echo after >mnt/w/after-token &&
+	fst_changes "$(cat tok2)" mnt/w t2.json &&
+	fst-test-tool has t2.json after-token created &&
+	test "$(fst-test-tool answer t2.json fresh)" = false
+'
+
+test_expect_success ROOT,TMPFS,FANOTIFY 'token with a relative path: the same directory' '
 	(cd mnt && fstrack token w) >tok3 &&
-	grep "$token_re" tok3
+	grep "$token_re" tok3 &&
+	echo after >mnt/w/after-tok3 &&
+	fst_changes "$(cat tok3)" "$PWD/mnt/w" t3.json &&
+	fst-test-tool has t3.json after-tok3 created
 '
 
 test_expect_success ROOT,TMPFS,FANOTIFY 'changes --json: a created file, and a valid new token' '

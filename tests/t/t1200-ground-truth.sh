@@ -18,6 +18,19 @@ stat_field() {
 	sed -n "s/^stats:.*[ (]$1=\([0-9.]*\).*/\1/p" "$2"
 }
 
+# move_first DIR TO WHAT LOG: move the first entry of DIR (if any) to TO, say so in LOG
+move_first() {
+	for e in "$1"/*
+	do
+		break
+	done
+	if test -e "$e" || test -L "$e"
+	then
+		mv -T "$e" "$2" &&
+		echo "$3 $e -> $2" >>"$4"
+	fi
+}
+
 # gt_rounds FS SEED: the rounds on $S; details of every miss in $d/report
 gt_rounds() {
 	fs=$1 seed=$2 d=$PWD/gt-$1
@@ -37,24 +50,8 @@ gt_rounds() {
 			fst-test-tool workload --seed $(($seed + 500)) --start $r --ops 5 \
 				--max-entries 40 --log "$d/noise.log" "$NOISE" || return 1
 			# Across the border: one entry in, one entry out.
-			for e in "$NOISE"/*
-			do
-				break
-			done
-			if test -e "$e" || test -L "$e"
-			then
-				mv -T "$e" "$S/in$r" &&
-				echo "$end move-in $e -> in$r" >>"$d/ops.log" || return 1
-			fi
-			for e in "$S"/*
-			do
-				break
-			done
-			if test -e "$e" || test -L "$e"
-			then
-				mv -T "$e" "$NOISE/out$r" &&
-				echo "$end move-out $e -> $NOISE/out$r" >>"$d/ops.log" || return 1
-			fi
+			move_first "$NOISE" "$S/in$r" "$end move-in" "$d/ops.log" &&
+			move_first "$S" "$NOISE/out$r" "$end move-out" "$d/ops.log" || return 1
 		fi
 		fst-test-tool manifest "$S" >"$d/m$r" &&
 		fst_changes "$tok" "$S" "$d/a$r.json" || return 1
@@ -115,41 +112,25 @@ seed=1000
 for fs in tmpfs ext4 xfs btrfs
 do
 	seed=$(($seed + 1))
-	FS=$(echo $fs | tr a-z A-Z)
-	M=$PWD/$fs
-	if test $fs = tmpfs
-	then
-		fs_prereq=ROOT,FANOTIFY,TMPFS
-	else
-		fs_prereq=ROOT,FANOTIFY,LOOP,$FS
-	fi
+	fst_fs_vars $fs
 	# On xfs the watched directory is the root of the filesystem (no room
 	# for noise beside it); elsewhere a directory with noise beside it.
 	if test $fs = xfs
 	then
 		S=$M NOISE=
 	else
-		S=$M/scope NOISE=$M/noise
+		NOISE=$M/noise
 	fi
 
 	test_expect_success $fs_prereq "$fs: mount and watch" '
-		if test $fs = tmpfs
-		then
-			fst_mount_tmpfs "$M"
-		else
-			fst_mount_image $fs "$M"
-		fi &&
-		mkdir -p "$S" &&
-		fstrack watch "$S" >/dev/null &&
-		test_set_prereq ${FS}_READY
+		fst_watch_new_fs $fs "$M" "$S"
 	'
 
-	test_expect_success "$fs_prereq,${FS}_READY" \
-		"$fs: $(($ROUNDS * $OPS)) random operations, every change covered" '
+	test_expect_success $P "$fs: $(($ROUNDS * $OPS)) random operations, every change covered" '
 		gt_rounds $fs $seed
 	'
 
-	test_expect_success "$fs_prereq,${FS}_READY" "$fs: unwatch and unmount" '
+	test_expect_success $P "$fs: unwatch and unmount" '
 		fstrack unwatch "$S" &&
 		umount "$M"
 	'

@@ -12,6 +12,12 @@ cover everything (the ground truth).'
 
 N=${FST_CONCURRENT_ROUNDS:-60}
 
+# The tree: a background workload's directory, the marks, and noise outside.
+make_tree() {
+	mkdir -p "$S/bg" "$S/marks" "$M/outside" &&
+	fst-test-tool workload --seed $seed --ops 100 "$S/bg"
+}
+
 test_expect_success ROOT,FANOTIFY 'start the daemon' '
 	fst_daemon_start
 '
@@ -20,17 +26,10 @@ seed=1400
 for fs in tmpfs ext4
 do
 	seed=$(($seed + 1))
-	FS=$(echo $fs | tr a-z A-Z)
-	M=$PWD/$fs
-	S=$M/scope
-	P=$(fst_fs_prereq $fs),${FS}_READY
+	fst_fs_vars $fs
 
-	test_expect_success "$(fst_fs_prereq $fs)" "$fs: mount, a tree, watch" '
-		fst_mount_fs $fs "$M" &&
-		mkdir -p "$S/bg" "$S/marks" "$M/outside" &&
-		fst-test-tool workload --seed $seed --ops 100 "$S/bg" &&
-		fstrack watch "$S" >/dev/null &&
-		test_set_prereq ${FS}_READY
+	test_expect_success $fs_prereq "$fs: mount, a tree, watch" '
+		fst_watch_new_fs $fs "$M" "$S" make_tree
 	'
 
 	test_expect_success $P "$fs: $N changes, each asked for at once, under load" '

@@ -10,16 +10,17 @@ a gap does, because the ctime moved.'
 
 fst_lazy_prereq CHATTR 'command -v chattr >/dev/null'
 
-test_expect_success ROOT,FANOTIFY,LOOP,EXT4 'ext4 image, daemon, watch' '
-	M=$PWD/ext4 && S=$M/scope &&
-	fst_mount_image ext4 "$M" &&
-	mkdir "$S" && echo data >"$S/f" && echo other >"$S/g" &&
-	fst_daemon_start &&
-	fstrack watch "$S" >/dev/null &&
-	test_set_prereq READY
+fst_fs_vars ext4
+
+two_files() {
+	echo data >"$S/f" && echo other >"$S/g"
+}
+
+test_expect_success $fs_prereq 'ext4 image, daemon, watch' '
+	fst_watch_new_fs ext4 "$M" "$S" two_files
 '
 
-test_expect_success READY,CHATTR 'LIMIT: chattr +A is not reported live (the kernel sends no event)' '
+test_expect_success $P,CHATTR 'LIMIT: chattr +A is not reported live (the kernel sends no event)' '
 	tok=$(fstrack token "$S") &&
 	fst-test-tool manifest "$S" >m0 &&
 	chattr +A "$S/f" &&
@@ -29,7 +30,7 @@ test_expect_success READY,CHATTR 'LIMIT: chattr +A is not reported live (the ker
 	! fst-test-tool covers live.json f >/dev/null
 '
 
-test_expect_success READY,CHATTR '... a catch-up scan after a restart covers it' '
+test_expect_success $P,CHATTR '... a catch-up scan after a restart covers it' '
 	fst_daemon_stop &&
 	chattr +A "$S/g" &&
 	fst_daemon_start &&
@@ -39,7 +40,7 @@ test_expect_success READY,CHATTR '... a catch-up scan after a restart covers it'
 	test "$(fst-test-tool answer after.json fresh)" = false
 '
 
-test_expect_success READY 'stop the daemon; no sanitizer reports' '
+test_expect_success $P 'stop the daemon; no sanitizer reports' '
 	fst_daemon_stop &&
 	fst_check_sanitizer
 '

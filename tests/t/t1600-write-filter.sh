@@ -36,17 +36,13 @@ test_expect_success ROOT,FANOTIFY 'start the daemon' '
 '
 
 test_expect_success ROOT,FANOTIFY,TMPFS 'tmpfs: 6,000 token boundaries, mixed writes' '
-	fst_mount_tmpfs tmp &&
-	mkdir tmp/s &&
-	fstrack watch "$PWD/tmp/s" >/dev/null &&
+	fst_watch_new_fs tmpfs "$PWD/tmp" "$PWD/tmp/s" &&
 	hammer tmpfs-mixed --dir "$PWD/tmp/s" --files 24 --writers 2 --mode mixed \
 		--boundaries 6000
 '
 
 test_expect_success ROOT,FANOTIFY,LOOP,EXT4 'ext4: 3,000 boundaries of appends' '
-	fst_mount_image ext4 ext4 &&
-	mkdir ext4/s &&
-	fstrack watch "$PWD/ext4/s" >/dev/null &&
+	fst_watch_new_fs ext4 "$PWD/ext4" "$PWD/ext4/s" &&
 	hammer ext4-append --dir "$PWD/ext4/s" --files 16 --writers 2 --mode append \
 		--boundaries 3000
 '

@@ -19,17 +19,10 @@ seed=2000
 for fs in tmpfs ext4 xfs
 do
 	seed=$(($seed + 1))
-	FS=$(echo $fs | tr a-z A-Z)
-	M=$PWD/$fs
-	S=$M/scope
-	P=$(fst_fs_prereq $fs),${FS}_READY
+	fst_fs_vars $fs
 
-	test_expect_success "$(fst_fs_prereq $fs)" "$fs: mount, a tree, watch" '
-		fst_mount_fs $fs "$M" &&
-		mkdir -p "$S" &&
-		fst-test-tool workload --seed $seed --ops 150 "$S" &&
-		fstrack watch "$S" >/dev/null &&
-		test_set_prereq ${FS}_READY
+	test_expect_success $fs_prereq "$fs: mount, a tree, watch" '
+		fst_watch_new_fs $fs "$M" "$S" fst-test-tool workload --seed $seed --ops 150 "$S"
 	'
 
 	test_expect_success $P "$fs: $ROUNDS rounds of 50 operations, kill -9, 5-20 more, start" '

@@ -12,6 +12,12 @@ with the daemon running.'
 
 QUEUE=256
 
+# The tree: a directory for the storms, one for the workload.
+make_tree() {
+	mkdir -p "$S/storm" "$S/w" &&
+	fst-test-tool workload --seed $seed --ops 150 "$S/w"
+}
+
 # overflows MOUNT: the overflow count status gives for the filesystem at MOUNT
 overflows() {
 	fstrack status --json >status.json &&
@@ -30,17 +36,10 @@ seed=2100
 for fs in tmpfs ext4 xfs
 do
 	seed=$(($seed + 1))
-	FS=$(echo $fs | tr a-z A-Z)
-	M=$PWD/$fs
-	S=$M/scope
-	P=$(fst_fs_prereq $fs),${FS}_READY
+	fst_fs_vars $fs
 
-	test_expect_success "$(fst_fs_prereq $fs)" "$fs: mount, a tree, watch" '
-		fst_mount_fs $fs "$M" &&
-		mkdir -p "$S/storm" "$S/w" &&
-		fst-test-tool workload --seed $seed --ops 150 "$S/w" &&
-		fstrack watch "$S" >/dev/null &&
-		test_set_prereq ${FS}_READY
+	test_expect_success $fs_prereq "$fs: mount, a tree, watch" '
+		fst_watch_new_fs $fs "$M" "$S" make_tree
 	'
 
 	test_expect_success $P "$fs: overflow while the daemon is stopped: everything covered" '

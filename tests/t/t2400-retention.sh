@@ -86,6 +86,33 @@ test_expect_success READY 'a new directory outside is outside too, and its churn
 	test $(($after - $before)) -lt 2000
 '
 
+test_expect_success READY 'files placed by link and unlink outside every scope (as git writes objects) cost no records' '
+	before=$(field records_written) &&
+	/usr/bin/python3 - "$M/other" <<-\EOF &&
+	import os, sys
+	d = sys.argv[1]
+	for i in range(3000):
+	    tmp, final = "%s/tmp_%d" % (d, i), "%s/obj_%d" % (d, i)
+	    with open(tmp, "w") as f:
+	        f.write("blob %d" % i)
+	    os.link(tmp, final)
+	    os.unlink(tmp)
+	EOF
+	fstrack token "$S" >/dev/null &&
+	after=$(field records_written) &&
+	fst_diag "records for 3,000 link+unlink placements outside: $(($after - $before))" &&
+	test $(($after - $before)) -lt 300
+'
+
+test_expect_success READY '... while one placed into the scope the same way is found' '
+	fst_gt_begin place "$S" &&
+	echo placed >"$M/other/tmp_in" &&
+	ln "$M/other/tmp_in" "$S/placed" &&
+	rm "$M/other/tmp_in" &&
+	fst_gt_check place "$S" &&
+	fst_not_fresh place
+'
+
 test_expect_success READY 'a watched directory that is gone is dropped after the grace period' '
 	mkdir "$M/gone" &&
 	fstrack watch "$M/gone" >/dev/null &&

@@ -32,6 +32,13 @@ struct jio_file {
 	size_t synced_len;
 	bool entry_durable; /* the name survives a crash */
 	bool removed;	    /* unlinked or renamed away, not yet made durable */
+	/*
+	 * The directory operation not yet made durable that decides this
+	 * record's fate: the one that created the name (!entry_durable) or
+	 * that removed it (removed). A seeded crash keeps each such operation
+	 * or not, independently (a filesystem may persist them in any order).
+	 */
+	uint64_t name_op;
 };
 
 struct jio_fdmap {
@@ -49,6 +56,8 @@ struct jio_sim {
 	size_t n_rules;
 
 	bool tracking;
+	bool skip_real_sync;
+	uint64_t name_ops; /* directory operations numbered */
 	struct jio_file **files;
 	size_t n_files, cap_files;
 	struct jio_fdmap *fds;
@@ -122,6 +131,11 @@ uint64_t jio_count(const struct jio *base, enum jio_op op)
 	const struct jio_sim *io = sim(base);
 
 	return io && op < _JIO_OP_MAX ? io->counts[op] : 0;
+}
+
+void jio_skip_real_sync(struct jio *base, bool skip)
+{
+	sim(base)->skip_real_sync = skip;
 }
 
 void jio_set_fault(struct jio *base, jio_fault_fn fn, void *userdata)
@@ -388,6 +402,18 @@ static uint32_t next_rand(uint32_t *state)
 	return *state = x;
 }
 
+/* Did the directory operation op reach the disk before the power cut? */
+static bool op_kept(uint32_t seed, uint64_t op)
+{
+	uint32_t x = seed ^ (uint32_t)(op * 0x9e3779b9u) ^ (uint32_t)(op >> 32);
+
+	if (!x)
+		x = 1;
+	next_rand(&x);
+	next_rand(&x);
+	return x & 1;
+}
+
 /* What a crash leaves of a present file: its synced bytes, maybe a torn prefix of the rest. */
 static int crash_content(struct jio_file *f, uint32_t *rnd, uint8_t **ret, size_t *ret_len)
 {
@@ -432,6 +458,11 @@ int jio_crash(struct jio *base, uint32_t seed)
 	uint32_t rnd = seed ? seed : 0;
 	int r = 0;
 
+	/*
+	 * seed != 0: each directory operation since the last fsync of its
+	 * directory reached the disk or not, independently; seed == 0: none.
+	 */
+
 	if (!io || !io->tracking)
 		return -EINVAL;
 	/* Names that exist now first (their removal), then names that come back. */
@@ -444,7 +475,9 @@ int jio_crash(struct jio *base, uint32_t seed)
 
 			if (f->removed != (pass == 1))
 				continue;
-			if (!f->entry_durable) {
+			if (f->removed && seed && op_kept(seed, f->name_op))
+				continue; /* its removal persisted */
+			if (!f->entry_durable && !(seed && op_kept(seed, f->name_op))) {
 				if (!f->removed && unlink(f->path) < 0 && errno != ENOENT && r == 0)
 					r = -errno;
 				continue;
@@ -508,6 +541,7 @@ static int sim_openat(struct jio *base, int dirfd, const char *name, int flags, 
 				r = -ENOMEM;
 				goto out;
 			}
+			f->name_op = ++io->name_ops;
 		}
 		r = map_fd(io, fd, f);
 		if (r < 0) {
@@ -585,7 +619,7 @@ static int sim_fdatasync(struct jio *base, int fd)
 
 	if (r < 0)
 		return r;
-	r = jio_sys_fdatasync(fd);
+	r = io->skip_real_sync ? 0 : jio_sys_fdatasync(fd);
 	return r < 0 ? r : snapshot(io, fd);
 }
 
@@ -596,7 +630,7 @@ static int sim_fsync(struct jio *base, int fd)
 
 	if (r < 0)
 		return r;
-	r = jio_sys_fsync(fd);
+	r = io->skip_real_sync ? 0 : jio_sys_fsync(fd);
 	return r < 0 ? r : snapshot(io, fd);
 }
 
@@ -608,7 +642,7 @@ static int sim_fsync_dir(struct jio *base, int dirfd)
 
 	if (r < 0)
 		return r;
-	r = jio_sys_fsync(dirfd);
+	r = io->skip_real_sync ? 0 : jio_sys_fsync(dirfd);
 	if (r < 0 || !io->tracking)
 		return r;
 	r = dir_path(dirfd, d, sizeof(d));
@@ -656,14 +690,16 @@ static int track_remove(struct jio_sim *io, int dirfd, const char *name, struct 
 	return r == -ENOENT ? 0 : r;
 }
 
-static void track_removed(struct jio_sim *io, struct jio_file *f)
+static void track_removed(struct jio_sim *io, struct jio_file *f, uint64_t op)
 {
 	if (!f)
 		return;
-	if (f->entry_durable)
+	if (f->entry_durable) {
 		f->removed = true;
-	else
+		f->name_op = op;
+	} else {
 		drop_file(io, f);
+	}
 }
 
 static int sim_unlinkat(struct jio *base, int dirfd, const char *name)
@@ -680,7 +716,7 @@ static int sim_unlinkat(struct jio *base, int dirfd, const char *name)
 	r = jio_sys_unlinkat(dirfd, name);
 	if (r < 0)
 		return r;
-	track_removed(io, f);
+	track_removed(io, f, ++io->name_ops);
 	return 0;
 }
 
@@ -688,6 +724,7 @@ static int sim_renameat(struct jio *base, int dirfd, const char *from, const cha
 {
 	struct jio_sim *io = sim(base);
 	struct jio_file *f, *victim, *nf = NULL;
+	uint64_t op;
 	int r = check(io, JIO_RENAME, to, 0, NULL);
 
 	if (r < 0)
@@ -730,15 +767,18 @@ static int sim_renameat(struct jio *base, int dirfd, const char *from, const cha
 			drop_file(io, nf);
 		return r;
 	}
+	op = ++io->name_ops; /* one operation: the old name goes, the new one comes */
 	if (victim)
-		track_removed(io, victim);
+		track_removed(io, victim, op);
 	if (!f)
 		return 0;
 	if (nf) {
 		for (size_t i = 0; i < io->n_fds; i++)
 			if (io->fds[i].file == f)
 				io->fds[i].file = nf;
+		nf->name_op = op;
 		f->removed = true;
+		f->name_op = op;
 	} else {
 		char *p = NULL, *d = NULL;
 		r = make_paths(dirfd, to, &d, &p);
@@ -747,6 +787,7 @@ static int sim_renameat(struct jio *base, int dirfd, const char *from, const cha
 		free(d);
 		free(f->path);
 		f->path = p; /* never durable under either name: only the new one can exist */
+		f->name_op = op; /* (a crash keeps it under the new name, or not at all) */
 	}
 	return 0;
 }

@@ -60,6 +60,11 @@ uint64_t jio_count(const struct jio *io, enum jio_op op);
 
 void jio_set_fault(struct jio *io, jio_fault_fn fn, void *userdata);
 /*
+ * Count syncs and track what they make durable, but do not ask the disk
+ * (fast crash tests: the simulated power cut only needs the tracking).
+ */
+void jio_skip_real_sync(struct jio *io, bool skip);
+/*
  * Built-in rules, checked after the hook: the nth call (1-based, as counted
  * by jio_count) of op fails with err (negative), after writing `partial`
  * bytes for writes. Up to 16 rules; -ENOSPC when full.
@@ -72,10 +77,14 @@ int jio_track_unsynced(struct jio *io, bool on);
 /*
  * Simulate a power cut: every tracked file goes back to its content at its
  * last sync; names created since the last fsync of their directory vanish,
- * names removed since then come back. seed == 0 drops all unsynced bytes;
- * another seed keeps a pseudo-random prefix of each file's unsynced tail
- * (a torn write), sometimes with a scrambled byte in it. Tracking stays on
- * with an empty state; fds opened through io are forgotten (close them).
+ * names removed since then come back. seed == 0 drops all unsynced bytes
+ * and directory operations; another seed keeps a pseudo-random prefix of
+ * each file's unsynced tail (a torn write), sometimes with a scrambled byte
+ * in it, and keeps each unsynced create, unlink and rename (atomic in
+ * itself) or not, independently of the others and of their order: what a
+ * filesystem that does not order directory operations may leave. Tracking
+ * stays on with an empty state; fds opened through io are forgotten (close
+ * them).
  */
 int jio_crash(struct jio *io, uint32_t seed);
 

@@ -4,6 +4,7 @@
  * segment roll and removal, failure injection and crash simulation through
  * journal-io. Each test works in its own mkdtemp directory under /tmp.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 
 #include "journal-io-sim.h"
 #include "daemon/journal.h"
+#include "fstrack.h"
 
 /* Layout facts the tests rely on (docs/journal-format.md). */
 #define HDR 64
@@ -39,13 +41,13 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return remove(path);
 }
 
-static int setup(void **state)
+static int setup_in(void **state, const char *parent)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -1;
-	strcpy(f->base, "/tmp/test-journal-XXXXXX");
+	snprintf(f->base, sizeof(f->base), "%s/test-journal-XXXXXX", parent);
 	if (!mkdtemp(f->base)) {
 		free(f);
 		return -1;
@@ -53,6 +55,24 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "%s/j", f->base);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_in(state, "/tmp");
+}
+
+/*
+ * The crash loops create, sync and remove thousands of files, and the
+ * compaction tests commit thousands of times. The crash loops skip the
+ * real syncs (jio_skip_real_sync: the simulator's tracking is the model of
+ * the disk); both run in /dev/shm when there is one: on a disk mounted
+ * with "discard" every unlink and sync costs milliseconds, and the disk is
+ * not what they test (the tests before them run on /tmp, real syncs).
+ */
+static int setup_fast(void **state)
+{
+	return setup_in(state, access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 }
 
 static int teardown(void **state)
@@ -126,15 +146,21 @@ static void cut_file(const char *path, uint64_t len)
 	assert_int_equal(truncate(path, (off_t)len), 0);
 }
 
+static struct journal *open_jo(const char *dir, const struct journal_options *opt)
+{
+	struct journal *j = NULL;
+
+	assert_int_equal(journal_open(dir, opt, &j), 0);
+	assert_non_null(j);
+	return j;
+}
+
 static struct journal *open_j(const char *dir, uint64_t seg_bytes, uint64_t max_bytes,
 			      struct jio *io)
 {
 	struct journal_options opt = {.segment_bytes = seg_bytes, .max_bytes = max_bytes, .io = io};
-	struct journal *j = NULL;
 
-	assert_int_equal(journal_open(dir, &opt, &j), 0);
-	assert_non_null(j);
-	return j;
+	return open_jo(dir, &opt);
 }
 
 /* Events whose content follows from their seq, so any reader can check them. */
@@ -894,16 +920,18 @@ static void test_read_only(void **state)
 
 /* ---- segments ---- */
 
+/* Removal instead of compaction (no_summary): the oldest segments go, their tokens with them. */
 static void test_roll_and_max_bytes(void **state)
 {
 	struct fixture *f = *state;
+	struct journal_options opt = {.segment_bytes = 1024, .max_bytes = 4096, .no_summary = true};
 	struct journal_stats st, st2;
 	struct journal *j;
 	uint64_t prev_first = 0;
 	bool advanced = false;
 	char path[256];
 
-	j = open_j(f->dir, 1024, 4096, NULL);
+	j = open_jo(f->dir, &opt);
 	for (int i = 0; i < 40; i++) {
 		commit_events(j, 6);
 		stats(j, &st);
@@ -925,9 +953,13 @@ static void test_roll_and_max_bytes(void **state)
 	/* the oldest files are really gone */
 	seg_path(path, sizeof(path), f->dir, 0);
 	assert_false(file_exists(path));
+	assert_int_equal(st.compactions, 0);
+	assert_int_equal(st.summary_bytes, 0);
+	assert_int_equal(st.summary_from_seq, st.first_seq);
+	assert_int_equal(journal_range_check(j, st.first_seq - 1, 0, 0), JOURNAL_RANGE_GONE);
 	journal_free(j);
 
-	j = open_j(f->dir, 1024, 4096, NULL);
+	j = open_jo(f->dir, &opt);
 	stats(j, &st2);
 	assert_int_equal(st2.first_seq, st.first_seq);
 	assert_int_equal(st2.next_seq, 240);
@@ -1546,6 +1578,7 @@ static void crash_at(const char *base, uint64_t cut_at, uint32_t seed, uint64_t 
 
 	snprintf(dir, sizeof(dir), "%s/crash", base);
 	assert_non_null(io);
+	jio_skip_real_sync(io, true);
 	assert_int_equal(jio_track_unsynced(io, true), 0);
 	jio_set_fault(io, power_hook, &p);
 	crash_workload(dir, io, &m);
@@ -1678,6 +1711,1355 @@ static void test_jio_crash_model(void **state)
 	assert_null(jio_free(NULL));
 }
 
+/* ---- compaction: the summary ---- */
+
+#define T0 1700000000000000000ull
+#define SEC 1000000000ull
+/* a place_of() event frame: 32 + 8 + a name of at most 4 bytes, padded (objects: 40) */
+#define PEV 48
+
+/*
+ * A place per seq: six directories with seven names each, their moved
+ * subdirectories, the directories themselves, five objects: 71 places.
+ */
+struct place_ev {
+	uint8_t handle[8];
+	char name[16];
+	struct jrec r;
+};
+
+static void place_of(uint64_t seq, struct place_ev *p)
+{
+	memset(p->handle, 0, sizeof(p->handle));
+	p->r = (struct jrec){.type = JREC_EVENT,
+			     .time_ns = T0 + seq * SEC,
+			     .handle_type = 1,
+			     .handle_len = 8,
+			     .handle = p->handle};
+	if (seq % 11 == 0) { /* an object by its own handle */
+		memcpy(p->handle, "obj", 3);
+		p->handle[7] = (uint8_t)(seq / 11 % 5);
+		p->r.kinds = FST_MODIFIED;
+		return;
+	}
+	memcpy(p->handle, "dir", 3);
+	p->handle[7] = (uint8_t)(seq / 3 % 6);
+	if (seq % 13 == 0) {
+		strcpy(p->name, ".");
+		p->r.kinds = FST_ATTRIB;
+	} else if (seq % 17 == 0) {
+		snprintf(p->name, sizeof(p->name), "sub%u", (unsigned)(seq % 3));
+		p->r.kinds = FST_RENAMED_TO | FST_RECURSIVE;
+	} else {
+		snprintf(p->name, sizeof(p->name), "n%u", (unsigned)(seq % 7));
+		p->r.kinds = (uint8_t)(1u << (seq % 4));
+	}
+	p->r.name = p->name;
+	p->r.name_len = (uint16_t)strlen(p->name);
+}
+
+static void append_places(struct journal *j, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct place_ev p;
+		uint64_t seq = journal_next_seq(j);
+		place_of(seq, &p);
+		assert_int_equal(journal_append(j, &p.r), 0);
+		assert_int_equal(p.r.seq, seq);
+	}
+}
+
+static uint64_t commit_places(struct journal *j, unsigned n)
+{
+	uint64_t first = journal_next_seq(j);
+
+	append_places(j, n);
+	assert_int_equal(journal_commit(j, 0), 0);
+	return first;
+}
+
+/* What journal_read() delivered: the summary's places, then the detailed records. */
+struct sum_place {
+	uint8_t handle[8];
+	char name[16];
+	uint16_t name_len;
+	uint8_t kinds;
+};
+
+struct sum_set {
+	struct sum_place *v;
+	size_t n, cap;
+	size_t wide;		 /* JREC_WIDE records */
+	size_t detailed;	 /* records after the summary */
+	uint64_t first_detailed; /* seq of the first of them */
+	uint64_t expect_s0;	 /* the seq summary records must carry */
+	size_t errors;
+};
+
+static int sum_cb(const struct jrec *r, void *userdata)
+{
+	struct sum_set *s = userdata;
+
+	if (!r->summary) {
+		if (s->detailed++ == 0)
+			s->first_detailed = r->seq;
+		return 0;
+	}
+	if (s->detailed || r->seq != s->expect_s0)
+		s->errors++; /* the summary comes first, under its first seq */
+	if (r->type == JREC_WIDE) {
+		s->wide++;
+		return 0;
+	}
+	if (r->type != JREC_EVENT || r->handle_len != 8 || r->name_len > 15 || r->time_ns != 0) {
+		s->errors++;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		assert_non_null(s->v);
+	}
+	memcpy(s->v[s->n].handle, r->handle, 8);
+	memcpy(s->v[s->n].name, r->name ? r->name : "", r->name_len);
+	s->v[s->n].name_len = r->name_len;
+	s->v[s->n].kinds = r->kinds;
+	s->n++;
+	return 0;
+}
+
+static void read_summary(struct journal *j, uint64_t from, struct sum_set *s)
+{
+	struct journal_stats st;
+
+	stats(j, &st);
+	free(s->v);
+	*s = (struct sum_set){.expect_s0 = st.summary_from_seq};
+	assert_int_equal(journal_read(j, from, sum_cb, s), 0);
+	assert_int_equal(s->errors, 0);
+}
+
+static const struct sum_place *sum_find(const struct sum_set *s, const uint8_t *handle,
+					const char *name, size_t name_len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (memcmp(s->v[i].handle, handle, 8) == 0 && s->v[i].name_len == name_len &&
+		    memcmp(s->v[i].name, name, name_len) == 0)
+			return &s->v[i];
+	return NULL;
+}
+
+static bool is_named(const struct place_ev *p)
+{
+	return p->r.name_len > 0 && strcmp(p->name, ".") != 0;
+}
+
+/* Is the change of p covered by the summary (the coverage rule of docs/design.md)? */
+static bool sum_covers(const struct sum_set *s, const struct place_ev *p)
+{
+	const struct sum_place *e;
+	uint8_t need;
+
+	if (s->wide)
+		return true;
+	e = sum_find(s, p->handle, p->name, p->r.name_len);
+	if (e && (e->kinds & p->r.kinds) == p->r.kinds)
+		return true;
+	if (!is_named(p))
+		return false;
+	/* a name: its directory with "entries" (and "recursive" for a moved dir) */
+	need = FST_ENTRIES | (p->r.kinds & FST_RECURSIVE);
+	e = sum_find(s, p->handle, ".", 1);
+	return e && (e->kinds & need) == need;
+}
+
+/*
+ * Every place of [from, to) is covered. With exact (level 0): each with
+ * the union of its kinds in [from, to) at least, and nothing that did not
+ * happen in [0, to) (places from below a moved-up S0 may stay: more, never
+ * less).
+ */
+static void expect_summary_covers(struct journal *j, uint64_t from, uint64_t to, bool exact)
+{
+	struct sum_set s = {0};
+
+	read_summary(j, from, &s);
+	for (uint64_t seq = from; seq < to; seq++) {
+		struct place_ev p;
+		place_of(seq, &p);
+		if (!sum_covers(&s, &p))
+			fail_msg("seq %" PRIu64 " (%.3s%u %s) not covered by the summary", seq,
+				 (char *)p.handle, p.handle[7], p.r.name_len ? p.name : "-");
+	}
+	for (size_t i = 0; exact && i < s.n; i++) {
+		uint8_t need = 0, allowed = 0;
+		for (uint64_t seq = 0; seq < to; seq++) {
+			struct place_ev p;
+			place_of(seq, &p);
+			if (memcmp(p.handle, s.v[i].handle, 8) == 0 &&
+			    p.r.name_len == s.v[i].name_len &&
+			    memcmp(p.name, s.v[i].name, p.r.name_len) == 0) {
+				allowed |= p.r.kinds;
+				if (seq >= from)
+					need |= p.r.kinds;
+			}
+		}
+		assert_int_equal(s.v[i].kinds & need, need);
+		assert_int_equal(s.v[i].kinds & ~allowed, 0);
+		assert_true(allowed != 0); /* a place that was really changed */
+	}
+	free(s.v);
+}
+
+/* How many distinct places [from, to) has. */
+static size_t distinct_places(uint64_t from, uint64_t to)
+{
+	size_t n = 0;
+
+	for (uint64_t a = from; a < to; a++) {
+		struct place_ev p, q;
+		bool dup = false;
+		place_of(a, &p);
+		for (uint64_t b = from; b < a && !dup; b++) {
+			place_of(b, &q);
+			dup = memcmp(p.handle, q.handle, 8) == 0 && p.r.name_len == q.r.name_len &&
+			      memcmp(p.name, q.name, p.r.name_len) == 0;
+		}
+		n += !dup;
+	}
+	return n;
+}
+
+static void expect_range(struct journal *j, uint64_t from, uint64_t to, enum journal_range want)
+{
+	for (uint64_t s = from; s < to; s++) {
+		enum journal_range r = journal_range_check(j, s, 0, 0);
+		if (r != want)
+			fail_msg("seq %" PRIu64 ": %s, expected %s", s, journal_range_name(r),
+				 journal_range_name(want));
+		assert_int_equal(journal_range_intact(j, s),
+				 want == JOURNAL_RANGE_EXACT || want == JOURNAL_RANGE_SUMMARY);
+	}
+}
+
+/* Room for the 71 places of place_of(), exactly: 4 KiB of summary, 4 KiB of segments. */
+#define SUM_OPTS .segment_bytes = 1024, .max_bytes = 8192, .summary_bytes = 4096
+
+static void sum_path(char *buf, size_t size, const char *dir)
+{
+	snprintf(buf, size, "%s/summary.fsj", dir);
+}
+
+static void test_compact_fold(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {SUM_OPTS};
+	struct journal_options ro = {.read_only = true};
+	struct journal_stats st, st2;
+	struct journal_summary_info si;
+	struct journal *j;
+	uint64_t prev_first = 0;
+	char path[256];
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 80; i++) {
+		commit_places(j, 6);
+		stats(j, &st);
+		/* segments and summary together stay near the limit */
+		assert_true(st.bytes + st.summary_bytes <= 8192 + 1024 + 6 * PEV);
+		assert_true(st.first_seq >= prev_first);
+		prev_first = st.first_seq;
+		if (st.compactions) {
+			assert_int_equal(st.summary_from_seq, 0); /* S0 stays */
+			assert_int_equal(st.summary_to_seq, st.first_seq);
+		}
+		expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+		expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	}
+	stats(j, &st);
+	assert_true(st.compactions >= 3);
+	assert_true(st.first_seq > 0);
+	assert_int_equal(st.next_seq, 480);
+	assert_int_equal(st.summary_level, 0);
+	assert_false(st.summary_wide);
+	assert_int_equal(st.summary_places, distinct_places(0, st.first_seq));
+	assert_int_equal(journal_range_check(j, 481, 0, 0), JOURNAL_RANGE_FUTURE);
+	expect_summary_covers(j, 0, st.first_seq, true);
+	expect_seqs(j, st.first_seq, 480, NULL, 0, 0);
+	{
+		/* from inside the summary: the summary, then every detailed record */
+		struct sum_set s = {0};
+		read_summary(j, st.first_seq / 2, &s);
+		assert_int_equal(s.n, st.summary_places);
+		assert_int_equal(s.first_detailed, st.first_seq);
+		assert_int_equal(s.detailed, 480 - st.first_seq);
+		/* from the detailed history: no summary */
+		read_summary(j, st.first_seq, &s);
+		assert_int_equal(s.n, 0);
+		assert_int_equal(s.detailed, 480 - st.first_seq);
+		free(s.v);
+	}
+	journal_get_summary(j, &si);
+	assert_true(si.present && si.valid);
+	assert_null(si.problem);
+	assert_int_equal(si.from_seq, 0);
+	assert_int_equal(si.to_seq, st.first_seq);
+	assert_int_equal(si.folded, st.first_seq); /* every folded record was an event */
+	assert_true(si.checkpoints >= 2);
+	for (size_t i = 0, prev = 0; i < si.checkpoints; i++) {
+		/* (seq, time) of records in the range, in order: their time is known */
+		uint64_t seq, t;
+		assert_int_equal(journal_get_checkpoint(j, i, &seq, &t), 0);
+		assert_true(seq < st.first_seq && seq >= prev);
+		assert_int_equal(t, T0 + seq * SEC);
+		prev = seq;
+	}
+	assert_int_equal(journal_get_checkpoint(j, si.checkpoints, &(uint64_t){0}, &(uint64_t){0}),
+			 -ENOENT);
+	seg_path(path, sizeof(path), f->dir, 0);
+	assert_false(file_exists(path));
+	sum_path(path, sizeof(path), f->dir);
+	assert_int_equal(file_size(path), st.summary_bytes);
+	journal_free(j);
+
+	/* the same after a restart, and read-only */
+	for (int round = 0; round < 2; round++) {
+		j = open_jo(f->dir, round ? &ro : &opt);
+		stats(j, &st2);
+		assert_int_equal(st2.first_seq, st.first_seq);
+		assert_int_equal(st2.next_seq, 480);
+		assert_int_equal(st2.summary_from_seq, 0);
+		assert_int_equal(st2.summary_to_seq, st.first_seq);
+		assert_int_equal(st2.summary_places, st.summary_places);
+		assert_int_equal(st2.summary_bytes, st.summary_bytes);
+		assert_int_equal(st2.bad_ranges, 0);
+		assert_int_equal(st2.leftover_segments, 0);
+		expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+		expect_range(j, st.first_seq, 481, JOURNAL_RANGE_EXACT);
+		expect_summary_covers(j, 0, st.first_seq, true);
+		journal_free(j);
+	}
+	/* and it goes on folding into the same summary */
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 40; i++)
+		commit_places(j, 6);
+	stats(j, &st2);
+	assert_true(st2.first_seq > st.first_seq);
+	assert_int_equal(st2.summary_from_seq, 0);
+	expect_summary_covers(j, 0, st2.first_seq, true);
+	expect_range(j, 0, st2.first_seq, JOURNAL_RANGE_SUMMARY);
+	journal_free(j);
+}
+
+/* Over budget: names fold into their directory, then moved dirs, then WIDE. */
+static void test_compact_coarsen(void **state)
+{
+	struct fixture *f = *state;
+	struct {
+		uint64_t places, bytes;
+		uint8_t level;
+		bool wide;
+	} cases[] = {
+	    {40, 1 << 20, 1, false},  /* 6 dirs, 18 moved subdirs, 5 objects fit */
+	    {15, 1 << 20, 2, false},  /* 6 dirs and 5 objects fit */
+	    {1 << 20, 600, 2, false}, /* the byte budget: 11 frames of 48 */
+	    {8, 1 << 20, 2, true},    /* not even that */
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct journal_options opt = {.segment_bytes = 1024,
+					      .max_bytes = 4096,
+					      .summary_places = cases[c].places,
+					      .summary_bytes = cases[c].bytes};
+		struct journal_stats st;
+		struct sum_set s = {0};
+		struct journal *j;
+		char dir[128];
+
+		snprintf(dir, sizeof(dir), "%s/c%zu", f->base, c);
+		j = open_jo(dir, &opt);
+		for (int i = 0; i < 50; i++)
+			commit_places(j, 6);
+		stats(j, &st);
+		assert_true(st.first_seq > 0);
+		assert_int_equal(st.summary_level, cases[c].level);
+		assert_int_equal(st.summary_wide, cases[c].wide);
+		assert_true(st.summary_places <= cases[c].places);
+		assert_true(st.summary_places * PEV <= cases[c].bytes);
+		expect_range(j, 0, st.first_seq,
+			     cases[c].wide ? JOURNAL_RANGE_WIDE : JOURNAL_RANGE_SUMMARY);
+		expect_summary_covers(j, 0, st.first_seq, false);
+		read_summary(j, 0, &s);
+		for (size_t i = 0; i < s.n; i++) {
+			bool dot = s.v[i].name_len == 1 && s.v[i].name[0] == '.';
+			if (s.v[i].name_len == 0 || dot)
+				continue; /* objects and directories stay */
+			/* level 1 keeps only names with "recursive"; level 2 none */
+			assert_int_equal(cases[c].level, 1);
+			assert_true(s.v[i].kinds & FST_RECURSIVE);
+		}
+		assert_int_equal(s.wide, cases[c].wide);
+		free(s.v);
+		journal_free(j);
+		/* a restart keeps the level and goes on at it */
+		j = open_jo(dir, &opt);
+		commit_places(j, 60);
+		stats(j, &st);
+		assert_int_equal(st.summary_level, cases[c].level);
+		expect_summary_covers(j, 0, st.first_seq, false);
+		journal_free(j);
+	}
+}
+
+static void test_compact_wide(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {
+	    .segment_bytes = 1024, .max_bytes = 4096, .summary_places = 2};
+	struct journal_stats st;
+	struct sum_set s = {0};
+	struct journal *j;
+	char path[256];
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 30; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	assert_true(st.summary_wide);
+	assert_int_equal(st.summary_places, 0);
+	assert_int_equal(st.summary_from_seq, 0);
+	sum_path(path, sizeof(path), f->dir);
+	assert_true(file_size(path) < 1024); /* a header: nothing else */
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_WIDE);
+	expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	/* one JREC_WIDE first, under S0, then the detailed records */
+	read_summary(j, 3, &s);
+	assert_int_equal(s.wide, 1);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.first_detailed, st.first_seq);
+	journal_free(j);
+	/* WIDE stays WIDE, S0 stays */
+	j = open_jo(f->dir, &opt);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_WIDE);
+	for (int i = 0; i < 30; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	assert_true(st.summary_wide);
+	assert_int_equal(st.summary_from_seq, 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_WIDE);
+	read_summary(j, 0, &s);
+	assert_int_equal(s.wide, 1);
+	free(s.v);
+	journal_free(j);
+}
+
+/* A token in every region: GONE, DAMAGED, SUMMARY, EXACT, FUTURE, TOO_OLD. */
+static void test_compact_token_regions(void **state)
+{
+	struct fixture *f = *state;
+	struct jio *io = jio_new();
+	struct journal_options opt = {SUM_OPTS, .io = io};
+	struct journal_segment_info seg;
+	struct journal_stats st;
+	struct journal *j;
+	uint64_t lost_from, lost_to, t, s0, first, next;
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 3; i++)
+		commit_places(j, 6);
+	/* a lost commit: [18, 24), then the watermark that carries next_seq */
+	jio_fail_nth(io, JIO_WRITE, jio_count(io, JIO_WRITE) + 1, -ENOSPC, 0);
+	lost_from = journal_next_seq(j);
+	append_places(j, 6);
+	assert_int_equal(journal_commit(j, 0), -ENOSPC);
+	lost_to = journal_next_seq(j);
+	assert_int_equal(journal_range_check(j, 0, 0, 0), JOURNAL_RANGE_DAMAGED);
+	/* fold past it: the summary cannot stand for the lost records, S0 starts after */
+	while (journal_first_seq(j) <= lost_to + 30)
+		commit_places(j, 6);
+	stats(j, &st);
+	s0 = st.summary_from_seq;
+	first = st.first_seq;
+	assert_int_equal(s0, lost_to);
+	assert_true(st.compactions > 0);
+	assert_int_equal(st.bad_ranges, 0);
+	expect_range(j, 0, s0, JOURNAL_RANGE_GONE);
+	expect_range(j, s0, first, JOURNAL_RANGE_SUMMARY);
+	expect_range(j, first, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	expect_summary_covers(j, s0, first, true);
+	journal_free(j);
+
+	/* damage in the detailed part: every older token, summary ones too (no more folds) */
+	opt.max_bytes = 1 << 20;
+	j = open_jo(f->dir, &opt);
+	jio_fail_nth(io, JIO_WRITE, jio_count(io, JIO_WRITE) + 1, -ENOSPC, 0);
+	lost_from = journal_next_seq(j);
+	append_places(j, 3);
+	assert_int_equal(journal_commit(j, 0), -ENOSPC);
+	lost_to = journal_next_seq(j);
+	commit_places(j, 2);
+	next = journal_next_seq(j);
+	expect_range(j, 0, s0, JOURNAL_RANGE_GONE);
+	expect_range(j, s0, lost_to, JOURNAL_RANGE_DAMAGED);
+	expect_range(j, lost_to, next + 1, JOURNAL_RANGE_EXACT);
+	assert_int_equal(journal_range_check(j, next + 1, 0, 0), JOURNAL_RANGE_FUTURE);
+	assert_int_equal(journal_range_check(j, UINT64_MAX, 0, 0), JOURNAL_RANGE_FUTURE);
+
+	/* times: the latest a token can have been issued, known from later records */
+	for (uint64_t s = s0; s < next; s++) {
+		struct place_ev p;
+		if (s >= lost_from && s < lost_to + 1)
+			continue; /* lost, and the watermark after them has no clock */
+		place_of(s, &p);
+		assert_int_equal(journal_seq_time(j, s, &t), 0);
+		assert_true(t >= p.r.time_ns);		  /* an upper bound */
+		assert_true(t <= p.r.time_ns + 30 * SEC); /* not a loose one */
+		if (s >= first) {
+			/* in a segment: its first and last record are known exactly */
+			for (size_t i = 0; journal_get_segment(j, i, &seg) == 0; i++)
+				if (s == seg.first_seq && seg.records)
+					assert_int_equal(t, p.r.time_ns);
+		}
+		/* max-age: too old when even that bound is older */
+		assert_int_equal(journal_range_check(j, s, t + 10 * SEC, 10 * SEC),
+				 s < lost_to ? JOURNAL_RANGE_DAMAGED
+				 : s < first ? JOURNAL_RANGE_SUMMARY
+					     : JOURNAL_RANGE_EXACT);
+		if (s >= lost_to)
+			assert_int_equal(journal_range_check(j, s, t + 10 * SEC + 1, 10 * SEC),
+					 JOURNAL_RANGE_TOO_OLD);
+	}
+	/* a token at the end: no record after it, it may be from just now */
+	assert_int_equal(journal_seq_time(j, next, &t), -ENOENT);
+	assert_int_equal(journal_range_check(j, next, UINT64_MAX, 1), JOURNAL_RANGE_EXACT);
+	append_places(j, 1); /* known from the buffer too */
+	assert_int_equal(journal_seq_time(j, next, &t), 0);
+	assert_int_equal(t, T0 + next * SEC);
+	assert_int_equal(journal_commit(j, 0), 0);
+	/* segment times for status */
+	assert_int_equal(journal_get_segment(j, 0, &seg), 0);
+	assert_int_equal(seg.first_time_ns, T0 + seg.first_seq * SEC);
+	assert_true(seg.last_time_ns >= seg.first_time_ns);
+	assert_string_equal(journal_range_name(JOURNAL_RANGE_TOO_OLD), "too_old");
+	journal_free(j);
+
+	/* the same after a restart (the lost ranges are seq gaps on disk) */
+	j = open_jo(f->dir, &(struct journal_options){.max_bytes = 1 << 20});
+	expect_range(j, 0, s0, JOURNAL_RANGE_GONE);
+	expect_range(j, s0, lost_to, JOURNAL_RANGE_DAMAGED);
+	expect_range(j, lost_to, next + 2, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+	jio_free(io);
+}
+
+/*
+ * A bad range that crosses the end of the folded range (a missing segment
+ * merged with damage at the start of the next one): no summary can start
+ * before its end, and the tokens inside the kept part stay DAMAGED.
+ */
+static void test_compact_bad_range_crossing(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {.segment_bytes = 1024, .max_bytes = 1 << 20};
+	struct journal_segment_info s0, s1, s2;
+	struct journal_stats st;
+	struct journal *j;
+	char path[256];
+	uint64_t bad_to;
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 20; i++)
+		commit_places(j, 6);
+	assert_int_equal(journal_get_segment(j, 0, &s0), 0);
+	assert_int_equal(journal_get_segment(j, 1, &s1), 0);
+	assert_int_equal(journal_get_segment(j, 2, &s2), 0);
+	assert_int_equal(journal_get_segment(j, 4, &(struct journal_segment_info){0}), 0);
+	journal_free(j);
+	/* segment 1 lost, and the first two frames of segment 2 zeroed */
+	snprintf(path, sizeof(path), "%s/%s", f->dir, s1.name);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, s2.name);
+	{
+		uint8_t zero[2 * PEV] = {0};
+		write_at(path, HDR, zero, sizeof(zero));
+	}
+	j = open_jo(f->dir, &opt);
+	stats(j, &st);
+	assert_int_equal(st.bad_ranges, 1);
+	assert_int_equal(journal_get_bad_range(j, 0, &(uint64_t){0}, &bad_to), 0);
+	assert_true(bad_to > s2.first_seq && bad_to < s2.end_seq);
+	expect_range(j, 0, bad_to, JOURNAL_RANGE_DAMAGED);
+	journal_free(j);
+
+	/* a limit that folds segment 0 only: [s0, s2) lies below a range that ends past s2 */
+	opt.max_bytes = st.bytes - s0.bytes / 2;
+	opt.summary_bytes = 4096;
+	j = open_jo(f->dir, &opt);
+	commit_places(j, 1);
+	stats(j, &st);
+	assert_int_equal(st.compactions, 1);
+	assert_int_equal(st.first_seq, s2.first_seq);
+	assert_int_equal(st.summary_bytes, 0); /* nothing it could honestly stand for */
+	expect_range(j, 0, s2.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, s2.first_seq, bad_to, JOURNAL_RANGE_DAMAGED);
+	expect_range(j, bad_to, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+	sum_path(path, sizeof(path), f->dir);
+	assert_false(file_exists(path));
+	j = open_jo(f->dir, &(struct journal_options){.max_bytes = 1 << 20});
+	expect_range(j, 0, s2.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, s2.first_seq, bad_to, JOURNAL_RANGE_DAMAGED);
+	expect_range(j, bad_to, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+}
+
+/* The daemon's handle_gone: objects and directories 3, 4, 5 were deleted. */
+struct gone_calls {
+	size_t calls;
+};
+
+static bool place_handle_gone(void *userdata, int32_t type, const uint8_t *handle, uint16_t len)
+{
+	struct gone_calls *gc = userdata;
+
+	gc->calls++;
+	assert_int_equal(type, 1);
+	assert_int_equal(len, 8);
+	return memcmp(handle, "obj", 3) == 0 || handle[7] >= 3;
+}
+
+/* Over budget, places whose handle is gone are dropped first: exact, not coarser. */
+static void test_compact_drops_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct gone_calls gc = {0};
+	struct journal_options opt = {SUM_OPTS, .summary_places = 60,
+				      .handle_gone = place_handle_gone, .handle_gone_data = &gc};
+	struct journal_stats st;
+	struct sum_set s = {0};
+	struct journal *j;
+
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 80; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	/* 71 places, 38 of them gone: the 33 left fit, exactly */
+	assert_int_equal(st.summary_level, 0);
+	assert_true(st.places_gone > 0);
+	assert_true(gc.calls > 0);
+	/* every place that is not gone is there (gone ones folded since the last prune may be) */
+	read_summary(j, 0, &s);
+	assert_true(s.n <= 60);
+	for (uint64_t seq = 0; seq < st.first_seq; seq++) {
+		struct place_ev p;
+		place_of(seq, &p);
+		if (!place_handle_gone(&gc, 1, p.handle, 8))
+			assert_true(sum_covers(&s, &p));
+	}
+	free(s.v);
+	journal_free(j);
+
+	/* under budget it is never asked */
+	gc.calls = 0;
+	opt.summary_places = 0;
+	j = open_jo(f->dir, &opt);
+	for (int i = 0; i < 40; i++)
+		commit_places(j, 6);
+	stats(j, &st);
+	assert_true(st.compactions > 0);
+	assert_int_equal(gc.calls, 0);
+	journal_free(j);
+}
+
+/* Build a journal with a summary; returns its stats. */
+static void build_summary(const char *dir, struct journal_stats *st)
+{
+	struct journal_options opt = {SUM_OPTS};
+	struct journal *j = open_jo(dir, &opt);
+
+	for (int i = 0; i < 30; i++)
+		commit_places(j, 6);
+	stats(j, st);
+	assert_true(st->compactions > 0);
+	assert_true(st->first_seq > 0);
+	journal_free(j);
+}
+
+/* The detailed segment right after the summary goes missing: a gap, not an answer. */
+static void test_compact_gap_after_summary(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {SUM_OPTS};
+	struct journal_segment_info si;
+	struct journal_stats st, st2;
+	struct journal *j;
+	char path[256];
+
+	build_summary(f->dir, &st);
+	j = open_jo(f->dir, &opt);
+	assert_int_equal(journal_get_segment(j, 1, &si), 0);
+	journal_free(j);
+	seg_path(path, sizeof(path), f->dir, st.first_seq);
+	assert_int_equal(unlink(path), 0);
+
+	j = open_jo(f->dir, &opt);
+	stats(j, &st2);
+	assert_int_equal(st2.first_seq, si.first_seq);
+	assert_int_equal(st2.summary_from_seq, 0);
+	assert_int_equal(st2.bad_ranges, 1);
+	expect_range(j, 0, si.first_seq, JOURNAL_RANGE_DAMAGED);
+	expect_range(j, si.first_seq, st2.next_seq + 1, JOURNAL_RANGE_EXACT);
+	/* the next fold starts past the gap */
+	while (journal_first_seq(j) == si.first_seq)
+		commit_places(j, 6);
+	stats(j, &st2);
+	assert_int_equal(st2.summary_from_seq, si.first_seq);
+	assert_int_equal(st2.bad_ranges, 0);
+	expect_range(j, 0, si.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, si.first_seq, st2.first_seq, JOURNAL_RANGE_SUMMARY);
+	expect_summary_covers(j, si.first_seq, st2.first_seq, true);
+	journal_free(j);
+
+	/* the summary removed: old tokens are simply gone */
+	sum_path(path, sizeof(path), f->dir);
+	assert_int_equal(unlink(path), 0);
+	j = open_jo(f->dir, &opt);
+	stats(j, &st);
+	assert_int_equal(st.summary_from_seq, st.first_seq);
+	assert_int_equal(st.summary_bytes, 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+}
+
+static void put_le32(const char *path, uint64_t off, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+
+	write_at(path, off, b, 4);
+}
+
+/* A summary that fails a check is ignored: its tokens answer GONE, never wrong. */
+static void test_summary_damaged(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {SUM_OPTS};
+	struct journal_options ro = {.read_only = true};
+	struct {
+		const char *what, *problem;
+	} cases[] = {
+	    {"frame", "record "},
+	    {"header", "header checksum mismatch"},
+	    {"version", "format version 2"},
+	    {"cut", "bytes, header says"},
+	    {"longer", "bytes, header says"},
+	    {"uuid", "other journal uuid"},
+	    {"empty", "short header"},
+	};
+	char other[128], opath[256];
+	struct journal_stats other_st;
+
+	snprintf(other, sizeof(other), "%s/other", f->base);
+	build_summary(other, &other_st);
+	sum_path(opath, sizeof(opath), other);
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct journal_summary_info si;
+		struct journal_stats st, st2;
+		struct journal *j;
+		char dir[128], path[256];
+		uint64_t size;
+
+		snprintf(dir, sizeof(dir), "%s/d%zu", f->base, c);
+		build_summary(dir, &st);
+		sum_path(path, sizeof(path), dir);
+		size = file_size(path);
+		if (!strcmp(cases[c].what, "frame"))
+			xor_byte(path, size - 20, 0x08);
+		else if (!strcmp(cases[c].what, "header"))
+			xor_byte(path, 41, 0x01); /* from seq */
+		else if (!strcmp(cases[c].what, "version"))
+			put_le32(path, 8, 2);
+		else if (!strcmp(cases[c].what, "cut"))
+			cut_file(path, size - PEV);
+		else if (!strcmp(cases[c].what, "longer"))
+			append_bytes(path, "\0\0\0\0\0\0\0\0", 8);
+		else if (!strcmp(cases[c].what, "uuid")) {
+			uint8_t buf[1 << 16];
+			int fd = open(opath, O_RDONLY);
+			ssize_t n = read(fd, buf, sizeof(buf));
+			close(fd);
+			assert_true(n > 0);
+			cut_file(path, 0);
+			write_at(path, 0, buf, (size_t)n);
+		} else
+			cut_file(path, 0);
+
+		for (int round = 0; round < 2; round++) {
+			j = open_jo(dir, round ? &opt : &ro);
+			journal_get_summary(j, &si);
+			assert_true(si.present);
+			assert_false(si.valid);
+			assert_non_null(si.problem);
+			if (!strstr(si.problem, cases[c].problem))
+				fail_msg("%s: problem \"%s\"", cases[c].what, si.problem);
+			stats(j, &st2);
+			assert_int_equal(st2.first_seq, st.first_seq);
+			assert_int_equal(st2.summary_from_seq, st.first_seq);
+			assert_int_equal(st2.summary_places, 0);
+			expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+			expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+			{
+				/* and nothing of it is read */
+				struct sum_set s = {0};
+				read_summary(j, 0, &s);
+				assert_int_equal(s.n + s.wide, 0);
+				assert_int_equal(s.first_detailed, st.first_seq);
+				free(s.v);
+			}
+			journal_free(j);
+		}
+		/* the next fold makes a new summary from the folded range on */
+		j = open_jo(dir, &opt);
+		while (journal_first_seq(j) == st.first_seq)
+			commit_places(j, 6);
+		stats(j, &st2);
+		journal_get_summary(j, &si);
+		assert_true(si.valid);
+		assert_int_equal(st2.summary_from_seq, st.first_seq);
+		expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+		expect_range(j, st.first_seq, st2.first_seq, JOURNAL_RANGE_SUMMARY);
+		expect_summary_covers(j, st.first_seq, st2.first_seq, true);
+		journal_free(j);
+	}
+}
+
+/* The summary changes under an open journal: the read fails, its tokens become GONE. */
+static void test_summary_changed_under_us(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {SUM_OPTS};
+	struct journal_stats st;
+	struct sum_set s = {0};
+	struct journal *j;
+	char path[256];
+
+	build_summary(f->dir, &st);
+	j = open_jo(f->dir, &opt);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+	sum_path(path, sizeof(path), f->dir);
+	xor_byte(path, file_size(path) - 30, 0x01);
+	s.expect_s0 = 0;
+	assert_int_equal(journal_read(j, 0, sum_cb, &s), -EBADMSG);
+	assert_int_equal(s.detailed, st.next_seq - st.first_seq);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	free(s.v);
+	/* removed under us: the same */
+	journal_free(j);
+	build_summary(f->base, &st); /* a fresh one next to it */
+	j = open_jo(f->base, &opt);
+	sum_path(path, sizeof(path), f->base);
+	assert_int_equal(unlink(path), 0);
+	s = (struct sum_set){0};
+	assert_int_equal(journal_read(j, 0, sum_cb, &s), -EBADMSG);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	free(s.v);
+	journal_free(j);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	static uint8_t buf[1 << 20];
+	int fd = open(from, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_true(n >= 0);
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, (size_t)n), n);
+	close(fd);
+}
+
+/* A crash between the rename of the summary and the unlink of what it folded. */
+static void test_summary_leftover_segments(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options opt = {SUM_OPTS};
+	struct journal_options ro = {.read_only = true};
+	struct journal_stats st, st2;
+	struct journal *j;
+	char seg0[256], keep[256], tmp[256];
+
+	seg_path(seg0, sizeof(seg0), f->dir, 0);
+	snprintf(keep, sizeof(keep), "%s/seg0.copy", f->base);
+	j = open_jo(f->dir, &opt);
+	while (file_exists(seg0)) {
+		copy_file(seg0, keep);
+		commit_places(j, 6);
+	}
+	stats(j, &st);
+	assert_int_equal(st.compactions, 1);
+	journal_free(j);
+	copy_file(keep, seg0); /* back, as a crash before the unlink leaves it */
+	/* and a compaction that did not get to its rename */
+	snprintf(tmp, sizeof(tmp), "%s/summary.fsj.tmp", f->dir);
+	copy_file(keep, tmp);
+
+	j = open_jo(f->dir, &ro); /* read-only: ignored, left */
+	stats(j, &st2);
+	assert_int_equal(st2.leftover_segments, 1);
+	assert_int_equal(st2.first_seq, st.first_seq);
+	assert_int_equal(st2.segments, st.segments);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+	journal_free(j);
+	assert_true(file_exists(seg0));
+	assert_true(file_exists(tmp));
+
+	j = open_jo(f->dir, &opt); /* read-write: removed */
+	stats(j, &st2);
+	assert_int_equal(st2.leftover_segments, 1);
+	assert_int_equal(st2.first_seq, st.first_seq);
+	assert_int_equal(st2.bad_ranges, 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+	expect_summary_covers(j, 0, st.first_seq, true);
+	journal_free(j);
+	assert_false(file_exists(seg0));
+	assert_false(file_exists(tmp));
+
+	/* a summary that no segment follows is not used: the old segment is all there is */
+	{
+		struct journal_summary_info si;
+		for (size_t i = 0;; i++) {
+			char p[256];
+			j = open_jo(f->dir, &ro);
+			struct journal_segment_info sg;
+			int r = journal_get_segment(j, 0, &sg);
+			journal_free(j);
+			if (r < 0)
+				break;
+			snprintf(p, sizeof(p), "%s/%s", f->dir, sg.name);
+			assert_int_equal(unlink(p), 0);
+			if (i > 100)
+				fail();
+			j = open_jo(f->dir, &ro);
+			stats(j, &st2);
+			journal_free(j);
+			if (st2.segments == 0)
+				break;
+		}
+		copy_file(keep, seg0);
+		j = open_jo(f->dir, &opt);
+		journal_get_summary(j, &si);
+		assert_false(si.valid);
+		assert_non_null(strstr(si.problem, "no segment"));
+		stats(j, &st2);
+		assert_int_equal(st2.first_seq, 0);
+		assert_int_equal(st2.leftover_segments, 0);
+		journal_free(j);
+	}
+}
+
+/* A compaction that fails keeps everything, tries again later, or removes when space is short. */
+struct fail_open {
+	const char *name;
+	int err;
+};
+
+static int fail_open_hook(void *userdata, const struct jio_call *call, size_t *ret_partial)
+{
+	struct fail_open *fo = userdata;
+
+	(void)ret_partial;
+	if (fo->err && call->op == JIO_OPEN && call->name && !strcmp(call->name, fo->name))
+		return fo->err;
+	return 0;
+}
+
+static void test_compact_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct jio *io = jio_new();
+	struct fail_open fo = {"summary.fsj.tmp", -EIO};
+	struct journal_options opt = {SUM_OPTS, .io = io};
+	struct journal_stats st;
+	struct journal *j;
+	char dir[128];
+
+	/* EIO: everything is kept; tried again after another segment's worth */
+	jio_set_fault(io, fail_open_hook, &fo);
+	snprintf(dir, sizeof(dir), "%s/eio", f->base);
+	j = open_jo(dir, &opt);
+	do {
+		commit_places(j, 6);
+		stats(j, &st);
+	} while (st.compact_failures == 0);
+	commit_places(j, 2); /* less than a segment's worth later: not tried again */
+	commit_places(j, 2);
+	stats(j, &st);
+	assert_int_equal(st.compact_failures, 1);
+	assert_int_equal(st.compactions, 0);
+	assert_int_equal(st.first_seq, 0);
+	assert_true(st.bytes > 8192);
+	expect_range(j, 0, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	fo.err = 0;
+	while (st.compactions == 0) {
+		commit_places(j, 6);
+		stats(j, &st);
+	}
+	assert_int_equal(st.summary_from_seq, 0);
+	assert_true(st.first_seq > 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+	expect_summary_covers(j, 0, st.first_seq, true);
+	/* ... until the journal grew a quarter past its limit: then removal */
+	fo.err = -EIO;
+	while (st.summary_bytes > 0) {
+		commit_places(j, 6);
+		stats(j, &st);
+		assert_true(st.bytes + st.summary_bytes <= 8192 + 2048 + 1024 + 6 * PEV);
+	}
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+
+	/* ENOSPC: space is needed now, removal at once (and the summary with it) */
+	snprintf(dir, sizeof(dir), "%s/enospc", f->base);
+	fo.err = 0;
+	j = open_jo(dir, &opt);
+	while (st.compactions == 0 || journal_first_seq(j) == 0) {
+		commit_places(j, 6);
+		stats(j, &st);
+	}
+	fo.err = -ENOSPC;
+	{
+		uint64_t first = st.first_seq;
+		while (journal_first_seq(j) == first)
+			commit_places(j, 6);
+	}
+	stats(j, &st);
+	assert_int_equal(st.summary_bytes, 0);
+	assert_true(st.compact_failures >= 1);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	expect_range(j, st.first_seq, st.next_seq + 1, JOURNAL_RANGE_EXACT);
+	journal_free(j);
+	j = open_jo(dir, &(struct journal_options){.segment_bytes = 1024, .max_bytes = 4096});
+	stats(j, &st);
+	assert_int_equal(st.summary_bytes, 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	journal_free(j);
+
+	/* no_summary: an existing summary goes with the first removal */
+	snprintf(dir, sizeof(dir), "%s/nosum", f->base);
+	build_summary(dir, &st);
+	j = open_jo(dir, &(struct journal_options){
+			     .segment_bytes = 1024, .max_bytes = 4096, .no_summary = true});
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_SUMMARY);
+	while (journal_first_seq(j) == st.first_seq)
+		commit_places(j, 6);
+	stats(j, &st);
+	assert_int_equal(st.summary_bytes, 0);
+	assert_int_equal(st.compactions, 0);
+	expect_range(j, 0, st.first_seq, JOURNAL_RANGE_GONE);
+	journal_free(j);
+	jio_free(io);
+}
+
+/* ---- compaction under power cuts ---- */
+
+/* Files of dir, copied to (or from) a snapshot directory. */
+static void dir_clear(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[512];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		assert_int_equal(unlink(p), 0);
+	}
+	closedir(d);
+}
+
+static void dir_copy(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *de;
+	char a[512], b[512];
+
+	assert_non_null(d);
+	mkdir(to, 0700);
+	dir_clear(to);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+		copy_file(a, b);
+	}
+	closedir(d);
+}
+
+struct cmodel {
+	bool opened;
+	uint64_t acked; /* durable_seq after the last successful commit */
+};
+
+/* Compactions through the coarsening levels (places budget 12) or into WIDE (4). */
+static void compact_options(struct journal_options *opt, uint64_t places, struct jio *io)
+{
+	*opt = (struct journal_options){.segment_bytes = 600,
+					.max_bytes = 2400,
+					.summary_places = places,
+					.summary_bytes = 1200,
+					.io = io};
+}
+
+static void compact_workload(const char *dir, uint64_t places, struct jio *io, struct cmodel *m)
+{
+	struct journal_options opt;
+	struct journal *j;
+
+	compact_options(&opt, places, io);
+	*m = (struct cmodel){0};
+	if (journal_open(dir, &opt, &j) < 0)
+		return;
+	m->opened = true;
+	m->acked = journal_durable_seq(j);
+	for (int c = 0; c < 30; c++) {
+		append_places(j, 5);
+		if (journal_commit(j, 0) == 0)
+			m->acked = journal_durable_seq(j);
+	}
+	if (journal_close_clean(j, T0) == 0)
+		m->acked = journal_durable_seq(j);
+	journal_free(j);
+}
+
+struct ccheck {
+	struct sum_set s;
+	uint64_t expect, end;
+	size_t errors;
+};
+
+static int ccheck_cb(const struct jrec *r, void *userdata)
+{
+	struct ccheck *cc = userdata;
+	struct place_ev p;
+
+	if (r->summary)
+		return sum_cb(r, &cc->s);
+	if (r->seq >= cc->end)
+		return 0;
+	if (r->seq != cc->expect)
+		cc->errors++;
+	cc->expect = r->seq + 1;
+	if (r->type != JREC_EVENT)
+		return 0;
+	place_of(r->seq, &p);
+	if (r->kinds != p.r.kinds || r->name_len != p.r.name_len ||
+	    memcmp(r->handle, p.handle, 8) != 0 ||
+	    (r->name_len && memcmp(r->name, p.name, r->name_len) != 0))
+		cc->errors++;
+	return 0;
+}
+
+/*
+ * After a power cut: every acknowledged record is in the detailed history
+ * (and reads back) or its place is in the summary (or the summary is WIDE);
+ * no token handed out answers GONE or DAMAGED, none older than first_seq
+ * answers EXACT; and the journal keeps working.
+ */
+static void compact_check(const char *dir, uint64_t places, const struct cmodel *m,
+			  const char *what)
+{
+	struct jio *io = jio_new();
+	struct journal_options opt;
+	struct journal_stats st;
+	struct ccheck cc = {0};
+	struct journal *j;
+
+	jio_skip_real_sync(io, true);
+	compact_options(&opt, places, io);
+	assert_int_equal(journal_open(dir, &opt, &j), 0);
+	stats(j, &st);
+	if (m->opened) {
+		if (st.next_seq < m->acked || st.summary_from_seq != 0 || st.bad_ranges)
+			fail_msg("%s: next %" PRIu64 " acked %" PRIu64 " S0 %" PRIu64
+				 " bad %" PRIu64,
+				 what, st.next_seq, m->acked, st.summary_from_seq, st.bad_ranges);
+		for (uint64_t s = 0; s <= m->acked; s++) {
+			enum journal_range r = journal_range_check(j, s, 0, 0);
+			enum journal_range want = s >= st.first_seq ? JOURNAL_RANGE_EXACT
+						  : st.summary_wide ? JOURNAL_RANGE_WIDE
+								    : JOURNAL_RANGE_SUMMARY;
+			if (r != want)
+				fail_msg("%s: token %" PRIu64 " answers %s, not %s", what, s,
+					 journal_range_name(r), journal_range_name(want));
+		}
+		cc.s.expect_s0 = 0;
+		cc.expect = st.first_seq;
+		cc.end = m->acked;
+		assert_int_equal(journal_read(j, 0, ccheck_cb, &cc), 0);
+		if (cc.errors || cc.s.errors || (m->acked > st.first_seq && cc.expect != m->acked))
+			fail_msg("%s: detailed %" PRIu64 "..%" PRIu64 " read up to %" PRIu64
+				 ", %zu errors",
+				 what, st.first_seq, m->acked, cc.expect, cc.errors + cc.s.errors);
+		for (uint64_t s = 0; s < st.first_seq && s < m->acked; s++) {
+			struct place_ev p;
+			place_of(s, &p);
+			if (!sum_covers(&cc.s, &p))
+				fail_msg("%s: seq %" PRIu64 " not in the summary", what, s);
+		}
+		free(cc.s.v);
+	}
+	/* and it goes on */
+	append_places(j, 2);
+	assert_int_equal(journal_commit(j, 0), 0);
+	journal_free(j);
+	j = open_jo(dir, &opt);
+	assert_int_equal(journal_durable_seq(j), st.next_seq + 2);
+	journal_free(j);
+	jio_free(io);
+}
+
+/* Run the workload with the power cut at call cut (0: never); the total number of calls. */
+static uint64_t compact_crash(const char *dir, uint64_t places, uint64_t cut, uint32_t seed,
+			      struct cmodel *m)
+{
+	struct jio *io = jio_new();
+	struct power p = {.cut_at = cut};
+	uint64_t total = 0;
+
+	assert_non_null(io);
+	jio_skip_real_sync(io, true);
+	assert_int_equal(jio_track_unsynced(io, true), 0);
+	jio_set_fault(io, power_hook, &p);
+	compact_workload(dir, places, io, m);
+	for (int op = 0; op < _JIO_OP_MAX; op++)
+		total += jio_count(io, (enum jio_op)op);
+	assert_int_equal(jio_crash(io, seed), 0);
+	jio_free(io);
+	return total;
+}
+
+/* The recovery (open) after a power cut, cut itself at call cut; its number of calls. */
+static uint64_t recovery_crash(const char *dir, uint64_t places, uint64_t cut, uint32_t seed)
+{
+	struct jio *io = jio_new();
+	struct power p = {.cut_at = cut};
+	struct journal_options opt;
+	struct journal *j = NULL;
+	uint64_t total = 0;
+
+	jio_skip_real_sync(io, true);
+	assert_int_equal(jio_track_unsynced(io, true), 0);
+	jio_set_fault(io, power_hook, &p);
+	compact_options(&opt, places, io);
+	if (journal_open(dir, &opt, &j) == 0)
+		journal_free(j);
+	for (int op = 0; op < _JIO_OP_MAX; op++)
+		total += jio_count(io, (enum jio_op)op);
+	assert_int_equal(jio_crash(io, seed), 0);
+	jio_free(io);
+	return total;
+}
+
+/* Does the recovery of dir have a compaction to finish (leftover segments, a .tmp)? */
+static bool compaction_interrupted(const char *dir)
+{
+	struct journal_options ro = {.read_only = true};
+	struct journal_stats st;
+	struct journal *j;
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s/summary.fsj.tmp", dir);
+	if (file_exists(tmp))
+		return true;
+	if (journal_open(dir, &ro, &j) < 0)
+		return false;
+	stats(j, &st);
+	journal_free(j);
+	return st.leftover_segments > 0;
+}
+
+static void crash_compaction(const char *base, uint64_t places, bool expect_wide)
+{
+	char dir[128], snap[128], what[128];
+	struct journal_stats st;
+	size_t interrupted = 0;
+	struct cmodel m;
+	struct journal *j;
+	uint64_t total;
+
+	snprintf(dir, sizeof(dir), "%s/crash", base);
+	snprintf(snap, sizeof(snap), "%s/snap", base);
+	/* no cut: count the calls, and check the workload does what it is for */
+	total = compact_crash(dir, places, 0, 0, &m);
+	j = open_jo(dir, NULL);
+	stats(j, &st);
+	journal_free(j);
+	assert_true(st.compactions == 0 && st.summary_bytes > 0);
+	assert_int_equal(st.summary_wide, expect_wide);
+	assert_true(expect_wide || st.summary_level == 2);
+	assert_true(st.first_seq > 20);
+	assert_true(total > 100);
+	dir_clear(dir);
+
+	for (uint64_t cut = 1; cut <= total; cut++) {
+		for (int s = 0; s < 2; s++) {
+			uint32_t seed = s ? (uint32_t)(cut * 2654435761u) | 1 : 0;
+			uint64_t rtotal;
+
+			compact_crash(dir, places, cut, seed, &m);
+			dir_copy(dir, snap);
+			/* a recovery that finishes a compaction: cut it at each of its calls */
+			rtotal = 0;
+			if (compaction_interrupted(dir)) {
+				interrupted++;
+				rtotal = recovery_crash(dir, places, 0, 0);
+			}
+			for (uint64_t rcut = 1; rcut <= rtotal; rcut++) {
+				dir_clear(dir);
+				dir_copy(snap, dir);
+				recovery_crash(dir, places, rcut, (uint32_t)rcut);
+				snprintf(what, sizeof(what),
+					 "cut at %" PRIu64 " seed %u, recovery cut at %" PRIu64,
+					 cut, seed, rcut);
+				compact_check(dir, places, &m, what);
+			}
+			dir_clear(dir);
+			dir_copy(snap, dir);
+			snprintf(what, sizeof(what), "cut at %" PRIu64 " seed %u", cut, seed);
+			compact_check(dir, places, &m, what);
+			dir_clear(dir);
+		}
+	}
+	/* a few cuts per compaction leave leftovers or a .tmp (not all: then it is the old state)
+	 */
+	assert_true(interrupted >= 4);
+}
+
+static void test_crash_compaction(void **state)
+{
+	struct fixture *f = *state;
+
+	crash_compaction(f->base, 12, false);
+}
+
+static void test_crash_compaction_wide(void **state)
+{
+	struct fixture *f = *state;
+
+	crash_compaction(f->base, 4, true);
+}
+
 /* ---- scale ---- */
 
 static int count_cb(const struct jrec *r, void *userdata)
@@ -1706,6 +3088,7 @@ static void test_many_records(void **state)
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T_FAST(name) cmocka_unit_test_setup_teardown(name, setup_fast, teardown)
 
 int main(void)
 {
@@ -1742,10 +3125,26 @@ int main(void)
 	    T(test_open_errors),
 	    T(test_crash_drops_unsynced),
 	    T(test_crash_loses_new_segment_name),
-	    T(test_crash_at_every_call),
+	    T_FAST(test_crash_at_every_call),
 	    T(test_jio_crash_model),
 	    T(test_many_records),
+	    T_FAST(test_compact_fold),
+	    T_FAST(test_compact_coarsen),
+	    T_FAST(test_compact_wide),
+	    T_FAST(test_compact_drops_gone),
+	    T_FAST(test_compact_token_regions),
+	    T_FAST(test_compact_bad_range_crossing),
+	    T_FAST(test_compact_gap_after_summary),
+	    T_FAST(test_summary_damaged),
+	    T_FAST(test_summary_changed_under_us),
+	    T_FAST(test_summary_leftover_segments),
+	    T_FAST(test_compact_failure),
+	    T_FAST(test_crash_compaction),
+	    T_FAST(test_crash_compaction_wide),
 	};
 
+	/* TEST_JOURNAL_FILTER=test_crash_*: run only those (cmocka's pattern) */
+	if (getenv("TEST_JOURNAL_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_JOURNAL_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,9 @@
 #   core.fsmonitor = true: git's builtin fsmonitor--daemon (git >= 2.55,
 #                    started by the script before its runs, answering on
 #                    .git/fsmonitor--daemon.ipc)
+#   core.fsmonitor = true with fstrackd answering on that socket
+#                    ("fstrack git-daemon enable", git >= 2.55): git's
+#                    IPC, no process started, fstrack's tokens
 # each with core.untrackedCache false and true, after warm-up runs (the
 # first hook call watches the work tree and answers "everything"). After the
 # fsmonitor runs and GIT_CHANGED more changes of every kind, 'git status
@@ -71,7 +74,7 @@ measure() {
 	# so every timed run has exactly CHANGED modified files
 	bench_hyperfine hf "$RUNS" "$WARMUP" \
 		"$GIT -C $REPO checkout -q -- . && $BT change $REPO $CHANGED modify >/dev/null" "$GIT -C $REPO status"
-	rows+=("$label|$uc|$hf_mean|$hf_sd|$hf_min")
+	rows+=("$label|$uc|$hf_mean|$hf_sd|$hf_min|$hf_median")
 	if [ -n "$hook" ]; then
 		# with the hook and without it, git must see the same, after
 		# changes of every kind (new untracked files, deletions, renames)
@@ -96,6 +99,26 @@ for uc in false true; do
 	measure "fstrack git-fsmonitor" "$uc" "$FST_HOOK"
 done
 git_cfg --unset-all core.fsmonitor
+
+# fstrackd on git's own socket: "fstrack git-daemon enable" (with this git
+# first in PATH: the command asks it for the socket's path and sets
+# core.fsmonitor = true), "disable" afterwards, before git's own daemon.
+fi_why=$BGIT_WHY
+if [ -z "$fi_why" ] && ! PATH="$(dirname "$GIT"):$PATH" "$FSTRACK" git-daemon enable "$REPO" \
+	>"$WORK/git-daemon-enable.log" 2>&1; then
+	fi_why="fstrack git-daemon enable failed: $(tail -n 1 "$WORK/git-daemon-enable.log")"
+fi
+for uc in false true; do
+	if [ -n "$fi_why" ]; then
+		rows+=("fstrack git-daemon|$uc|||")
+		continue
+	fi
+	measure "fstrack git-daemon" "$uc" true
+done
+if [ -z "$fi_why" ]; then
+	PATH="$(dirname "$GIT"):$PATH" "$FSTRACK" git-daemon disable "$REPO" >/dev/null
+fi
+git_cfg --unset-all core.fsmonitor || true
 
 # Watchman: a private server (own socket, state and log in $WORK); the hook
 # is git's sample with --sockname added to its three watchman calls (this
@@ -170,21 +193,26 @@ fi
 bench_daemon_stop
 
 bench_header "git status: repository of $FILES files, $NDIRS dirs, ext4 on loop, $CHANGED files modified before each run"
-bench_out "   $("$GIT" --version), watchman $(watchman --version 2>/dev/null || echo -), warm cache, mean of $RUNS runs after $WARMUP warm-up runs"
-bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "fsmonitor" untracked "mean ms" "±sd" "min ms" "vs none" "porcelain with hook = without")"
+bench_out "   $("$GIT" --version), watchman $(watchman --version 2>/dev/null || echo -), warm cache, mean and median of $RUNS runs after $WARMUP warm-up runs"
+bench_out "$(printf '%-24s %-9s %9s %8s %9s %9s %10s  %s' "fsmonitor" untracked "mean ms" "±sd" "min ms" "median ms" "vs none" "porcelain with hook = without")"
 declare -A base
 for r in "${rows[@]}"; do
-	IFS='|' read -r label uc m sd mn <<<"$r"
-	[ "$label" = "no fsmonitor" ] && base[$uc]=$m
+	IFS='|' read -r label uc m sd mn md <<<"$r"
+	[ "$label" = "no fsmonitor" ] && base[$uc]=$md
 done
 for r in "${rows[@]}"; do
-	IFS='|' read -r label uc m sd mn <<<"$r"
+	IFS='|' read -r label uc m sd mn md <<<"$r"
 	if [ -z "$m" ]; then
-		if [ "$label" = "watchman hook" ]; then w=$wm_why; else w=$gb_why; fi
+		case $label in
+		"watchman hook") w=$wm_why ;;
+		"fstrack git-daemon") w=$fi_why ;;
+		*) w=$gb_why ;;
+		esac
 		bench_out "$(printf '%-24s %-9s %s' "$label" "cache=$uc" "not measured: $w")"
 		continue
 	fi
-	bench_out "$(printf '%-24s %-9s %9s %8s %9s %10s  %s' "$label" "cache=$uc" "$(ms "$m")" "$(ms "$sd")" "$(ms "$mn")" \
-		"x$(bench_ratio "${base[$uc]}" "$m")" "${check[$label/$uc]:--}")"
+	bench_out "$(printf '%-24s %-9s %9s %8s %9s %9s %10s  %s' "$label" "cache=$uc" "$(ms "$m")" "$(ms "$sd")" "$(ms "$mn")" \
+		"$(ms "$md")" "x$(bench_ratio "${base[$uc]}" "$md")" "${check[$label/$uc]:--}")"
 done
-bench_out "  vs none = time without fsmonitor (same untracked cache setting) / this time"
+bench_out "  vs none = median time without fsmonitor (same untracked cache setting) / this median"
+bench_out "  fstrack git-daemon: fstrackd answering git's socket (fstrack git-daemon enable), core.fsmonitor = true"

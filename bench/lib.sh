@@ -199,6 +199,7 @@ bench_hyperfine() {
 	printf -v "${var}_mean" '%s' "$(jq -r '.results[0].mean' "$json")"
 	printf -v "${var}_sd" '%s' "$(jq -r '.results[0].stddev // 0' "$json")"
 	printf -v "${var}_min" '%s' "$(jq -r '.results[0].min' "$json")"
+	printf -v "${var}_median" '%s' "$(jq -r '.results[0].median' "$json")"
 }
 
 bench_ratio() {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cli-util: what every part of the fstrack command shares: exit codes,
- * messages, the connection, the token file, path checks, a path queue and
- * the "below a recursive change" test. Calls only the client library and
- * basic/ (hashmap, util); never a command file.
+ * messages, the connection, the token file, and the set of recursive
+ * changes of an answer. Calls only the client library and basic/
+ * (hashmap, util); never a command file. (Relative paths and the path
+ * queue are basic/relpath.h, shared with the daemon.)
  */
 #ifndef FST_CLI_UTIL_H
 #define FST_CLI_UTIL_H
@@ -42,29 +43,11 @@ int cli_client_error(fst_client *c, int r);
 /* Write token + '\n' to path atomically (tmp, fsync, rename, fsync dir). */
 int cli_write_token_file(const char *path, const char *token);
 
-/* Is p a relative path without "..", "." or empty components (or exactly ".")? */
-bool cli_path_is_clean(const char *p);
-/* "dir/name", or "name" when dir is "." (the top); NULL when out of memory. */
-char *cli_child_path(const char *dir, const char *name);
-
-/* A queue of malloc'ed paths (directories still to read); entries before
- * head have been taken (and belong to the taker). */
-struct cli_pathq {
-	char **v;
-	size_t head, n, cap;
-};
-/* Append p (taken over; freed on failure). -ENOMEM, also when p is NULL. */
-int cli_pathq_push(struct cli_pathq *q, char *p);
-/* Free what was not taken, and the array. */
-void cli_pathq_release(struct cli_pathq *q);
-
 struct hashmap;
-/* The paths of ch that have the kind recursive (NULL: out of memory). */
-struct hashmap *cli_recursive_set(const struct fst_changes *ch);
 /*
- * Does a proper ancestor of path have the kind recursive? Then whatever
- * rescans that ancestor covers path too. ("." is everyone's ancestor.)
+ * The paths of ch that have the kind recursive (NULL: out of memory), for
+ * relpath_under_any(): whatever rescans such a path covers everything below.
  */
-bool cli_under_recursive(const struct hashmap *set, const char *path);
+struct hashmap *cli_recursive_set(const struct fst_changes *ch);
 
 #endif

@@ -19,4 +19,9 @@ extern const char git_fsmonitor_synopsis[];
 extern const char git_fsmonitor_summary[];
 extern const char git_fsmonitor_help[];
 
+int cmd_git_daemon(const struct cli *cli, int argc, char **argv);
+extern const char git_daemon_synopsis[];
+extern const char git_daemon_summary[];
+extern const char git_daemon_help[];
+
 #endif

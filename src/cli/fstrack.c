@@ -3,9 +3,9 @@
  * fstrack: the command line of fstrackd. main() and the dispatch to the
  * commands; the commands that are a thin layer over the client library
  * (watch, token, changes, stream, unwatch, status, help, version) live
- * here, backup and git-fsmonitor in files of their own (commands.h).
- * Shared helpers are in cli-util.c, links.c and rsync-list.c, which call
- * nothing in a command file.
+ * here, backup, git-fsmonitor and git-daemon in files of their own
+ * (commands.h). Shared helpers are in cli-util.c and rsync-list.c, which
+ * call nothing in a command file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -880,6 +880,7 @@ static const struct command commands[] = {
     {"backup", cmd_backup, backup_synopsis, backup_summary, backup_help},
     {"git-fsmonitor", cmd_git_fsmonitor, git_fsmonitor_synopsis, git_fsmonitor_summary,
      git_fsmonitor_help},
+    {"git-daemon", cmd_git_daemon, git_daemon_synopsis, git_daemon_summary, git_daemon_help},
     {"help", cmd_help, "help [COMMAND]", "Show help for fstrack or one of its commands", NULL},
     {"version", cmd_version, "version", "Show the version", NULL},
 };

@@ -8,88 +8,27 @@
  * means "everything may have changed" (git then checks every file and does
  * not trust its untracked cache). A failing hook makes git do the same.
  *
- * What git does with a path (fsmonitor.c fsmonitor_refresh_callback, dir.c
- * untracked_cache_invalidate_path and invalidate_one_component; git 2.31 to
- * 2.39, and the same after the rewrite of 2.45):
- *   "a/b"   re-checks the index entry a/b, or when there is none every
- *           index entry below a/b/ (b may be a directory), and re-reads the
- *           untracked-cache listing of a, the directory that holds the last
- *           component (and, in the default cache for -unormal, of every
- *           directory above a);
- *   "a/b/"  re-checks every index entry below a/b/ and re-reads the listing
- *           of a, NOT the listing of a/b itself;
- *   a path with a component git refuses (verify_path: ".git" in any case,
- *   or its NTFS and HFS spellings) re-reads nothing.
- * A listing git has not been told to re-read is trusted as it is (dir.c
- * valid_cached_dir: with fsmonitor no stat), and re-reading a directory
- * keeps the listings cached for its subdirectories (invalidate_directory
- * only clears their "recurse" bits, and the directory's readdir sets them
- * again). So a directory d whose entries changed (names we do not know came
- * or went) is reported as "d/" (its tracked files, even the deleted ones)
- * and as "d/x", the rescan name of d: x is the first entry of d that git
- * accepts, a file rather than a directory where d has one (git re-checks
- * every index entry below a directory it is given; for a file, that one
- * file at most). For a recursive change every directory found below d gets
- * its rescan name too. Entries or recursive changes of the work tree itself
- * cannot be said without "/" (git has no "every entry directly in the top"
- * path): they give "/". Other names not in the work tree come only from
- * fstrackd: what it reported deleted or renamed away.
- *
- * An empty directory has nothing real inside it to name, and no real path
- * makes git re-read its listing: "d/" and "d" re-read the listing of d's
- * parent, which keeps the one cached for d, so a file removed from d while
- * the daemon was down would still be shown. There the rescan name is
- * d/EMPTY_DIR_NAME, the one name the hook makes up (git looks it up like
- * any untracked path: with core.ignorecase, git 2.45 and later in its name
- * hash). The work tree itself, when empty (nothing but .git), gets "/"
- * instead: there is nothing in it for git to check, and no name to give.
- *
- * fstrackd names a changed file under one of its names: a changed file
- * with hard links has its other names in the work tree found and reported
- * too (a readdir walk, only then).
+ * What the answer names, and why, is src/gitfsm/gitfsm.c's business
+ * (shared with fstrackd's git IPC, which sends the same answer).
  *
  * Safety: any doubt gives "/" with a token that is still right. When the
  * daemon cannot answer and git's token is ours, that token goes back
  * unchanged with "/": git checks everything now, and the next call asks
  * again since the same token. On first use (git's token is a timestamp or
  * empty) the work tree is watched and its new token comes with "/".
- *
- * "/" and git's untracked cache: on "/" git re-checks every index entry
- * (those it does not check stay dirty in the index it writes), but it
- * only stops trusting the untracked cache in its own process
- * (fsmonitor.c refresh_fsmonitor, use_fsmonitor = 0; git 2.39 to at least
- * 2.47). A command that does not list untracked files (reset, stash,
- * update-index, commit) then writes the index with the new token and the
- * untracked cache as it was, and the next command trusts a stale listing:
- * a removed untracked file would still be shown. So a "/" that advances
- * the token hands out the token with RESCAN_MARK appended, and an answer
- * since a marked token adds the rescan name of every directory of the work
- * tree (a readdir walk, once), which the next command does honour: the
- * listings a path clears stay cleared in the index it writes, whether or
- * not it lists untracked files itself (and an index it does not write
- * keeps the marked token). An empty work tree answers "/" again, marked.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "basic/hashmap.h"
 #include "cli/cli-util.h"
 #include "cli/commands.h"
-#include "cli/links.h"
 #include "fstrack.h"
+#include "gitfsm/gitfsm.h"
 
-/* The rescan name inside an empty directory, which has no real one. */
-#define EMPTY_DIR_NAME ".fstrack-rescan"
-/* Appended to a token handed out with "/": see "/" and git's untracked cache. */
-#define RESCAN_MARK "+untracked-rescan"
 /* How long a catch-up scan may hold git up before git checks everything itself. */
 #define SCAN_WAIT_MS 1000
 /* How long the daemon may take at all before git checks everything itself. */
@@ -111,257 +50,23 @@ const char git_fsmonitor_help[] =
     "changed\". When fstrackd cannot answer, git checks every file (and fstrack says\n"
     "why on stderr): a missed change is never the result.\n";
 
-struct out {
-	FILE *f;
-	bool everything;       /* only "/" will do */
-	bool rescan_untracked; /* git's token was marked: every directory's rescan name */
-};
-
-static void put(struct out *o, const char *path)
+/* Print the answer; an exit code. */
+static int print_answer(const struct gitfsm_answer *a)
 {
-	fputs(path, o->f);
-	fputc('\0', o->f);
-}
-
-static bool has_git_component(const char *p)
-{
-	for (const char *s = p; *s;) {
-		const char *e = strchrnul(s, '/');
-
-		if (e - s == 4 && strncmp(s, ".git", 4) == 0)
-			return true;
-		if (!*e)
-			break;
-		s = e + 1;
-	}
-	return false;
-}
-
-/*
- * Would git take a path with this component (read-cache.c verify_path,
- * with core.protectNTFS and core.protectHFS on)? No for "." and "..",
- * ".git" in any case, its NTFS spellings (".git", "git~1", then only dots
- * and spaces up to the end or a ':'), and, said conservatively, for HFS
- * any of those once the bytes >= 0x80 are left out (HFS ignores some code
- * points); no too for a '\\' (NTFS) or a control character. ".gitignore"
- * and the like are fine.
- */
-static bool git_accepts_name(const char *name)
-{
-	char skel[NAME_MAX + 1];
-	const char *rest;
-	size_t n = 0;
-
-	for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
-		if (*s < 0x20 || *s == 0x7f || *s == '\\')
-			return false;
-		if (*s < 0x80 && n < sizeof(skel) - 1)
-			skel[n++] = (char)*s;
-	}
-	skel[n] = '\0';
-	if (strcmp(skel, ".") == 0 || strcmp(skel, "..") == 0)
-		return false;
-	if (strncasecmp(skel, ".git", 4) == 0)
-		rest = skel + 4;
-	else if (strncasecmp(skel, "git~1", 5) == 0)
-		rest = skel + 5;
-	else
-		return true;
-	while (*rest == ' ' || *rest == '.')
-		rest++;
-	return *rest != '\0' && *rest != ':';
-}
-
-/*
- * The rescan name of dir (see the top): "dir/x" for the first entry x of
- * dir that git accepts, a file rather than a directory; dir/EMPTY_DIR_NAME
- * when there is none, and o->everything for an empty work tree. Nothing
- * when dir is not a directory (any more): then "dir/" re-reads the listing
- * that held it. With q, queue the subdirectories of dir (not through
- * symlinks, nor those git refuses, such as .git).
- */
-static int put_rescan_name(struct out *o, int top_fd, const char *dir, struct cli_pathq *q)
-{
-	int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	char *file = NULL, *subdir = NULL, *name;
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
-
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return 0;
-		if (errno != EACCES && errno != EPERM)
-			return -errno;
-		d = NULL; /* unreadable: git cannot list it either; name it as empty */
-	} else {
-		d = fdopendir(fd);
-		if (!d) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-	}
-	while (d && r == 0 && !(file && !q)) {
-		struct stat st;
-		unsigned char type;
-
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			r = errno ? -errno : 0;
-			break;
-		}
-		if (!git_accepts_name(de->d_name))
-			continue; /* not even below it: git takes no path through it */
-		type = de->d_type;
-		if (type == DT_UNKNOWN) {
-			if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				continue; /* gone */
-			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
-		}
-		if (type == DT_DIR && q)
-			r = cli_pathq_push(q, cli_child_path(dir, de->d_name));
-		if (r < 0)
-			break;
-		if (type == DT_DIR && !subdir)
-			r = (subdir = strdup(de->d_name)) ? 0 : -ENOMEM;
-		else if (type != DT_DIR && !file)
-			r = (file = strdup(de->d_name)) ? 0 : -ENOMEM;
-	}
-	if (d)
-		closedir(d);
-	if (r == 0 && !file && !subdir && strcmp(dir, ".") == 0) {
-		o->everything = true;
-	} else if (r == 0) {
-		name = cli_child_path(dir, file ? file : subdir ? subdir : EMPTY_DIR_NAME);
-		if (name)
-			put(o, name);
-		else
-			r = -ENOMEM;
-		free(name);
-	}
-	free(file);
-	free(subdir);
-	return r;
-}
-
-/* The rescan name of dir and of every directory below it; "." is the work tree. */
-static int put_tree_rescan(struct out *o, int top_fd, const char *dir)
-{
-	struct cli_pathq q = {0};
-	int r = cli_pathq_push(&q, strdup(dir));
-
-	while (r == 0 && q.head < q.n && !o->everything) {
-		char *p = q.v[q.head++];
-
-		r = put_rescan_name(o, top_fd, p, &q);
-		free(p);
-	}
-	cli_pathq_release(&q);
-	return r;
-}
-
-static int put_link(void *data, const char *path)
-{
-	put(data, path);
-	return 0;
-}
-
-/* The paths for git; o->everything set when only "/" will do. */
-static int put_changes(struct out *o, const struct fst_changes *ch)
-{
-	struct hashmap *rec, *links;
-	int top_fd, r = 0;
-
-	if (ch->fresh) {
-		o->everything = true;
-		return 0;
-	}
-	for (size_t i = 0; i < ch->n; i++) {
-		const struct fst_change *c = &ch->v[i];
-
-		if (!cli_path_is_clean(c->path)) {
-			o->everything = true;
-			return 0;
-		}
-		if (strcmp(c->path, ".") == 0 && (c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
-			o->everything = true;
-			return 0;
-		}
-	}
-
-	rec = cli_recursive_set(ch);
-	links = hashmap_new();
-	top_fd = rec && links ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (top_fd < 0) {
-		r = rec && links ? -errno : -ENOMEM;
-		hashmap_free(rec);
-		hashmap_free(links);
-		return r;
-	}
-	for (size_t i = 0; r == 0 && i < ch->n; i++) {
-		const struct fst_change *c = &ch->v[i];
-		struct stat st;
-		char *s;
-
-		if (strcmp(c->path, ".") == 0 || has_git_component(c->path))
-			continue; /* the top's own attributes; git's own files */
-		if (cli_under_recursive(rec, c->path))
-			continue; /* "d/" and the walk of a recursive ancestor cover it */
-		if (!(c->kinds & (FST_ENTRIES | FST_RECURSIVE))) {
-			put(o, c->path);
-			if (fstatat(top_fd, c->path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    links_note(links, &st) < 0)
-				r = -ENOMEM;
-			continue;
-		}
-		if (asprintf(&s, "%s/", c->path) < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		put(o, s);
-		free(s);
-		if (o->rescan_untracked)
-			continue; /* the walk below names every directory */
-		if (c->kinds & FST_RECURSIVE)
-			r = put_tree_rescan(o, top_fd, c->path);
-		else
-			r = put_rescan_name(o, top_fd, c->path, NULL);
-	}
-	/* a file changed through one name changed under its other names too */
-	if (r == 0)
-		r = links_walk(top_fd, links, true, put_link, o);
-	if (r == 0 && o->rescan_untracked)
-		r = put_tree_rescan(o, top_fd, ".");
-	close(top_fd);
-	hashmap_free(rec);
-	hashmap_free(links);
-	return r;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
-
-/*
- * The answer when nothing better can be said: token, then "/". A token
- * that git has not had before is marked (see "/" and git's untracked cache).
- */
-static int answer_everything(const char *token, bool mark)
-{
-	fputs(token, stdout);
-	if (mark && !ends_with(token, RESCAN_MARK))
-		fputs(RESCAN_MARK, stdout);
-	fputc('\0', stdout);
-	fputs("/", stdout);
-	fputc('\0', stdout);
-	if (fflush(stdout) != 0)
+	if (fwrite(a->buf, 1, a->len, stdout) != a->len || fflush(stdout) != 0)
 		return EXIT_ERROR;
 	return EXIT_OK;
+}
+
+/* The answer when nothing better can be said: token, then "/" (see gitfsm.h). */
+static int answer_everything(const char *token, bool mark)
+{
+	struct gitfsm_answer a = {0};
+	int code = gitfsm_answer_everything(&a, token, mark) < 0 ? cli_error("out of memory")
+								 : print_answer(&a);
+
+	gitfsm_answer_release(&a);
+	return code;
 }
 
 /* First use, or the scope is gone: watch the work tree, check everything. */
@@ -382,16 +87,43 @@ static int start_over(fst_client *c, const char *top)
 	return code;
 }
 
+/* The answer to fstrackd's answer ch, from the work tree (the cwd). */
+static int answer_changes(const struct fst_changes *ch, bool rescan_untracked)
+{
+	struct gitfsm_change *v = calloc(ch->n ? ch->n : 1, sizeof(*v));
+	struct gitfsm_answer a = {0};
+	int top_fd = -1, code, r = v ? 0 : -ENOMEM;
+
+	for (size_t i = 0; v && i < ch->n; i++)
+		v[i] = (struct gitfsm_change){.path = ch->v[i].path, .kinds = ch->v[i].kinds};
+	if (r == 0 && !ch->fresh) {
+		top_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (top_fd < 0)
+			cli_warn("cannot open the work tree: %s; git checks every file",
+				 strerror(errno));
+	}
+	if (r == 0 && top_fd < 0 && !ch->fresh)
+		r = gitfsm_answer_everything(&a, ch->token, true);
+	else if (r == 0)
+		r = gitfsm_answer_changes(&a, ch->token, ch->fresh, rescan_untracked, v, ch->n,
+					  top_fd);
+	code = r < 0 ? cli_error("out of memory") : print_answer(&a);
+	if (top_fd >= 0)
+		close(top_fd);
+	gitfsm_answer_release(&a);
+	free(v);
+	return code;
+}
+
 int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 {
 	const char *version, *last;
 	char *since = NULL;
 	struct fst_changes *ch = NULL;
-	struct out o = {0};
 	fst_client *c = NULL;
-	char *top = NULL, *buf = NULL;
-	size_t len = 0;
-	bool ours;
+	char *top = NULL;
+	size_t since_len;
+	bool ours, rescan_untracked;
 	int r, code;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
@@ -416,8 +148,8 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 	top = realpath(".", NULL);
 	if (!top)
 		return cli_error("cannot resolve the work tree: %s", strerror(errno));
-	o.rescan_untracked = ends_with(last, RESCAN_MARK);
-	since = strndup(last, strlen(last) - (o.rescan_untracked ? strlen(RESCAN_MARK) : 0));
+	rescan_untracked = gitfsm_token_marked(last, &since_len);
+	since = strndup(last, since_len);
 	if (!since) {
 		free(top);
 		return cli_error("out of memory");
@@ -458,25 +190,8 @@ int cmd_git_fsmonitor(const struct cli *cli, int argc, char **argv)
 		code = answer_everything(last, false);
 		goto out;
 	}
-
-	o.f = open_memstream(&buf, &len);
-	if (!o.f) {
-		code = answer_everything(last, false);
-		goto out;
-	}
-	r = put_changes(&o, ch);
-	if (fclose(o.f) != 0 && r == 0)
-		r = -ENOMEM;
-	if (r < 0 || o.everything) {
-		code = answer_everything(ch->token, true);
-		goto out;
-	}
-	fputs(ch->token, stdout);
-	fputc('\0', stdout);
-	fwrite(buf, 1, len, stdout);
-	code = fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+	code = answer_changes(ch, rescan_untracked);
 out:
-	free(buf);
 	fst_changes_free(ch);
 	fst_client_free(c);
 	free(since);

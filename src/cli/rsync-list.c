@@ -56,8 +56,9 @@
 #include <unistd.h>
 
 #include "basic/hashmap.h"
+#include "basic/links.h"
+#include "basic/relpath.h"
 #include "cli/cli-util.h"
-#include "cli/links.h"
 #include "cli/rsync-list.h"
 
 enum { EXACT, DIRS };
@@ -95,7 +96,7 @@ static int emit(struct list *l, int which, const char *name)
  * walk that lists those too (-H), and queue on q (unless NULL) its
  * subdirectories that are on src's filesystem.
  */
-static int read_children(struct list *l, const char *dir, struct cli_pathq *q)
+static int read_children(struct list *l, const char *dir, struct pathq *q)
 {
 	int fd = openat(l->src_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
@@ -132,12 +133,12 @@ static int read_children(struct list *l, const char *dir, struct cli_pathq *q)
 		}
 		if (!q || !S_ISDIR(st.st_mode) || st.st_dev != l->dev)
 			continue;
-		child = cli_child_path(dir, de->d_name);
+		child = relpath_child(dir, de->d_name);
 		if (!child) {
 			r = -ENOMEM;
 			break;
 		}
-		r = cli_pathq_push(q, child);
+		r = pathq_push(q, child);
 		if (r < 0)
 			break;
 	}
@@ -172,13 +173,13 @@ static int emit_contents(struct list *l, int which, const char *d)
 /* "d/" and "x/" for every directory x below d. */
 static int emit_tree(struct list *l, const char *top)
 {
-	struct cli_pathq q = {0};
+	struct pathq q = {0};
 	char *p = strdup(top);
 	int r;
 
 	if (!p)
 		return -ENOMEM;
-	r = cli_pathq_push(&q, p);
+	r = pathq_push(&q, p);
 	while (r == 0 && q.head < q.n) {
 		p = q.v[q.head++];
 		r = emit_contents(l, EXACT, p);
@@ -186,7 +187,7 @@ static int emit_tree(struct list *l, const char *top)
 			r = read_children(l, p, &q);
 		free(p);
 	}
-	cli_pathq_release(&q);
+	pathq_release(&q);
 	return r;
 }
 
@@ -242,7 +243,7 @@ int rsync_list_write(struct rsync_lists *out, const char *src, const struct fst_
 	int r = 0;
 
 	for (size_t i = 0; i < ch->n; i++)
-		if (!cli_path_is_clean(ch->v[i].path))
+		if (!relpath_is_clean(ch->v[i].path))
 			return -EBADMSG;
 	l.src_fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l.src_fd < 0)
@@ -270,7 +271,7 @@ int rsync_list_write(struct rsync_lists *out, const char *src, const struct fst_
 		if (!rec)
 			r = -ENOMEM;
 		for (size_t i = 0; r == 0 && i < ch->n; i++)
-			if (!cli_under_recursive(rec, ch->v[i].path))
+			if (!relpath_under_any(rec, ch->v[i].path))
 				r = emit_change(&l, &ch->v[i]);
 		hashmap_free(rec);
 		/* the other names of changed files with hard links */

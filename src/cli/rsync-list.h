@@ -5,7 +5,7 @@
  * recipe): names whose content may have changed, for rsync --ignore-times
  * (its quick check would skip a file rewritten with its size and mtime
  * kept), and the rest (directories to list again, names to delete), for
- * rsync's quick check. Calls only cli-util, links and basic/hashmap.
+ * rsync's quick check. Calls only cli-util and basic/ (links, relpath, hashmap).
  */
 #ifndef FST_CLI_RSYNC_LIST_H
 #define FST_CLI_RSYNC_LIST_H

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fstrackd: wires the parts together and runs the loop. The loop (loop.c)
- * serves the protocol server's socket and clients (server.c), every
+ * serves the protocol server's socket and clients (server.c), git's
+ * fsmonitor sockets of the work trees that ask (gitipc.c), every
  * filesystem's fanotify group and catch-up scans (the tracker), the
  * group-commit timer, the mount table, and the signals below. main.c
  * only builds and connects them.
@@ -25,6 +26,7 @@
 
 #include "basic/log.h"
 #include "basic/util.h"
+#include "daemon/gitipc.h"
 #include "daemon/loop.h"
 #include "daemon/server.h"
 #include "daemon/tracker.h"
@@ -477,7 +479,8 @@ int main(int argc, char **argv)
 	};
 	struct signals sg = {.fd = -1};
 	int lock_fd = -1;
-	struct tracker_observer obs, wobs;
+	struct tracker_observer obs, wobs, git_obs;
+	struct gitipc *git = NULL;
 	struct server *srv = NULL;
 	struct wserver *wsrv = NULL;
 	char wsock[PATH_MAX];
@@ -549,6 +552,15 @@ int main(int argc, char **argv)
 		r = tracker_add_observer(t, &wobs);
 		wserver_set_tracker(wsrv, t);
 	}
+	if (r == 0)
+		r = gitipc_new(&(struct gitipc_config){.state_dir = o.tracker.state_dir}, loop, t,
+			       &git);
+	if (r == 0) {
+		gitipc_observer(git, &git_obs);
+		r = tracker_add_observer(t, &git_obs);
+	}
+	if (r == 0)
+		r = server_add_op(srv, "git-daemon", gitipc_request, git);
 	if (r == 0) {
 		server_set_tracker(srv, t);
 		sg.tracker = t;
@@ -558,11 +570,13 @@ int main(int argc, char **argv)
 		log_info("fstrackd %s started (pid %d), state %s, socket %s", FST_VERSION,
 			 (int)getpid(), o.tracker.state_dir, o.server.socket_path);
 		tracker_load(t);
+		gitipc_load(git);
 		r = loop_run(loop);
 		if (r < 0)
 			log_errno(LOG_LEVEL_ERR, r, "epoll_wait");
 	}
 	/* clients first, then what they waited for, then the journals */
+	git = gitipc_free(git);
 	srv = server_free(srv);
 	wsrv = wserver_free(wsrv);
 	loop_finish_round(loop);

@@ -89,6 +89,12 @@ struct server {
 	unsigned root_reserve;	     /* the last places, root's only */
 	struct loop_defer wake_node; /* held connections to look at again */
 	uint64_t start_ns;
+	struct {
+		const char *op;
+		server_op_fn fn;
+		void *data;
+	} ops[SERVER_OPS_MAX]; /* other front ends' requests */
+	size_t n_ops;
 };
 
 static void client_close(struct client *c);
@@ -800,6 +806,25 @@ static bool strings_are_clean(struct json_object *req)
 	return true;
 }
 
+/* A request of another front end (server_add_op), or an unknown one. */
+static void do_other(struct client *c, const char *op, struct json_object *req)
+{
+	struct server *srv = c->srv;
+	struct json_object *o;
+
+	for (size_t i = 0; i < srv->n_ops; i++) {
+		if (strcmp(srv->ops[i].op, op) != 0)
+			continue;
+		o = srv->ops[i].fn(srv->ops[i].data, &c->caller, req);
+		if (o)
+			send_json(c, o);
+		else
+			send_error(c, ENOMEM, "out of memory");
+		return;
+	}
+	send_error(c, EINVAL, "unknown op \"%s\"", op);
+}
+
 static void dispatch(struct client *c, struct json_object *req)
 {
 	struct json_object *v;
@@ -843,7 +868,7 @@ static void dispatch(struct client *c, struct json_object *req)
 	else if (!strcmp(op, "status"))
 		do_status(c);
 	else
-		send_error(c, EINVAL, "unknown op \"%s\"", op);
+		do_other(c, op, req);
 }
 
 /*
@@ -1147,6 +1172,17 @@ void server_observer(struct server *srv, struct tracker_observer *ret)
 	    .ready = on_ready,
 	    .detached = on_detached,
 	};
+}
+
+int server_add_op(struct server *srv, const char *op, server_op_fn fn, void *data)
+{
+	if (srv->n_ops == SERVER_OPS_MAX)
+		return -ENOSPC;
+	srv->ops[srv->n_ops].op = op;
+	srv->ops[srv->n_ops].fn = fn;
+	srv->ops[srv->n_ops].data = data;
+	srv->n_ops++;
+	return 0;
 }
 
 void server_set_tracker(struct server *srv, struct tracker *t)

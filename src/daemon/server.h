@@ -33,6 +33,18 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 void server_set_tracker(struct server *s, struct tracker *t);
 /* The observer to give the tracker: commits, scans done, filesystems gone. */
 void server_observer(struct server *s, struct tracker_observer *ret);
+/*
+ * A request another front end answers on this socket (the git IPC's
+ * "git-daemon"): fn gets the caller, fixed at connect, and the request,
+ * and returns the response object, "ok" and the rest ("v" is added), or
+ * NULL when out of memory. At most SERVER_OPS_MAX; -ENOSPC past it.
+ */
+struct json_object;
+struct perm_caller;
+typedef struct json_object *(*server_op_fn)(void *data, const struct perm_caller *caller,
+					    struct json_object *req);
+#define SERVER_OPS_MAX 8
+int server_add_op(struct server *s, const char *op, server_op_fn fn, void *data);
 /* Close every client and the socket (unlinked). */
 struct server *server_free(struct server *s);
 

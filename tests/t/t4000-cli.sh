@@ -39,10 +39,11 @@ fst_lazy_prereq NM '
 
 # The layers of src/cli, read from the objects of the build: who calls
 # (or reads) a global symbol defined in another file. fstrack.c reaches
-# backup.c and git-fsmonitor.c only through commands.h; the command files
-# use only the helpers; rsync-list.c uses links.c and cli-util.c, links.c
-# uses cli-util.c, cli-util.c uses no other file of src/cli.
-cli_files="fstrack backup git-fsmonitor cli-util links rsync-list"
+# backup.c, git-fsmonitor.c and git-daemon.c only through commands.h; the command files
+# use only the helpers; rsync-list.c uses cli-util.c, cli-util.c uses no
+# other file of src/cli (the hard-link walk and relative paths are in
+# src/basic, git's answer in src/gitfsm: shared with the daemon).
+cli_files="fstrack backup git-fsmonitor git-daemon cli-util rsync-list"
 
 test_expect_success NM 'the files of src/cli call one way: commands, then helpers' '
 	o=$FST_BUILD_DIR/fstrack.p &&
@@ -60,18 +61,19 @@ test_expect_success NM 'the files of src/cli call one way: commands, then helper
 	awk "NR == FNR { def[\$1] = \$2; next } (\$2 in def) && def[\$2] != \$1 { print \$1, def[\$2], \$2 }" \
 		defined used >edges &&
 	grep -q "^fstrack backup cmd_backup\$" edges &&
-	grep -q "^links cli-util cli_pathq_push\$" edges &&
+	grep -q "^rsync-list cli-util cli_recursive_set\$" edges &&
 	while read from to sym
 	do
 		case "$from $to $sym" in
 		"fstrack backup cmd_"* | "fstrack backup backup_"*) ;;
 		"fstrack git-fsmonitor cmd_"* | "fstrack git-fsmonitor git_fsmonitor_"*) ;;
-		"fstrack "* | "backup "* | "git-fsmonitor "*)
+		"fstrack git-daemon cmd_"* | "fstrack git-daemon git_daemon_"*) ;;
+		"fstrack "* | "backup "* | "git-fsmonitor "* | "git-daemon "*)
 			case $to in
-			cli-util | links | rsync-list) ;;
+			cli-util | rsync-list) ;;
 			*) echo "$from.c uses $sym of $to.c"; return 1 ;;
 			esac ;;
-		"rsync-list cli-util "* | "rsync-list links "* | "links cli-util "*) ;;
+		"rsync-list cli-util "*) ;;
 		*) echo "$from.c uses $sym of $to.c"; return 1 ;;
 		esac
 	done <edges

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "basic/hashmap.h"
-#include "cli/cli-util.h"
-#include "cli/links.h"
+#include "basic/links.h"
+#include "basic/relpath.h"
 
 int links_note(struct hashmap *inos, const struct stat *st)
 {
@@ -26,7 +26,7 @@ int links_note(struct hashmap *inos, const struct stat *st)
 int links_walk(int top_fd, const struct hashmap *inos, bool skip_git,
 	       int (*found)(void *data, const char *path), void *data)
 {
-	struct cli_pathq q = {0};
+	struct pathq q = {0};
 	struct stat top;
 	int r;
 
@@ -34,7 +34,7 @@ int links_walk(int top_fd, const struct hashmap *inos, bool skip_git,
 		return 0;
 	if (fstat(top_fd, &top) < 0)
 		return -errno;
-	r = cli_pathq_push(&q, strdup("."));
+	r = pathq_push(&q, strdup("."));
 	while (r == 0 && q.head < q.n) {
 		char *dir = q.v[q.head++];
 		int fd = openat(top_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -61,9 +61,9 @@ int links_walk(int top_fd, const struct hashmap *inos, bool skip_git,
 			}
 			if (type == DT_DIR) {
 				if (!(skip_git && strcmp(de->d_name, ".git") == 0))
-					r = cli_pathq_push(&q, cli_child_path(dir, de->d_name));
+					r = pathq_push(&q, relpath_child(dir, de->d_name));
 			} else if (type == DT_REG && hashmap_get(inos, &ino, sizeof(ino))) {
-				char *p = cli_child_path(dir, de->d_name);
+				char *p = relpath_child(dir, de->d_name);
 
 				r = p ? found(data, p) : -ENOMEM;
 				free(p);
@@ -73,6 +73,6 @@ int links_walk(int top_fd, const struct hashmap *inos, bool skip_git,
 			closedir(d);
 		free(dir);
 	}
-	cli_pathq_release(&q);
+	pathq_release(&q);
 	return r;
 }

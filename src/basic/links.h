@@ -6,10 +6,10 @@
  * links_note(), then let links_walk() find every name below top_fd whose
  * inode is noted (by d_ino, reading directories only; not into other
  * filesystems, nor into ".git" directories when skip_git). Calls only
- * cli-util and basic/hashmap.
+ * relpath and hashmap.
  */
-#ifndef FST_CLI_LINKS_H
-#define FST_CLI_LINKS_H
+#ifndef FST_LINKS_H
+#define FST_LINKS_H
 
 #include <stdbool.h>
 

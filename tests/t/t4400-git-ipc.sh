@@ -1,0 +1,305 @@
+#!/bin/sh
+test_description='fstrack git-daemon: fstrackd answers git'\''s builtin fsmonitor protocol
+
+With core.fsmonitor = true, git (>= 2.55) asks the daemon on
+.git/fsmonitor--daemon.ipc and starts its own only when nobody answers.
+"fstrack git-daemon enable" has fstrackd answer there. Each step compares
+"git status --porcelain=v2" (normal and -uall) through the socket with
+git status without fsmonitor, checks in git'\''s trace2 events that git
+got its answer over the socket and started no daemon of its own, and that
+answers are precise (not "/") when they can be. Also: the protocol spoken
+directly (tokens, "flush", a probe, an answer of many packets), who is
+answered, a user'\''s own repository, a linked work tree, "git
+fsmonitor--daemon stop", taking the socket over from git'\''s own daemon,
+disable, and the errors of the command.'
+
+. "$(dirname "$0")"/../lib/test-lib.sh
+
+. "$FST_SRC_DIR"/tests/lib/git-lib.sh
+. "$FST_SRC_DIR"/tests/lib/git-ipc-lib.sh
+
+P=ROOT,TMPFS,FANOTIFY,GIT255
+
+T=$SHARNESS_TRASH_DIRECTORY
+SOCK=$T/mnt/repo/.git/fsmonitor--daemon.ipc
+
+g() {
+	(cd repo && git -c user.name=t -c user.email=t@t "$@")
+}
+
+work() {
+	fst-test-tool workload --seed "$1" --ops "${2:-20}" repo/w >/dev/null
+}
+
+# git status in ./repo with its trace2 events in $T/trace.json
+status_traced() {
+	rm -f "$T/trace.json" &&
+	(cd repo && GIT_TRACE2_EVENT="$T/trace.json" git status --porcelain=v2 >/dev/null)
+}
+
+test_expect_success $P 'setup: a repository on a tmpfs, enabled' '
+	fst_mount_tmpfs "$PWD/mnt" &&
+	fst_daemon_start &&
+	git init -q mnt/repo &&
+	ln -s mnt/repo repo &&
+	mkdir repo/w &&
+	work 4400 150 &&
+	mkdir -p repo/a/b repo/x/y &&
+	for d in a a/b x x/y; do echo t >repo/$d/t1; echo t >repo/$d/t2; done &&
+	g add -A && g commit -q -m init &&
+	g config core.untrackedCache true &&
+	fstrack git-daemon enable repo >out &&
+	grep "fstrackd answers git.s fsmonitor requests for $(cd repo && pwd -P)" out &&
+	test "$(g config core.fsmonitor)" = true &&
+	test -S "$SOCK" &&
+	test "$(stat -c "%a %u" "$SOCK")" = "600 0" &&
+	fstrack git-daemon status repo >st &&
+	grep "^state: *listening" st &&
+	fstrack status --json >status.json &&
+	fst-test-tool json status.json scopes "*" path | grep -x "$(cd repo && pwd -P)"
+'
+
+test_expect_success $P 'first status: "/" with a marked token, then every directory re-read' '
+	status_traced &&
+	ipc_used "$T/trace.json" first &&
+	ipc_trivial "$T/trace.json" &&
+	(cd repo && GIT_TRACE_FSMONITOR="$T/trace.fsm" git status >/dev/null) &&
+	grep -q "read fsmonitor extension successful .fst1:.*+untracked-rescan" "$T/trace.fsm" &&
+	hook_paths_real "$T/trace.fsm" &&
+	ipc_status first
+'
+
+test_expect_success $P 'precise answers, right, after each of 12 work loads' '
+	i=1 &&
+	while test $i -le 12
+	do
+		work $((4410 + $i)) &&
+		status_traced &&
+		ipc_used "$T/trace.json" "round $i" &&
+		if ipc_trivial "$T/trace.json"
+		then
+			echo "round $i: answered \"/\""
+			return 1
+		fi &&
+		ipc_status "round $i" || return 1
+		if test $(($i % 4)) = 0
+		then
+			g add -A && g commit -q -m r$i || return 1
+		fi
+		i=$(($i + 1))
+	done
+'
+
+test_expect_success $P 'new untracked directory, a removed tracked file, hard links' '
+	mkdir -p repo/a/b/new/deeper &&
+	: >repo/a/b/new/deeper/u &&
+	rm repo/x/t1 &&
+	echo h >repo/a/hl &&
+	ln repo/a/hl repo/x/hl2 &&
+	status_traced &&
+	! ipc_trivial "$T/trace.json" &&
+	ipc_status "simple changes" &&
+	g add -A && g commit -q -m hl &&
+	echo more >>repo/a/hl &&
+	ipc_status "written through one name"
+'
+
+test_expect_success $P,PYTHON3 'the protocol spoken directly: tokens, flush, a probe' '
+	ipc_query "$SOCK" builtin:fake >fake &&
+	head -n 1 fake | grep "^fst1:[0-9a-f]*:[0-9]*+untracked-rescan\$" &&
+	sed -n 2p fake | grep -x / &&
+	test "$(wc -l <fake)" = 2 &&
+	tok=$(head -n 1 fake | sed "s/+untracked-rescan\$//") &&
+	echo changed >repo/w/direct &&
+	ipc_query "$SOCK" "$tok" >answer &&
+	head -n 1 answer | grep "^fst1:" &&
+	grep -x w/direct answer &&
+	! grep -x / answer &&
+	ipc_query "$SOCK" 1700000000000000000 >v1 &&
+	sed -n 2p v1 | grep -x / &&
+	ipc_query "$SOCK" flush >flush &&
+	sed -n 2p flush | grep -x / &&
+	test "$(head -n 1 flush)" != "$(head -n 1 fake)" &&
+	"$FST_PYTHON" -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.close()" "$SOCK" &&
+	ipc_query "$SOCK" "$tok" >again &&
+	grep -x w/direct again
+'
+
+# More than 65516 bytes of paths: the answer comes in several packets.
+test_expect_success $P,PYTHON3 'a long answer in many packets; git reads it whole' '
+	tok=$(ipc_query "$SOCK" builtin:fake | head -n 1 | sed "s/+untracked-rescan\$//") &&
+	mkdir repo/many &&
+	i=0 &&
+	while test $i -lt 1500
+	do
+		: >repo/many/a-rather-long-file-name-so-that-the-answer-is-long-$i || return 1
+		i=$(($i + 1))
+	done &&
+	IPC_PACKETS=$T/packets ipc_query "$SOCK" "$tok" >long &&
+	test "$(cat "$T/packets")" -ge 2 &&
+	test "$(grep -c "^many/" long)" -ge 1500 &&
+	ipc_status "1,500 new files"
+'
+
+# The socket is 0600; with it opened up, the daemon still answers nobody
+# but its owner and root (SO_PEERCRED).
+test_expect_success $P,PYTHON3,SETPRIV 'only the owner and root are answered' '
+	chmod 666 "$SOCK" &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$FST_PYTHON" -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+try:
+    s.sendall(b\"0010builtin:fake0000\")
+    data = s.recv(100)
+except (ConnectionResetError, BrokenPipeError):
+    data = b\"\"
+sys.exit(3 if data else 0)
+" "$SOCK" ;
+	rc=$? &&
+	chmod 600 "$SOCK" &&
+	test $rc = 0 &&
+	grep "uid 65534 is neither its owner (uid 0) nor root; not answered" "$FST_DAEMON_LOG" &&
+	ipc_query "$SOCK" builtin:fake | sed -n 2p | grep -x /
+'
+
+# A user's repository: the socket is theirs, and the answer is made with
+# their rights (the changes are made by root, with modes of every kind,
+# then handed to the user).
+test_expect_success $P,SETPRIV 'a user'\''s own repository: their socket, answered' '
+	mkdir mnt/user mnt/user-home &&
+	chown 65534:65534 mnt/user mnt/user-home &&
+	as_user() {
+		(cd mnt/user && HOME=$T/mnt/user-home setpriv --reuid=65534 --regid=65534 \
+			--clear-groups "$@")
+	} &&
+	user_work() {
+		fst-test-tool workload --seed $1 --ops ${2:-30} mnt/user/repo/w >/dev/null &&
+		chown -R 65534:65534 mnt/user/repo/w &&
+		chmod -R u+rwX mnt/user/repo/w
+	} &&
+	as_user git init -q repo &&
+	as_user mkdir repo/w &&
+	user_work 4401 60 &&
+	as_user git -C repo add -A &&
+	as_user git -C repo -c user.name=u -c user.email=u@u commit -q -m files &&
+	as_user git -C repo config core.untrackedCache true &&
+	as_user fstrack git-daemon enable repo &&
+	test "$(stat -c "%a %u" mnt/user/repo/.git/fsmonitor--daemon.ipc)" = "600 65534" &&
+	as_user git -C repo status >/dev/null &&
+	i=0 &&
+	while test $i -lt 4
+	do
+		user_work $((4402 + $i)) &&
+		rm -f "$T/mnt/user-home/utrace.json" &&
+		as_user env GIT_TRACE2_EVENT="$T/mnt/user-home/utrace.json" git -C repo status --porcelain=v2 -uall >with &&
+		as_user git -C repo --no-optional-locks -c core.fsmonitor= status --porcelain=v2 -uall >without &&
+		test_cmp without with &&
+		ipc_used "$T/mnt/user-home/utrace.json" "user round $i" || return 1
+		i=$(($i + 1))
+	done &&
+	as_user fstrack git-daemon list >list &&
+	grep "listening.*mnt/user/repo" list &&
+	! grep "mnt/repo\$" list &&
+	as_user fstrack git-daemon disable repo &&
+	test ! -e mnt/user/repo/.git/fsmonitor--daemon.ipc
+'
+
+# core.fsmonitor is the repository's, shared by its work trees: disabling
+# one leaves it set while fstrackd answers for another.
+test_expect_success $P 'a linked work tree: its own socket in .git/worktrees' '
+	g worktree add -q ../linked &&
+	fstrack git-daemon enable mnt/linked >out &&
+	grep "socket $(cd repo && pwd -P)/.git/worktrees/linked/fsmonitor--daemon.ipc" out &&
+	test -S repo/.git/worktrees/linked/fsmonitor--daemon.ipc &&
+	(cd mnt/linked && git status >/dev/null) &&
+	echo new >mnt/linked/w/linked-new &&
+	rm -f "$T/ltrace.json" &&
+	(cd mnt/linked && GIT_TRACE2_EVENT="$T/ltrace.json" git status --porcelain=v2 -uall) >with &&
+	(cd mnt/linked && git --no-optional-locks -c core.fsmonitor= status --porcelain=v2 -uall) >without &&
+	test_cmp without with &&
+	ipc_used "$T/ltrace.json" linked &&
+	fstrack git-daemon disable mnt/linked >out &&
+	grep "core.fsmonitor stays true" out &&
+	test "$(g config core.fsmonitor)" = true &&
+	test ! -e repo/.git/worktrees/linked/fsmonitor--daemon.ipc &&
+	g worktree remove --force ../linked
+'
+
+test_expect_success $P 'git fsmonitor--daemon stop: fstrackd stops answering there' '
+	(cd repo && git fsmonitor--daemon status) >st &&
+	grep "is watching" st &&
+	(cd repo && git fsmonitor--daemon stop) &&
+	test_expect_code 1 fstrack git-daemon status repo &&
+	test ! -e "$SOCK" &&
+	test "$(g config core.fsmonitor)" = true &&
+	grep "no longer answering for .*git asked it to stop" "$FST_DAEMON_LOG"
+'
+
+# Now nobody answers, and core.fsmonitor is still true: git starts its own
+# daemon (the positive control of "git started no daemon"; HOME tells it
+# from other git daemons: it changes into HOME), and enable asks it to
+# stop, as "git fsmonitor--daemon stop" would, and takes the socket.
+test_expect_success $P 'enable takes the socket over from git'\''s own daemon' '
+	mkdir ghome &&
+	rm -f "$T/trace.json" &&
+	(cd repo && HOME=$T/ghome GIT_TRACE2_EVENT="$T/trace.json" git status >/dev/null) &&
+	grep -q fsmonitor--daemon "$T/trace.json" &&
+	for p in $(pgrep -f "fsmonitor--daemon run")
+	do
+		test "$(readlink /proc/$p/cwd)" = "$T/ghome" && echo $p
+	done >gpid &&
+	test "$(wc -l <gpid)" = 1 &&
+	fstrack git-daemon enable repo &&
+	fstrack git-daemon status repo &&
+	n=0 &&
+	while kill -0 $(cat gpid) 2>/dev/null
+	do
+		test $n -lt 50 || { echo "git'\''s daemon $(cat gpid) is still running"; return 1; }
+		sleep 0.1
+		n=$(($n + 1))
+	done &&
+	grep "asked to stop" "$FST_DAEMON_LOG" &&
+	status_traced &&
+	ipc_used "$T/trace.json" "taken over" &&
+	ipc_trivial "$T/trace.json" &&
+	ipc_status "taken over"
+'
+
+test_expect_success $P 'disable: core.fsmonitor unset, socket gone, git starts nothing' '
+	fstrack git-daemon disable repo >out &&
+	grep "no longer answers git" out &&
+	test_must_fail g config core.fsmonitor &&
+	test ! -e "$SOCK" &&
+	test_expect_code 1 fstrack git-daemon status repo &&
+	status_traced &&
+	! grep -q "fsm_client\|fsmonitor--daemon" "$T/trace.json" &&
+	test_expect_code 1 fstrack git-daemon disable repo 2>err &&
+	grep "does not answer git for" err
+'
+
+test_expect_success $P 'errors: not a repository, an old git, unknown actions' '
+	mkdir mnt/plain &&
+	test_expect_code 1 fstrack git-daemon enable mnt/plain 2>err &&
+	grep "not in the work tree of a git repository" err &&
+	mkdir old-git &&
+	printf "#!/bin/sh\nif test \"\$1\" = version; then echo \"git version 2.39.5\"; exit 0; fi\nexec \"%s\" \"\$@\"\n" \
+		"$FST_GIT" >old-git/git &&
+	chmod +x old-git/git &&
+	test_expect_code 1 env PATH="$PWD/old-git:$PATH" fstrack git-daemon enable repo 2>err &&
+	grep "from git 2.55 on" err &&
+	test_must_fail g config core.fsmonitor &&
+	test_expect_code 2 fstrack git-daemon frobnicate 2>err &&
+	grep "no action" err &&
+	test_expect_code 2 fstrack git-daemon 2>err &&
+	fstrack help git-daemon | grep "usage: fstrack .*git-daemon enable"
+'
+
+# Unmount before sharness removes the trash directory (its rm -rf must not
+# walk into the mount).
+test_expect_success $P 'stop the daemon, unmount' '
+	fst_daemon_stop &&
+	umount "$PWD/mnt"
+'
+
+fst_done

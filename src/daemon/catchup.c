@@ -24,6 +24,7 @@ struct root {
 	struct fhandle handle;
 	char *path;	    /* as watched, for logs */
 	uint64_t since_seq; /* the oldest position its tokens may name */
+	bool new_scope;	    /* watched in this attachment: no history gap */
 };
 
 /* One place the scan found, recorded by the loop's thread at the end. */
@@ -182,7 +183,7 @@ struct catchup *catchup_free(struct catchup *c)
 /* ---- roots ---------------------------------------------------------- */
 
 int catchup_add_root(struct catchup *c, const void *owner, const struct fhandle *h,
-		     const char *path, uint64_t since_seq)
+		     const char *path, uint64_t since_seq, bool new_scope)
 {
 	char *p = strdup(path);
 
@@ -190,13 +191,13 @@ int catchup_add_root(struct catchup *c, const void *owner, const struct fhandle 
 		free(p);
 		return -ENOMEM;
 	}
-	c->roots[c->n_roots++] = (struct root){owner, *h, p, since_seq};
+	c->roots[c->n_roots++] = (struct root){owner, *h, p, since_seq, new_scope};
 	/*
 	 * Its tokens name positions from before this attachment: the gap of
 	 * the attachment applies to it too. A round that has not begun yet
 	 * takes it along; one already begun (or done) must be done again.
 	 */
-	if (c->cfg.history && c->history_scanned && since_seq < c->attach_seq)
+	if (c->cfg.history && c->history_scanned && !new_scope)
 		gap_open(c, c->cfg.history_gap_ns, "a scope attached again", true);
 	return 0;
 }
@@ -315,7 +316,7 @@ static int plan_round(struct catchup *c)
 		char path[PATH_MAX];
 		int r;
 
-		if (c->scanning_history_only && c->roots[i].since_seq >= c->attach_seq)
+		if (c->scanning_history_only && c->roots[i].new_scope)
 			continue; /* its tokens are younger than the gap */
 		r = fhandle_resolve(mfd, &c->roots[i].handle, path, sizeof(path));
 		if (r < 0) {

@@ -76,12 +76,15 @@ struct catchup *catchup_free(struct catchup *c);
 
 /*
  * A root to scan; owner identifies it for catchup_remove_root. since_seq:
- * the oldest journal position its tokens may name. A root whose tokens
- * are older than this filesystem's attachment, added after the first
- * scan of the attachment's gap began, gets that gap scanned again.
+ * the oldest journal position its tokens may name. new_scope: it was
+ * watched during this attachment, so none of its tokens is older than
+ * the attachment (positions cannot tell: a token issued before a crash
+ * may name the very position the journal resumes at). A root that is not
+ * new, added after the first scan of the attachment's gap began, gets
+ * that gap scanned again; a new one is left out of that gap's scans.
  */
 int catchup_add_root(struct catchup *c, const void *owner, const struct fhandle *h,
-		     const char *path, uint64_t since_seq);
+		     const char *path, uint64_t since_seq, bool new_scope);
 void catchup_remove_root(struct catchup *c, const void *owner);
 
 /* The watcher read its queue empty; it began reading at start_ns. */

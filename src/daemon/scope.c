@@ -196,7 +196,7 @@ static int scope_attach(struct tracker *t, struct scope *s, char *err, size_t er
 		snprintf(s->journal_uuid, sizeof(s->journal_uuid), "%s", hex);
 		s->added_seq = journal_next_seq(fs->journal);
 	}
-	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq);
+	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq, false);
 	if (r == 0) {
 		r = link_to_fs(s, fs);
 		if (r < 0)
@@ -405,7 +405,7 @@ int scope_watch(struct tracker *t, int fd, const char *path, uid_t owner, struct
 		goto fail_fs;
 	}
 	s->added_seq = journal_next_seq(fs->journal);
-	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq);
+	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq, true);
 	if (r == 0) {
 		r = link_to_fs(s, fs);
 		if (r < 0)

@@ -701,6 +701,20 @@ static void job_run(void *data, const atomic_bool *cancelled)
 	wquery_run(j->wq, cancelled);
 }
 
+static void job_done(void *data, bool cancelled);
+
+/*
+ * Run j on a worker. The workers are started with the first job, not in
+ * wserver_new(): threads made before fstrackd detaches (fork) would not be
+ * in the daemon.
+ */
+static int submit(struct wserver *srv, const void *owner, struct wjob *j)
+{
+	int r = srv->jobs ? 0 : jobs_new(srv->loop, srv->cfg.threads, JOB_QUEUE_MAX, &srv->jobs);
+
+	return r < 0 ? r : jobs_submit(srv->jobs, owner, job_run, job_done, j);
+}
+
 static void wjob_free(struct wjob *j)
 {
 	wquery_free(j->wq);
@@ -870,7 +884,7 @@ static void run_query(struct wclient *c, json_object *args, json_object *spec, e
 		send_error(c, "query failed: out of memory");
 		return;
 	}
-	k = jobs_submit(srv->jobs, c, job_run, job_done, j);
+	k = submit(srv, c, j);
 	if (k < 0) {
 		wjob_free(j);
 		send_error(c,
@@ -1017,7 +1031,7 @@ static bool sub_submit(struct wsub *s, struct rootref *r, struct wq *q, const st
 	if (!j)
 		return false;
 	j->sub = s;
-	if (jobs_submit(c->srv->jobs, s, job_run, job_done, j) < 0) {
+	if (submit(c->srv, s, j) < 0) {
 		wjob_free(j);
 		c->srv->starved = true;
 		return false;
@@ -1162,7 +1176,8 @@ static void sub_cancel(struct wsub *s, bool tell)
 			c->n_subs--;
 			break;
 		}
-	jobs_cancel(c->srv->jobs, s);
+	if (c->srv->jobs)
+		jobs_cancel(c->srv->jobs, s);
 	if (tell) {
 		json_object *o = sub_pdu(s);
 
@@ -1983,7 +1998,8 @@ static void client_close(struct wclient *c)
 		}
 	srv->n_clients--;
 	c->dead = true;
-	jobs_cancel(srv->jobs, c);
+	if (srv->jobs)
+		jobs_cancel(srv->jobs, c);
 	while (c->subs)
 		sub_cancel(c->subs, false);
 	vacate_states(c);
@@ -2211,9 +2227,8 @@ int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wser
 		free(srv);
 		return -ENOMEM;
 	}
-	r = jobs_new(loop, srv->cfg.threads, JOB_QUEUE_MAX, &srv->jobs);
-	if (r == 0)
-		r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
+	/* the workers start with the first query: after fstrackd detached (fork) */
+	r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
 				      &srv->listener);
 	if (r == 0)
 		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);

@@ -2,10 +2,9 @@
 # fsmonitor protocol); sourced after test-lib.sh and git-lib.sh.
 #
 # They need a git that talks to an fsmonitor daemon on Linux, 2.55 or
-# later: $FST_TEST_GIT, else the git on PATH when it is new enough, else
-# the one built from source at /work/tools/git/bin/git on the project's
-# test machines. The test suite never builds git; without one the tests
-# are skipped and say why (prerequisite GIT255). The git found is put
+# later: $FST_TEST_GIT, else the git on PATH when it is new enough. The
+# test suite never builds git; without one the tests are skipped and say
+# why (prerequisite GIT255). The git found is put
 # first in PATH (as a link named git in the trash directory), so that
 # plain "git" and same_status use it.
 
@@ -31,8 +30,6 @@ if test -n "$FST_TEST_GIT"; then
 	fi
 elif command -v git >/dev/null && fst__git_new_enough git; then
 	FST_GIT=$(command -v git)
-elif test -x /work/tools/git/bin/git && fst__git_new_enough /work/tools/git/bin/git; then
-	FST_GIT=/work/tools/git/bin/git
 else
 	FST_GIT_WHY="no git >= 2.55 (git's Linux fsmonitor daemon protocol): the git on PATH is '$(git version 2>/dev/null || echo missing)' and FST_TEST_GIT is not set; the tests do not build git"
 fi

@@ -47,8 +47,7 @@ answer_problem(struct answer *a, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Is p a well-formed path of the contract: "." or a/b/c, no "", ".", ".." parts? */
-static bool path_well_formed(const char *p, size_t len)
+bool path_well_formed(const char *p, size_t len)
 {
 	size_t start = 0;
 

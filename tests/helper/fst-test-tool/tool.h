@@ -9,6 +9,8 @@
  *   answer.c    `validate`, `has`, `covers`, `answer`, `json`: reading answers and
  *               the coverage rule of docs/design.md ("The promise")
  *   check.c     `check`, `oracle`: an answer against two manifests
+ *   gitcheck.c  `gitcheck`: an answer of git's fsmonitor protocol against two
+ *               manifests, the way git uses it
  *   workload.c  `workload`, `storm`: deterministic operations on a tree
  *   probes.c    `probe-fanotify`, `shutdown`, `mmap-write`, `splice-write`,
  *               `copy-range`: system calls the shell cannot make
@@ -156,6 +158,8 @@ struct answer {
 	unsigned problems;	 /* contract violations found while loading (on stderr) */
 };
 
+/* Is p a well-formed path of the contract: "." or a/b/c, no "", ".", ".." parts? */
+bool path_well_formed(const char *p, size_t len);
 /* Load an answer, counting (and printing) every break of the contract. */
 void answer_load(const char *file, struct answer *a);
 void answer_release(struct answer *a);
@@ -193,10 +197,11 @@ int cmd_answer(int argc, char **argv);
 int cmd_json(int argc, char **argv);
 
 /* ------------------------------------------------------------------ */
-/* check.c, workload.c, probes.c                                        */
+/* check.c, gitcheck.c, workload.c, probes.c                                        */
 
 int cmd_check(int argc, char **argv);
 int cmd_oracle(int argc, char **argv);
+int cmd_gitcheck(int argc, char **argv);
 int cmd_workload(int argc, char **argv);
 int cmd_storm(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);

@@ -59,31 +59,62 @@ fst_lazy_prereq PYTHON3 '
 
 # ipc_query SOCKET REQUEST: speak git's simple IPC as git does (the request
 # as pkt-lines and a flush; the answer up to a flush) and print the answer
-# with its NULs as newlines. Fails when the daemon hangs up without an
-# answer. With IPC_PACKETS=FILE, the number of data packets goes there.
+# with its NULs as newlines. Fails, saying "the daemon hung up without an
+# answer", when the daemon closes the connection (or resets it) before the
+# flush. With IPC_PACKETS=FILE, the number of data packets goes there; with
+# IPC_RAW=FILE, the answer's bytes as they came (for fst-test-tool
+# gitcheck); with IPC_AS="setpriv ...", the client runs under that command.
 ipc_query() {
-	"$FST_PYTHON" - "$1" "$2" "${IPC_PACKETS:-/dev/null}" <<-\EOF
-	import socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.connect(sys.argv[1])
-	m = sys.argv[2].encode()
-	s.sendall(b"%04x" % (len(m) + 4) + m + b"0000")
-	buf, answer, packets = b"", b"", 0
-	while True:
-	    while len(buf) < 4 or (int(buf[:4], 16) > 4 and len(buf) < int(buf[:4], 16)):
-	        more = s.recv(65536)
-	        if not more:
-	            sys.exit("the daemon hung up without an answer")
-	        buf += more
-	    n = int(buf[:4], 16)
-	    if n == 0:
-	        break
-	    answer += buf[4:n]
-	    packets += 1
-	    buf = buf[n:]
-	sys.stdout.buffer.write(answer.replace(b"\0", b"\n"))
-	open(sys.argv[3], "w").write("%d\n" % packets)
-	EOF
+	$IPC_AS "$FST_PYTHON" -c "$fst__ipc_client" "$1" "$2" "${IPC_PACKETS:-/dev/null}" \
+		"${IPC_RAW:-/dev/null}"
+}
+
+# (It connects from the socket's directory, as git does: a path in the
+# trash directory may be longer than a socket address can be.)
+fst__ipc_client='
+import os, socket, sys
+def hung_up():
+    sys.exit("the daemon hung up without an answer")
+packets_file, raw_file = os.path.abspath(sys.argv[3]), os.path.abspath(sys.argv[4])
+s = socket.socket(socket.AF_UNIX)
+try:
+    os.chdir(os.path.dirname(sys.argv[1]) or ".")
+    s.connect(os.path.basename(sys.argv[1]))
+except OSError as e:
+    sys.exit("cannot connect to %s: %s" % (sys.argv[1], e.strerror))
+m = sys.argv[2].encode()
+buf, answer, packets = b"", b"", 0
+try:
+    s.sendall(b"%04x" % (len(m) + 4) + m + b"0000")
+    while True:
+        while len(buf) < 4 or (int(buf[:4], 16) > 4 and len(buf) < int(buf[:4], 16)):
+            more = s.recv(65536)
+            if not more:
+                hung_up()
+            buf += more
+        n = int(buf[:4], 16)
+        if n == 0:
+            break
+        answer += buf[4:n]
+        packets += 1
+        buf = buf[n:]
+except (ConnectionResetError, BrokenPipeError):
+    hung_up()
+sys.stdout.buffer.write(answer.replace(b"\0", b"\n"))
+open(packets_file, "w").write("%d\n" % packets)
+open(raw_file, "wb").write(answer)
+'
+
+# ipc_wait_listening DIR: wait (up to 10 s) until fstrackd listens on the
+# socket of the work tree DIR (again: after a start of the daemon).
+ipc_wait_listening() {
+	fst__n=0 &&
+	until fstrack git-daemon status "$1" >/dev/null
+	do
+		test $fst__n -lt 100 || { fstrack git-daemon status "$1"; return 1; }
+		sleep 0.1
+		fst__n=$(($fst__n + 1))
+	done
 }
 
 # ipc_status STEP: same_status (git-lib.sh), and the git that used

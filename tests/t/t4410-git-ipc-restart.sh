@@ -38,18 +38,7 @@ work() {
 
 start() {
 	fst_daemon_start --queue-events $QUEUE --margin-ms $MARGIN &&
-	wait_listening
-}
-
-# Wait (up to 10 s) until fstrackd listens on the socket again.
-wait_listening() {
-	n=0 &&
-	until fstrack git-daemon status repo >/dev/null
-	do
-		test $n -lt 100 || { fstrack git-daemon status repo; return 1; }
-		sleep 0.1
-		n=$(($n + 1))
-	done
+	ipc_wait_listening repo
 }
 
 # git status through the socket: precise (not "/"), right, no daemon of git's own.

@@ -31,7 +31,7 @@ if test -n "$FST_TEST_GIT"; then
 elif command -v git >/dev/null && fst__git_new_enough git; then
 	FST_GIT=$(command -v git)
 else
-	FST_GIT_WHY="no git >= 2.55 (git's Linux fsmonitor daemon protocol): the git on PATH is '$(git version 2>/dev/null || echo missing)' and FST_TEST_GIT is not set; the tests do not build git"
+	FST_GIT_WHY="no git >= 2.55 to talk to fstrackd's fsmonitor socket: the git on PATH is '$(git version 2>/dev/null || echo missing)' and FST_TEST_GIT is not set (the tests never build git; t4405 tests the daemon side without it)"
 fi
 if test -n "$FST_GIT"; then
 	mkdir -p "$SHARNESS_TRASH_DIRECTORY/git-bin" &&

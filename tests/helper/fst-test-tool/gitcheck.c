@@ -34,8 +34,6 @@
 #include "tool.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -54,19 +52,6 @@ struct gitanswer {
 
 #define NAMED_BARE 1u
 #define NAMED_SLASH 2u
-
-static void __attribute__((format(printf, 2, 3)))
-gitanswer_problem(struct gitanswer *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	a->problems++;
-	fprintf(stderr, "BAD ANSWER: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /*
  * git's is_ntfs_dotgit for one component c of length n (core.protectNTFS is
@@ -135,12 +120,12 @@ static void gitanswer_add(struct gitanswer *a, const char *p, size_t n, struct s
 	sb_add_escaped(sb, p, n);
 	if (n == 1 && p[0] == '/') {
 		if (a->n != 1)
-			gitanswer_problem(a, "\"/\" is not the first path");
+			bad_answer(&a->problems, "\"/\" is not the first path");
 		a->everything = true;
 		return;
 	}
 	if (!path_well_formed(p, len) || (len == 1 && p[0] == '.')) {
-		gitanswer_problem(a, "path \"%s\" is not relative and normalized", sb->s);
+		bad_answer(&a->problems, "path \"%s\" is not relative and normalized", sb->s);
 		return;
 	}
 	if (git_refuses(p, len)) {
@@ -179,7 +164,7 @@ static void gitanswer_load(const char *file, struct gitanswer *a)
 	fclose(f);
 	nul = raw.len ? memchr(raw.s, '\0', raw.len) : NULL;
 	if (!nul || nul == raw.s) {
-		gitanswer_problem(a, "no token and NUL first");
+		bad_answer(&a->problems, "no token and NUL first");
 		a->token = xstrdup("");
 		free(raw.s);
 		return;
@@ -188,17 +173,17 @@ static void gitanswer_load(const char *file, struct gitanswer *a)
 	for (at = (size_t)(nul - raw.s) + 1; at < raw.len;) {
 		nul = memchr(raw.s + at, '\0', raw.len - at);
 		if (!nul) {
-			gitanswer_problem(a, "the last path has no NUL");
+			bad_answer(&a->problems, "the last path has no NUL");
 			break;
 		}
 		if (nul == raw.s + at)
-			gitanswer_problem(a, "an empty path");
+			bad_answer(&a->problems, "an empty path");
 		else
 			gitanswer_add(a, raw.s + at, (size_t)(nul - (raw.s + at)), &sb);
 		at = (size_t)(nul - raw.s) + 1;
 	}
 	if (a->everything && a->n != 1)
-		gitanswer_problem(a, "\"/\" and other paths");
+		bad_answer(&a->problems, "\"/\" and other paths");
 	free(raw.s);
 	free(sb.s);
 }
@@ -296,57 +281,29 @@ static void gitcheck_change(const struct gitanswer *a, const struct manifest *m1
 
 int cmd_gitcheck(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"before", required_argument, NULL, 'b'}, {"after", required_argument, NULL, 'a'},
-	    {"answer", required_argument, NULL, 'A'}, {"all-listings", no_argument, NULL, 'L'},
-	    {"report", no_argument, NULL, 'r'},	      {0},
-	};
-	static const char usage[] = "usage: gitcheck --before M1 --after M2 --answer FILE "
-				    "[--all-listings] [--report]";
-	const char *before = NULL, *after = NULL, *answer = NULL;
-	bool report = false, all_listings = false;
-	struct manifest m1 = {0}, m2 = {0};
+	struct check_args args;
 	struct gitcheck_stats st = {0};
 	struct gitanswer a;
 	struct sbuf tmp = {0};
 	struct mchange *changes;
 	size_t n, dirs = 0, unlisted = 0;
+	bool report, all_listings;
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			before = optarg;
-			break;
-		case 'a':
-			after = optarg;
-			break;
-		case 'A':
-			answer = optarg;
-			break;
-		case 'L':
-			all_listings = true;
-			break;
-		case 'r':
-			report = true;
-			break;
-		default:
-			usage_error("%s", usage);
-		}
-	}
-	if (!before || !after || !answer || optind != argc)
-		usage_error("%s", usage);
-	manifest_load(before, &m1);
-	manifest_load(after, &m2);
-	gitanswer_load(answer, &a);
+	check_args_load(argc, argv, "all-listings",
+			"usage: gitcheck --before M1 --after M2 --answer FILE [--all-listings] "
+			"[--report]",
+			&args);
+	report = args.report;
+	all_listings = args.flag;
+	gitanswer_load(args.answer, &a);
 
-	changes = manifest_changes(&m1, &m2, &n);
+	changes = manifest_changes(&args.m1, &args.m2, &n);
 	for (size_t i = 0; i < n; i++)
 		if (!in_git_dir(changes[i].path, &tmp))
-			gitcheck_change(&a, &m1, &m2, &changes[i], report, &st);
-	for (size_t i = 0; all_listings && i < m2.n; i++) {
-		const struct mentry *e = &m2.v[i];
+			gitcheck_change(&a, &args.m1, &args.m2, &changes[i], report, &st);
+	for (size_t i = 0; all_listings && i < args.m2.n; i++) {
+		const struct mentry *e = &args.m2.v[i];
 
 		if (!is_dir(e) || in_git_dir(e->path, &tmp))
 			continue;
@@ -367,8 +324,7 @@ int cmd_gitcheck(int argc, char **argv)
 
 	mchanges_free(changes, n);
 	free(tmp.s);
-	manifest_release(&m1);
-	manifest_release(&m2);
+	check_args_release(&args);
 	c = st.uncovered || unlisted || a.problems ? 1 : 0;
 	gitanswer_release(&a);
 	return c;

@@ -57,6 +57,101 @@ fst_lazy_prereq PYTHON3 '
 	test -n "$FST_PYTHON" || { echo "python3 is not installed"; exit 1; }
 '
 
+# What the t44xx scripts share, run in the trash directory, where ./repo
+# links to the work tree (mnt/repo, a tmpfs) and a user's repository is
+# mnt/user/repo:
+#	g ARGS...              git in ./repo, with an author
+#	work SEED [OPS]        a work load (fst-test-tool workload) in repo/w
+#	overflows              the overflows fstrackd's status counts (one filesystem)
+#	overflow_storm SEED    with fstrackd stopped (SIGSTOP), 2,000 files made and
+#	                       removed in repo/storm and a work load of 60 in repo/w:
+#	                       its kernel queue, bounded (--queue-events), overflows
+#	overflow_counted       status counts more overflows than before overflow_storm
+#	many_files             1,500 new files of long names in repo/many: an answer
+#	                       of more than 65516 bytes, more than one packet
+#	ipc_enable [--force]   enable ./repo, checked: the message, core.fsmonitor,
+#	                       the socket (root's, 0600), listening, the work tree watched
+#	ipc_disable            disable ./repo, checked: the message, core.fsmonitor
+#	                       unset, the socket gone, not listening, and disabling
+#	                       again is an error
+#	as_user CMD...         CMD in mnt/user as uid and gid 65534, HOME mnt/user-home
+#	user_work SEED [OPS]   a work load in mnt/user/repo/w, made by root with
+#	                       modes of every kind, then handed to the user
+g() {
+	(cd repo && git -c user.name=t -c user.email=t@t "$@")
+}
+
+work() {
+	fst-test-tool workload --seed "$1" --ops "${2:-20}" repo/w >/dev/null
+}
+
+overflows() {
+	fstrack status --json >"$SHARNESS_TRASH_DIRECTORY/status.json" &&
+	fst-test-tool json "$SHARNESS_TRASH_DIRECTORY/status.json" filesystems "*" overflows
+}
+
+overflow_storm() {
+	fst__overflows_before=$(overflows) &&
+	kill -STOP "$FST_DAEMON_PID" || return 1
+	fst-test-tool storm repo/storm 2000 &&
+	work "$1" 60
+	fst__rc=$?
+	kill -CONT "$FST_DAEMON_PID" && return $fst__rc
+}
+
+overflow_counted() {
+	fst__overflows_after=$(overflows) &&
+	if test "$fst__overflows_after" -le "$fst__overflows_before"
+	then
+		echo "status counts no overflow ($fst__overflows_before, then $fst__overflows_after)"
+		return 1
+	fi
+}
+
+many_files() {
+	mkdir repo/many &&
+	fst__i=0 &&
+	while test $fst__i -lt 1500
+	do
+		: >repo/many/a-rather-long-file-name-so-that-the-answer-is-long-$fst__i || return 1
+		fst__i=$(($fst__i + 1))
+	done
+}
+
+ipc_enable() {
+	fstrack git-daemon enable "$@" repo >out &&
+	grep "fstrackd answers git.s fsmonitor requests for $(cd repo && pwd -P)" out &&
+	test "$(g config core.fsmonitor)" = true &&
+	test -S repo/.git/fsmonitor--daemon.ipc &&
+	test "$(stat -c "%a %u" repo/.git/fsmonitor--daemon.ipc)" = "600 0" &&
+	fstrack git-daemon status repo >st &&
+	grep "^state: *listening" st &&
+	fstrack status --json >status.json &&
+	fst-test-tool json status.json scopes "*" path | grep -x "$(cd repo && pwd -P)"
+}
+
+ipc_disable() {
+	fstrack git-daemon disable repo >out &&
+	grep "no longer answers git" out &&
+	test_must_fail g config core.fsmonitor &&
+	test ! -e repo/.git/fsmonitor--daemon.ipc &&
+	test_expect_code 1 fstrack git-daemon status repo &&
+	test_expect_code 1 fstrack git-daemon disable repo 2>err &&
+	grep "does not answer git for" err
+}
+
+as_user() {
+	(cd "$SHARNESS_TRASH_DIRECTORY/mnt/user" &&
+		HOME=$SHARNESS_TRASH_DIRECTORY/mnt/user-home setpriv --reuid=65534 --regid=65534 \
+			--clear-groups "$@")
+}
+
+user_work() {
+	fst-test-tool workload --seed "$1" --ops "${2:-30}" mnt/user/repo/w >/dev/null &&
+	chown -R 65534:65534 mnt/user/repo/w &&
+	chmod -R u+rwX mnt/user/repo/w
+}
+
 # ipc_query SOCKET REQUEST: speak git's simple IPC as git does (the request
 # as pkt-lines and a flush; the answer up to a flush) and print the answer
 # with its NULs as newlines. Fails, saying "the daemon hung up without an

@@ -23,14 +23,6 @@ P=ROOT,TMPFS,FANOTIFY,GIT255
 T=$SHARNESS_TRASH_DIRECTORY
 SOCK=$T/mnt/repo/.git/fsmonitor--daemon.ipc
 
-g() {
-	(cd repo && git -c user.name=t -c user.email=t@t "$@")
-}
-
-work() {
-	fst-test-tool workload --seed "$1" --ops "${2:-20}" repo/w >/dev/null
-}
-
 # git status in ./repo with its trace2 events in $T/trace.json
 status_traced() {
 	rm -f "$T/trace.json" &&
@@ -48,15 +40,7 @@ test_expect_success $P 'setup: a repository on a tmpfs, enabled' '
 	for d in a a/b x x/y; do echo t >repo/$d/t1; echo t >repo/$d/t2; done &&
 	g add -A && g commit -q -m init &&
 	g config core.untrackedCache true &&
-	fstrack git-daemon enable repo >out &&
-	grep "fstrackd answers git.s fsmonitor requests for $(cd repo && pwd -P)" out &&
-	test "$(g config core.fsmonitor)" = true &&
-	test -S "$SOCK" &&
-	test "$(stat -c "%a %u" "$SOCK")" = "600 0" &&
-	fstrack git-daemon status repo >st &&
-	grep "^state: *listening" st &&
-	fstrack status --json >status.json &&
-	fst-test-tool json status.json scopes "*" path | grep -x "$(cd repo && pwd -P)"
+	ipc_enable
 '
 
 test_expect_success $P 'first status: "/" with a marked token, then every directory re-read' '
@@ -107,13 +91,7 @@ test_expect_success $P 'new untracked directory, a removed tracked file, hard li
 # More than 65516 bytes of paths: fstrackd sends the answer in several
 # packets (t4405), and git reads it whole.
 test_expect_success $P 'a long answer in many packets; git reads it whole' '
-	mkdir repo/many &&
-	i=0 &&
-	while test $i -lt 1500
-	do
-		: >repo/many/a-rather-long-file-name-so-that-the-answer-is-long-$i || return 1
-		i=$(($i + 1))
-	done &&
+	many_files &&
 	status_traced &&
 	! ipc_trivial "$T/trace.json" &&
 	len=$(sed -n "s/.*\"key\":\"query\/response-length\",\"value\":\"\([0-9]*\)\".*/\1/p" "$T/trace.json") &&
@@ -127,15 +105,6 @@ test_expect_success $P 'a long answer in many packets; git reads it whole' '
 test_expect_success $P,SETPRIV 'a user'\''s own repository: their socket, answered' '
 	mkdir mnt/user mnt/user-home &&
 	chown 65534:65534 mnt/user mnt/user-home &&
-	as_user() {
-		(cd mnt/user && HOME=$T/mnt/user-home setpriv --reuid=65534 --regid=65534 \
-			--clear-groups "$@")
-	} &&
-	user_work() {
-		fst-test-tool workload --seed $1 --ops ${2:-30} mnt/user/repo/w >/dev/null &&
-		chown -R 65534:65534 mnt/user/repo/w &&
-		chmod -R u+rwX mnt/user/repo/w
-	} &&
 	as_user git init -q repo &&
 	as_user mkdir repo/w &&
 	user_work 4401 60 &&
@@ -225,15 +194,9 @@ test_expect_success $P 'enable takes the socket over from git'\''s own daemon' '
 '
 
 test_expect_success $P 'disable: core.fsmonitor unset, socket gone, git starts nothing' '
-	fstrack git-daemon disable repo >out &&
-	grep "no longer answers git" out &&
-	test_must_fail g config core.fsmonitor &&
-	test ! -e "$SOCK" &&
-	test_expect_code 1 fstrack git-daemon status repo &&
+	ipc_disable &&
 	status_traced &&
-	! grep -q "fsm_client\|fsmonitor--daemon" "$T/trace.json" &&
-	test_expect_code 1 fstrack git-daemon disable repo 2>err &&
-	grep "does not answer git for" err
+	! grep -q "fsm_client\|fsmonitor--daemon" "$T/trace.json"
 '
 
 # Unmount before sharness removes the trash directory (its rm -rf must not

@@ -32,14 +32,6 @@ SOCK=$T/mnt/repo/.git/fsmonitor--daemon.ipc
 DAEMON_ARGS="--margin-ms 500"
 QUEUE=256
 
-g() {
-	(cd repo && git -c user.name=t -c user.email=t@t "$@")
-}
-
-work() {
-	fst-test-tool workload --seed "$1" --ops "${2:-20}" repo/w >/dev/null
-}
-
 start() {
 	fst_daemon_start $DAEMON_ARGS &&
 	ipc_wait_listening repo
@@ -127,11 +119,6 @@ ipc_as() {
 	)
 }
 
-overflows() {
-	fstrack status --json >status.json &&
-	fst-test-tool json status.json filesystems "*" overflows
-}
-
 test_expect_success $P 'setup: a repository on a tmpfs, enabled with --force' '
 	fst_mount_tmpfs "$PWD/mnt" &&
 	fst_daemon_start $DAEMON_ARGS &&
@@ -148,15 +135,7 @@ test_expect_success $P 'setup: a repository on a tmpfs, enabled with --force' '
 	done &&
 	g add -A && g commit -q -m init &&
 	g config core.untrackedCache true &&
-	fstrack git-daemon enable --force repo >out &&
-	grep "fstrackd answers git.s fsmonitor requests for $(cd repo && pwd -P)" out &&
-	test "$(g config core.fsmonitor)" = true &&
-	test -S "$SOCK" &&
-	test "$(stat -c "%a %u" "$SOCK")" = "600 0" &&
-	fstrack git-daemon status repo >st &&
-	grep "^state: *listening" st &&
-	fstrack status --json >status.json &&
-	fst-test-tool json status.json scopes "*" path | grep -x "$(cd repo && pwd -P)"
+	ipc_enable --force
 '
 
 test_expect_success $P 'the first answer: "/" with a marked token; then every listing re-read' '
@@ -218,13 +197,7 @@ open(sys.argv[2], \"wb\").write(b\"\\0\".join(p for p in parts if p != b\"w/dire
 # More than 65516 bytes of paths: the answer comes in several packets.
 test_expect_success $P 'a long answer in many packets' '
 	gt_begin long "$(token_of direct)" &&
-	mkdir repo/many &&
-	i=0 &&
-	while test $i -lt 1500
-	do
-		: >repo/many/a-rather-long-file-name-so-that-the-answer-is-long-$i || return 1
-		i=$(($i + 1))
-	done &&
+	many_files &&
 	IPC_PACKETS=$T/packets gt_check long &&
 	test "$(cat "$T/packets")" -ge 2 &&
 	test "$(grep -c "^many/a-rather" long)" = 1500
@@ -289,15 +262,6 @@ test_expect_success $P,SETPRIV 'only the owner and root are answered' '
 test_expect_success $P,SETPRIV 'a user'\''s own repository: their socket, their answers' '
 	mkdir mnt/user mnt/user-home &&
 	chown 65534:65534 mnt/user mnt/user-home &&
-	as_user() {
-		(cd mnt/user && HOME=$T/mnt/user-home setpriv --reuid=65534 --regid=65534 \
-			--clear-groups "$@")
-	} &&
-	user_work() {
-		fst-test-tool workload --seed $1 --ops ${2:-30} mnt/user/repo/w >/dev/null &&
-		chown -R 65534:65534 mnt/user/repo/w &&
-		chmod -R u+rwX mnt/user/repo/w
-	} &&
 	usock=$T/mnt/user/repo/.git/fsmonitor--daemon.ipc &&
 	as_user git init -q repo &&
 	as_user mkdir repo/w &&
@@ -369,20 +333,10 @@ test_expect_success $P 'an overflow of the kernel queue: the token holds, the an
 	sleep 1 &&
 	fst_daemon_stop &&
 	DAEMON_ARGS="$DAEMON_ARGS --queue-events $QUEUE" start &&
-	before=$(overflows) &&
-	kill -STOP $FST_DAEMON_PID &&
-	test_when_finished "kill -CONT $FST_DAEMON_PID" &&
-	fst-test-tool storm repo/storm 2000 &&
-	work 4453 60 &&
-	kill -CONT $FST_DAEMON_PID &&
+	overflow_storm 4453 &&
 	gt_check overflow &&
 	precise overflow &&
-	after=$(overflows) &&
-	if test "$after" -le "$before"
-	then
-		echo "status counts no overflow ($before, then $after)"
-		return 1
-	fi
+	overflow_counted
 '
 
 # "quit" is what "git fsmonitor--daemon stop" sends: an empty answer, and
@@ -404,15 +358,9 @@ test_expect_success $P '"quit": an empty answer, no more answers; enabled again,
 '
 
 test_expect_success $P 'disable: core.fsmonitor unset, the socket gone, nobody answers' '
-	fstrack git-daemon disable repo >out &&
-	grep "no longer answers git" out &&
-	test_must_fail g config core.fsmonitor &&
-	test ! -e "$SOCK" &&
-	test_expect_code 1 fstrack git-daemon status repo &&
+	ipc_disable &&
 	test_must_fail ipc_query "$SOCK" "$(token_of quit)" 2>err &&
-	grep "cannot connect to $SOCK: No such file or directory" err &&
-	test_expect_code 1 fstrack git-daemon disable repo 2>err &&
-	grep "does not answer git for" err
+	grep "cannot connect to $SOCK: No such file or directory" err
 '
 
 test_expect_success $P 'errors: not a repository, an older git without --force, unknown actions' '

@@ -35,7 +35,9 @@ static int cmd_help(int argc, char **argv)
 	       "           [--max-depth N] DIR  deterministic random operations in DIR\n"
 	       "  storm DIR N                   N quick create+write+close(+unlink) rounds\n"
 	       "  shutdown [--flush|--logflush|--nologflush] MOUNTPOINT\n"
-	       "                                FS_IOC_SHUTDOWN (default: no log flush)\n",
+	       "                                FS_IOC_SHUTDOWN (default: no log flush)\n"
+	       "  fuse-hang MOUNTPOINT UID GID  a FUSE mount (allow_other) that never\n"
+	       "                                answers, until the tool is killed\n",
 	       prog);
 	return 0;
 }
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
 	    {"splice-write", cmd_splice_write},
 	    {"copy-range", cmd_copy_range},
 	    {"probe-fanotify", cmd_probe_fanotify},
+	    {"fuse-hang", cmd_fuse_hang},
 	    {"help", cmd_help},
 	    {"--help", cmd_help},
 	};

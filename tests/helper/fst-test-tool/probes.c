@@ -14,6 +14,7 @@
 #include <sys/fanotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -171,4 +172,32 @@ int cmd_probe_fanotify(int argc, char **argv)
 		die("fanotify_mark(FAN_MARK_FILESYSTEM, %s): %s", argv[1], strerror(errno));
 	close(fd);
 	return 0;
+}
+
+/*
+ * fuse-hang MOUNTPOINT UID GID: a FUSE filesystem whose server never
+ * answers, as a user's FUSE mount with allow_other that stopped answering.
+ * Mounted for UID:GID with allow_other; prints "mounted", then waits to
+ * be killed: its end closes /dev/fuse, which aborts the connection, and
+ * every request still waiting on it fails with ENOTCONN. The kernel's
+ * first request (INIT) is never read, so every access waits.
+ */
+int cmd_fuse_hang(int argc, char **argv)
+{
+	char opts[128];
+	int fd;
+
+	if (argc != 4)
+		usage_error("usage: fuse-hang MOUNTPOINT UID GID");
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("cannot open /dev/fuse: %s", strerror(errno));
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%s,group_id=%s,allow_other", fd,
+		 argv[2], argv[3]);
+	if (mount("fst-fuse-hang", argv[1], "fuse", MS_NOSUID | MS_NODEV, opts) < 0)
+		die("cannot mount FUSE on %s: %s", argv[1], strerror(errno));
+	printf("mounted\n");
+	fflush(stdout);
+	for (;;)
+		pause();
 }

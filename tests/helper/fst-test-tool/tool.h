@@ -226,5 +226,6 @@ int cmd_mmap_write(int argc, char **argv);
 int cmd_splice_write(int argc, char **argv);
 int cmd_copy_range(int argc, char **argv);
 int cmd_probe_fanotify(int argc, char **argv);
+int cmd_fuse_hang(int argc, char **argv);
 
 #endif

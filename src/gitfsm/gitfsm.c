@@ -160,6 +160,36 @@ static bool git_accepts_name(const char *name)
 }
 
 /*
+ * Does git refuse every path through a component with this name
+ * (read-cache.c verify_path on Linux, core.protectNTFS on, as by default)?
+ * For ".", "..", and ".git" as NTFS spells it, also after a '\\' (which is
+ * no separator on Linux, but git checks what follows it): ".git" or
+ * "git~1" in any case, then only dots and spaces up to the end or a ':'.
+ * Any other name git may take a path through (a tab, a newline, a '\\'):
+ * the walk goes below it.
+ */
+static bool git_refuses_name(const char *name)
+{
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return true;
+	for (const char *s = name;; s++) {
+		const char *rest = NULL;
+
+		if (strncasecmp(s, ".git", 4) == 0)
+			rest = s + 4;
+		else if (strncasecmp(s, "git~1", 5) == 0)
+			rest = s + 5;
+		while (rest && (*rest == ' ' || *rest == '.'))
+			rest++;
+		if (rest && (*rest == '\0' || *rest == ':' || *rest == '\\'))
+			return true;
+		s = strchr(s, '\\');
+		if (!s)
+			return false;
+	}
+}
+
+/*
  * The rescan name of dir (see the top): "dir/x" for the first entry x of
  * dir that git accepts, a file rather than a directory; dir/EMPTY_DIR_NAME
  * when there is none, and a->everything for an empty work tree. Nothing
@@ -199,7 +229,7 @@ static int put_rescan_name(struct gitfsm_answer *a, int top_fd, const char *dir,
 			r = errno ? -errno : 0;
 			break;
 		}
-		if (!git_accepts_name(de->d_name))
+		if (git_refuses_name(de->d_name))
 			continue; /* not even below it: git takes no path through it */
 		type = de->d_type;
 		if (type == DT_UNKNOWN) {
@@ -211,6 +241,8 @@ static int put_rescan_name(struct gitfsm_answer *a, int top_fd, const char *dir,
 			r = pathq_push(q, relpath_child(dir, de->d_name));
 		if (r < 0)
 			break;
+		if (!git_accepts_name(de->d_name))
+			continue; /* git may take paths below it, but it is no name to give */
 		if (type == DT_DIR && !subdir)
 			r = (subdir = strdup(de->d_name)) ? 0 : -ENOMEM;
 		else if (type != DT_DIR && !file)

@@ -100,17 +100,24 @@ test_expect_success $P 'stash and stash pop' '
 # answer marks that token so that the next answer re-reads every directory.
 # It names real paths for that (git looks each one up, with
 # core.ignorecase in its name hash), but for a directory left empty, which
-# no real name inside can make git re-read. (The changes call waits for
+# no real name inside can make git re-read; and it goes into directories
+# whose names have a tab (git takes paths through them: a removed untracked
+# file there was once still shown). (The changes call waits for
 # the catch-up scan: the reset must get the "/", not a scan in progress.)
 test_expect_success $P 'a "/" answer to a command that lists no untracked files' '
 	g config core.ignorecase true &&
 	echo u >repo/top-untracked.txt &&
 	echo u >repo/src/d5/untracked.txt &&
 	mkdir repo/src/emptied && echo u >repo/src/emptied/u.txt &&
+	tab=$(printf "tab\tdir") &&
+	mkdir "repo/src/$tab" && echo t >"repo/src/$tab/t.txt" &&
+	g add "src/$tab/t.txt" && g commit -q -m tab &&
+	echo u >"repo/src/$tab/u.txt" &&
 	check_status "untracked files listed" &&
 	fstrack token repo >before.tok &&
 	fst_daemon_kill &&
-	rm repo/top-untracked.txt repo/src/d5/untracked.txt repo/src/emptied/u.txt &&
+	rm repo/top-untracked.txt repo/src/d5/untracked.txt repo/src/emptied/u.txt \
+		"repo/src/$tab/u.txt" &&
 	echo t >repo/top-new.txt &&
 	fst_daemon_start &&
 	fstrack changes --since "$(cat before.tok)" repo >/dev/null &&

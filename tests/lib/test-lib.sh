@@ -226,6 +226,7 @@ fst__eval_lazy() {
 		fst__why=$(grep -v '^[[:space:]]*$' "$fst__dir.out" | tail -n 1)
 		fst_diag "SKIP: prerequisite $1 is missing: ${fst__why:-its check failed}"
 		fst__missing="$fst__missing $1"
+		fst__missing_why="${fst__missing_why:+$fst__missing_why; }$1 (${fst__why:-its check failed})"
 	fi
 	rm -rf "$fst__dir"
 	return 0
@@ -762,12 +763,18 @@ fst_watch_new_fs() {
 # ------------------------------------------------------------------
 
 # The end of every script: stop the daemon, check for sanitizer reports.
+# Tests skipped are counted, with the missing prerequisites and why, in a
+# line "# SKIPPED N of M tests: missing ..." (tests/run-all sums them up).
 fst_done() {
 	if test -z "$skip_all" || test "$test_count" -gt 0; then
 		test_expect_success 'daemon stops cleanly; no sanitizer reports' '
 			fst_daemon_stop &&
 			fst_check_sanitizer
 		'
+	fi
+	fst__skipped=$(($test_count - $test_success - $test_failure - $test_fixed - $test_broken))
+	if test "$fst__skipped" -gt 0; then
+		fst_diag "SKIPPED $fst__skipped of $test_count tests: missing ${fst__missing_why:-a prerequisite (see the TAP output)}"
 	fi
 	test_done
 }

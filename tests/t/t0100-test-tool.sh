@@ -1,8 +1,9 @@
 #!/bin/sh
 test_description='fst-test-tool: the ground truth can fail
 
-Every other test trusts "fst-test-tool check" to find false negatives.
-These tests prove that it does: hand-written answers that miss a change
+Every other test trusts "fst-test-tool check" (and the git tests
+"fst-test-tool gitcheck") to find false negatives. These tests prove that
+they do: hand-written answers that miss a change
 must fail, and a perfect answer with any one change left out must fail.
 No daemon here.'
 
@@ -358,6 +359,142 @@ test_expect_success 'workload: a perfect answer passes, and missing any one chan
 	done &&
 	fst_diag "left out each of $n changes: $caught caught, $hardlinked covered by another name" &&
 	test $caught -gt 0
+'
+
+# A raw answer of git's fsmonitor protocol: gitanswer FILE PATH...: the
+# token, then each PATH, each followed by a NUL.
+gitanswer() {
+	file=$1
+	shift
+	{
+		printf "fst1:00000000000000000000000000000000:1\0"
+		for p in "$@"; do printf "%s\0" "$p"; done
+	} >"$file"
+}
+
+# gitcovered ANSWER [ARGS...]: gitcheck of g1, g2 passes
+gitcovered() {
+	a=$1
+	shift
+	fst-test-tool gitcheck --before g1 --after g2 --answer "$a" "$@" >out 2>&1 || {
+		cat out
+		return 1
+	}
+}
+
+# gituncovered ANSWER LINE...: gitcheck fails, with exactly these
+# "FALSE NEGATIVE: PATH" and "NOT RE-READ: the listing of DIR" lines (the
+# rest of each line left out)
+gituncovered() {
+	a=$1
+	shift
+	test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer "$a" \
+		$gitopts >out 2>&1 || {
+		cat out
+		return 1
+	}
+	sed -n "s/^\(FALSE NEGATIVE: [^ ]*\) .*/\1/p; s/^\(NOT RE-READ: the listing of [^ ]*\) .*/\1/p" \
+		out >got &&
+	printf "%s\n" "$@" >want &&
+	test_cmp want got
+}
+
+test_expect_success 'gitcheck: a changed file: "f" or "A/" above it, not a bare "A"' '
+	rm -rf gt && mkdir -p gt/d/sub gt/.git && echo 1 >gt/d/sub/f && echo 2 >gt/d/g &&
+	fst-test-tool manifest gt >g1 &&
+	echo changed >gt/d/sub/f &&
+	echo index >gt/.git/index &&
+	fst-test-tool manifest gt >g2 &&
+	gitanswer ga && gituncovered ga "FALSE NEGATIVE: d/sub/f" &&
+	gitanswer ga d/sub/f && gitcovered ga &&
+	gitanswer ga d/sub/ && gitcovered ga &&
+	gitanswer ga d/ && gitcovered ga &&
+	gitanswer ga d/sub && gituncovered ga "FALSE NEGATIVE: d/sub/f" &&
+	gitanswer ga d/sub/f/ && gituncovered ga "FALSE NEGATIVE: d/sub/f" &&
+	gitanswer ga d/su/ && gituncovered ga "FALSE NEGATIVE: d/sub/f" &&
+	gitanswer ga / && gitcovered ga &&
+	grep "answer=everything" out
+'
+
+test_expect_success 'gitcheck: a new file: its index entry and the listing of its directory' '
+	fst-test-tool manifest gt >g1 &&
+	echo n >gt/d/new &&
+	fst-test-tool manifest gt >g2 &&
+	gitanswer ga d/new && gitcovered ga &&
+	gitanswer ga d/ &&
+	gituncovered ga "FALSE NEGATIVE: d/new" &&
+	grep "the listing of d is not re-read" out &&
+	gitanswer ga d/ d/sub/ && gitcovered ga &&
+	gitanswer ga d/ d/g && gitcovered ga &&
+	gitanswer ga d/new/ && gituncovered ga "FALSE NEGATIVE: d/new" &&
+	grep "its index entry is not re-checked" out
+'
+
+test_expect_success 'gitcheck: new and removed directories; a directory'\''s own change needs nothing' '
+	fst-test-tool manifest gt >g1 &&
+	mkdir gt/d/sub/deeper &&
+	rmdir gt/d/sub/deeper &&
+	mkdir gt/e &&
+	chmod 700 gt/d/sub &&
+	fst-test-tool manifest gt >g2 &&
+	gitanswer ga && gituncovered ga "FALSE NEGATIVE: e" &&
+	grep "the listing of . is not re-read" out &&
+	grep "own directory changes=2" out &&
+	gitanswer ga e && gitcovered ga &&
+	gitanswer ga e/ && gitcovered ga &&
+	gitanswer ga d/ && gitcovered ga &&
+	gitanswer ga e/x && gituncovered ga "FALSE NEGATIVE: e" &&
+	fst-test-tool manifest gt >g1 &&
+	rmdir gt/e &&
+	rm gt/d/g &&
+	fst-test-tool manifest gt >g2 &&
+	gitanswer ga d/g && gituncovered ga "FALSE NEGATIVE: e" &&
+	gitanswer ga d/g e && gitcovered ga
+'
+
+test_expect_success 'gitcheck: paths git refuses count for nothing; .git is not checked' '
+	fst-test-tool manifest gt >g1 &&
+	echo n >gt/d/other &&
+	mkdir "gt/d/tab$(printf "\t")dir" &&
+	echo again >gt/.git/index &&
+	fst-test-tool manifest gt >g2 &&
+	gitanswer ga d/ d/.git d/GIT~1 "d/.Git. " "d/x\\.git" &&
+	gituncovered ga "FALSE NEGATIVE: d/other" "FALSE NEGATIVE: d/tab%09dir" &&
+	grep "refused_by_git=4" out &&
+	gitanswer ga d/ "d/back\\slash" && gitcovered ga
+'
+
+test_expect_success 'gitcheck --all-listings: every directory has a path directly in it' '
+	fst-test-tool manifest gt >g1 &&
+	cp g1 g2 &&
+	gitopts=--all-listings &&
+	gitanswer ga d/g "d/sub/f" &&
+	gituncovered ga "NOT RE-READ: the listing of ." "NOT RE-READ: the listing of d/tab%09dir" &&
+	gitanswer ga d/g "d/sub/f" x "d/tab$(printf "\t")dir/.fstrack-rescan" &&
+	gitcovered ga --all-listings &&
+	grep "directories=4 not_re_read=0" out &&
+	gitanswer ga / && gitcovered ga --all-listings &&
+	gitopts=
+'
+
+test_expect_success 'gitcheck: an answer that is not one fails' '
+	cp g1 g2 &&
+	printf "no-nul" >bad && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad &&
+	printf "\0x\0" >bad && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad &&
+	for p in "a//b" "../x" "./x" "/abs" "a/./b" "x//" "."
+	do
+		gitanswer bad "$p" &&
+		test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad 2>err &&
+		grep "BAD ANSWER: path" err || return 1
+	done &&
+	gitanswer bad / x && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad &&
+	gitanswer bad x / && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad &&
+	printf "T\0x" >bad && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad 2>err &&
+	grep "the last path has no NUL" err &&
+	printf "T\0x\0\0" >bad && test_expect_code 1 fst-test-tool gitcheck --before g1 --after g2 --answer bad 2>err &&
+	grep "an empty path" err &&
+	gitanswer good x y/ && fst-test-tool gitcheck --before g1 --after g2 --answer good &&
+	test_expect_code 2 fst-test-tool gitcheck --before g1 --answer good
 '
 
 test_expect_success 'storm: creates and deletes, leaves every 97th' '

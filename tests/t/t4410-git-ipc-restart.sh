@@ -28,28 +28,9 @@ SOCK=$T/mnt/repo/.git/fsmonitor--daemon.ipc
 QUEUE=256
 MARGIN=500
 
-g() {
-	(cd repo && git -c user.name=t -c user.email=t@t "$@")
-}
-
-work() {
-	fst-test-tool workload --seed "$1" --ops "${2:-20}" repo/w >/dev/null
-}
-
 start() {
 	fst_daemon_start --queue-events $QUEUE --margin-ms $MARGIN &&
-	wait_listening
-}
-
-# Wait (up to 10 s) until fstrackd listens on the socket again.
-wait_listening() {
-	n=0 &&
-	until fstrack git-daemon status repo >/dev/null
-	do
-		test $n -lt 100 || { fstrack git-daemon status repo; return 1; }
-		sleep 0.1
-		n=$(($n + 1))
-	done
+	ipc_wait_listening repo
 }
 
 # git status through the socket: precise (not "/"), right, no daemon of git's own.
@@ -63,12 +44,6 @@ precise_status() {
 		return 1
 	fi &&
 	ipc_status "$1"
-}
-
-# The overflows status counts (the daemon tracks one filesystem here).
-overflows() {
-	fstrack status --json >status.json &&
-	fst-test-tool json status.json filesystems "*" overflows
 }
 
 test_expect_success $P 'setup: a repository on a tmpfs, enabled, first status' '
@@ -129,19 +104,9 @@ test_expect_success $P 'six more rounds of work, commits and restarts, SIGTERM a
 '
 
 test_expect_success $P 'an overflow of the kernel queue: the token holds, answers stay precise' '
-	before=$(overflows) &&
-	kill -STOP $FST_DAEMON_PID &&
-	test_when_finished "kill -CONT $FST_DAEMON_PID" &&
-	fst-test-tool storm repo/storm 2000 &&
-	work 4440 60 &&
-	kill -CONT $FST_DAEMON_PID &&
+	overflow_storm 4440 &&
 	precise_status "after the overflow" &&
-	after=$(overflows) &&
-	if test "$after" -le "$before"
-	then
-		echo "status counts no overflow ($before, then $after)"
-		return 1
-	fi
+	overflow_counted
 '
 
 # Nobody answers while fstrackd is down: git starts its own daemon, which

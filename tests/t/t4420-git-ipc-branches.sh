@@ -24,13 +24,7 @@ check_status() {
 	ipc_status "$@"
 }
 fsmon_back() {
-	n=0 &&
-	until fstrack git-daemon status repo >/dev/null
-	do
-		test $n -lt 100 || return 1
-		sleep 0.1
-		n=$(($n + 1))
-	done
+	ipc_wait_listening repo
 }
 # the reset got "/" over the socket
 fsmon_reset_check() {

@@ -313,6 +313,40 @@ static void test_rescan_untracked(void **state)
 	gitfsm_answer_release(&a);
 }
 
+/*
+ * git takes paths through names with a tab or a '\\' (not through ".git"
+ * as NTFS spells it): the walk goes below them, though their names are no
+ * rescan names to give.
+ */
+static void test_rescan_odd_names(void **state)
+{
+	struct gitfsm_change v[] = {{"f", FST_MODIFIED}};
+	struct gitfsm_answer a = {0};
+	char *s;
+
+	make("odd\tdir", true);
+	make("odd\tdir/sub", true);
+	make("odd\tdir/sub/g", false);
+	make("odd\tdir/in\\.git", true);
+	make("odd\tdir/in\\.git/h", false);
+	make("back\\slash", true);
+	make("back\\slash/t\tx", false);
+	make("GIT~1", true);
+	make("GIT~1/i", false);
+	make(".Git. ", true);
+	make(".Git. /j", false);
+	assert_int_equal(gitfsm_answer_changes(&a, "T6", false, true, v, 1, top_fd), 0);
+	s = lines(&a);
+	assert_non_null(strstr(s, "\nodd\tdir/sub\n"));
+	assert_non_null(strstr(s, "\nodd\tdir/sub/g\n"));
+	assert_non_null(strstr(s, "\nback\\slash/.fstrack-rescan\n"));
+	assert_null(strstr(s, "in\\.git"));
+	assert_null(strstr(s, "GIT~1"));
+	assert_null(strstr(s, ".Git. "));
+	free(s);
+	gitfsm_answer_release(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +360,7 @@ int main(void)
 	    cmocka_unit_test(test_changes_dirs),
 	    cmocka_unit_test(test_changes_everything),
 	    cmocka_unit_test(test_rescan_untracked),
+	    cmocka_unit_test(test_rescan_odd_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tree, teardown_tree);

@@ -34,12 +34,11 @@ void kinds_format(unsigned kinds, struct sbuf *out)
 		sb_adds(out, "-");
 }
 
-static void __attribute__((format(printf, 2, 3)))
-answer_problem(struct answer *a, const char *fmt, ...)
+void bad_answer(unsigned *problems, const char *fmt, ...)
 {
 	va_list ap;
 
-	a->problems++;
+	(*problems)++;
 	fprintf(stderr, "BAD ANSWER: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -47,8 +46,7 @@ answer_problem(struct answer *a, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Is p a well-formed path of the contract: "." or a/b/c, no "", ".", ".." parts? */
-static bool path_well_formed(const char *p, size_t len)
+bool path_well_formed(const char *p, size_t len)
 {
 	size_t start = 0;
 
@@ -82,7 +80,8 @@ static void answer_add_change(struct answer *a, size_t i, json_object *c, struct
 	    !json_object_is_type(p, json_type_string) ||
 	    !json_object_object_get_ex(c, "kinds", &k) ||
 	    !json_object_is_type(k, json_type_array)) {
-		answer_problem(a, "changes[%zu] is not {\"path\": string, \"kinds\": array}", i);
+		bad_answer(&a->problems, "changes[%zu] is not {\"path\": string, \"kinds\": array}",
+			   i);
 		return;
 	}
 	path = json_object_get_string(p);
@@ -90,24 +89,24 @@ static void answer_add_change(struct answer *a, size_t i, json_object *c, struct
 	sb_reset(sb);
 	sb_add_escaped(sb, path, plen);
 	if (!path_well_formed(path, plen))
-		answer_problem(a, "changes[%zu]: path \"%s\" is not relative and normalized", i,
-			       sb->s);
+		bad_answer(&a->problems, "changes[%zu]: path \"%s\" is not relative and normalized",
+			   i, sb->s);
 	if (json_object_array_length(k) == 0)
-		answer_problem(a, "changes[%zu]: path \"%s\" has no kinds", i, sb->s);
+		bad_answer(&a->problems, "changes[%zu]: path \"%s\" has no kinds", i, sb->s);
 	for (size_t j = 0; j < json_object_array_length(k); j++) {
 		json_object *kn = json_object_array_get_idx(k, j);
 		unsigned bit = json_object_is_type(kn, json_type_string)
 				   ? kind_from_name(json_object_get_string(kn))
 				   : 0;
 		if (!bit)
-			answer_problem(a, "changes[%zu]: path \"%s\": unknown kind %s", i, sb->s,
-				       json_object_to_json_string(kn));
+			bad_answer(&a->problems, "changes[%zu]: path \"%s\": unknown kind %s", i,
+				   sb->s, json_object_to_json_string(kn));
 		kinds |= bit;
 	}
 	if (hashmap_upsert(a->by_path, sb->s, sb->len, &slot) < 0)
 		die("out of memory");
 	if (*slot) {
-		answer_problem(a, "path \"%s\" listed twice", sb->s);
+		bad_answer(&a->problems, "path \"%s\" listed twice", sb->s);
 		a->v[*slot - 1].kinds |= kinds;
 		return;
 	}
@@ -133,24 +132,24 @@ void answer_load(const char *file, struct answer *a)
 
 	if (!json_object_object_get_ex(root, "token", &o) ||
 	    !json_object_is_type(o, json_type_string))
-		answer_problem(a, "no \"token\" string");
+		bad_answer(&a->problems, "no \"token\" string");
 	else if (strncmp(json_object_get_string(o), "fst1:", 5) != 0)
-		answer_problem(a,
-			       "token \"%s\" does not start with fst1:", json_object_get_string(o));
+		bad_answer(&a->problems,
+			   "token \"%s\" does not start with fst1:", json_object_get_string(o));
 	a->token =
 	    xstrdup(o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "");
 	if (!json_object_object_get_ex(root, "fresh", &o) ||
 	    !json_object_is_type(o, json_type_boolean))
-		answer_problem(a, "no \"fresh\" boolean");
+		bad_answer(&a->problems, "no \"fresh\" boolean");
 	else
 		a->fresh = json_object_get_boolean(o);
 	if (!json_object_object_get_ex(root, "changes", &changes) ||
 	    !json_object_is_type(changes, json_type_array)) {
-		answer_problem(a, "no \"changes\" array");
+		bad_answer(&a->problems, "no \"changes\" array");
 		changes = NULL;
 	}
 	if (a->fresh && changes && json_object_array_length(changes) > 0)
-		answer_problem(a, "fresh answer with a non-empty \"changes\" array");
+		bad_answer(&a->problems, "fresh answer with a non-empty \"changes\" array");
 	for (size_t i = 0; changes && i < json_object_array_length(changes); i++)
 		answer_add_change(a, i, json_object_array_get_idx(changes, i), &sb);
 	json_object_put(root);

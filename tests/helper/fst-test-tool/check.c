@@ -93,25 +93,18 @@ static void print_stats(const struct check_stats *st, const struct answer *a,
 	json_object_put(j);
 }
 
-int cmd_check(int argc, char **argv)
+void check_args_load(int argc, char **argv, const char *flag, const char *usage,
+		     struct check_args *ret)
 {
-	static const struct option longopts[] = {
+	const char *before = NULL, *after = NULL;
+	const struct option longopts[] = {
 	    {"before", required_argument, NULL, 'b'}, {"after", required_argument, NULL, 'a'},
 	    {"answer", required_argument, NULL, 'A'}, {"report", no_argument, NULL, 'r'},
-	    {"json", no_argument, NULL, 'j'},	      {0},
+	    {flag, no_argument, NULL, 'f'},	      {0},
 	};
-	static const char usage[] =
-	    "usage: check --before M1 --after M2 --answer A.json [--report] [--json]";
-	const char *before = NULL, *after = NULL, *answer = NULL;
-	bool report = false, as_json = false;
-	struct manifest m1 = {0}, m2 = {0};
-	struct answer a;
-	struct sbuf why = {0}, tmp = {0};
-	struct check_stats st = {0};
-	struct mchange *changes;
-	json_object *uncovered_paths;
 	int c;
 
+	*ret = (struct check_args){0};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -122,31 +115,55 @@ int cmd_check(int argc, char **argv)
 			after = optarg;
 			break;
 		case 'A':
-			answer = optarg;
+			ret->answer = optarg;
 			break;
 		case 'r':
-			report = true;
+			ret->report = true;
 			break;
-		case 'j':
-			as_json = true;
+		case 'f':
+			ret->flag = true;
 			break;
 		default:
 			usage_error("%s", usage);
 		}
 	}
-	if (!before || !after || !answer || optind != argc)
+	if (!before || !after || !ret->answer || optind != argc)
 		usage_error("%s", usage);
-	manifest_load(before, &m1);
-	manifest_load(after, &m2);
-	answer_load(answer, &a);
+	manifest_load(before, &ret->m1);
+	manifest_load(after, &ret->m2);
+}
+
+void check_args_release(struct check_args *args)
+{
+	manifest_release(&args->m1);
+	manifest_release(&args->m2);
+}
+
+int cmd_check(int argc, char **argv)
+{
+	struct check_args args;
+	struct answer a;
+	struct sbuf why = {0}, tmp = {0};
+	struct check_stats st = {0};
+	struct mchange *changes;
+	json_object *uncovered_paths;
+	bool report, as_json;
+	int c;
+
+	check_args_load(argc, argv, "json",
+			"usage: check --before M1 --after M2 --answer A.json [--report] [--json]",
+			&args);
+	report = args.report;
+	as_json = args.flag;
+	answer_load(args.answer, &a);
 
 	uncovered_paths = json_object_new_array();
-	changes = manifest_changes(&m1, &m2, &st.differing);
+	changes = manifest_changes(&args.m1, &args.m2, &st.differing);
 	for (size_t i = 0; i < st.differing; i++) {
 		const struct mchange *ch = &changes[i];
 		const char *via;
 		size_t via_len;
-		enum cover cov = cover_change(&a, &m1, &m2, ch, &via, &via_len);
+		enum cover cov = cover_change(&a, &args.m1, &args.m2, ch, &via, &via_len);
 
 		st.created += !ch->e1;
 		st.deleted += !ch->e2;
@@ -164,8 +181,8 @@ int cmd_check(int argc, char **argv)
 
 	/* Precision: the share of reported paths that really differ. */
 	for (size_t i = 0; i < a.n; i++) {
-		const struct mentry *e1 = manifest_get(&m1, a.v[i].path);
-		const struct mentry *e2 = manifest_get(&m2, a.v[i].path);
+		const struct mentry *e1 = manifest_get(&args.m1, a.v[i].path);
+		const struct mentry *e2 = manifest_get(&args.m2, a.v[i].path);
 
 		if (!e1 && !e2) {
 			st.unknown++;
@@ -186,8 +203,7 @@ int cmd_check(int argc, char **argv)
 	mchanges_free(changes, st.differing);
 	free(why.s);
 	free(tmp.s);
-	manifest_release(&m1);
-	manifest_release(&m2);
+	check_args_release(&args);
 	c = (st.uncovered || a.problems) ? 1 : 0;
 	answer_release(&a);
 	return c;

@@ -22,6 +22,9 @@ static int cmd_help(int argc, char **argv)
 	       "  answer A.json token|fresh|count|dump\n"
 	       "  oracle [--omit N] M1 M2       the exact answer for two manifests (JSON),\n"
 	       "                                without its Nth change (named on stderr)\n"
+	       "  gitcheck --before M1 --after M2 --answer FILE [--all-listings] [--report]\n"
+	       "                                an answer of git's fsmonitor protocol (raw bytes)\n"
+	       "                                covers every change the way git uses it\n"
 	       "  json FILE [KEY...]            print the value at KEY/KEY ('*': every element)\n"
 	       "  probe-fanotify DIR            can a filesystem mark be put on DIR's fs?\n"
 	       "  mmap-write [--close-first] [--wait] FILE OFFSET STRING\n"
@@ -50,6 +53,7 @@ int main(int argc, char **argv)
 	    {"covers", cmd_covers},
 	    {"answer", cmd_answer},
 	    {"oracle", cmd_oracle},
+	    {"gitcheck", cmd_gitcheck},
 	    {"json", cmd_json},
 	    {"workload", cmd_workload},
 	    {"storm", cmd_storm},

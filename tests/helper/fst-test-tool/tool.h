@@ -9,6 +9,8 @@
  *   answer.c    `validate`, `has`, `covers`, `answer`, `json`: reading answers and
  *               the coverage rule of docs/design.md ("The promise")
  *   check.c     `check`, `oracle`: an answer against two manifests
+ *   gitcheck.c  `gitcheck`: an answer of git's fsmonitor protocol against two
+ *               manifests, the way git uses it
  *   workload.c  `workload`, `storm`: deterministic operations on a tree
  *   probes.c    `probe-fanotify`, `shutdown`, `mmap-write`, `splice-write`,
  *               `copy-range`: system calls the shell cannot make
@@ -156,6 +158,10 @@ struct answer {
 	unsigned problems;	 /* contract violations found while loading (on stderr) */
 };
 
+/* Count a break of an answer's contract in *problems; "BAD ANSWER: MESSAGE" on stderr. */
+void __attribute__((format(printf, 2, 3))) bad_answer(unsigned *problems, const char *fmt, ...);
+/* Is p a well-formed path of the contract: "." or a/b/c, no "", ".", ".." parts? */
+bool path_well_formed(const char *p, size_t len);
 /* Load an answer, counting (and printing) every break of the contract. */
 void answer_load(const char *file, struct answer *a);
 void answer_release(struct answer *a);
@@ -193,10 +199,26 @@ int cmd_answer(int argc, char **argv);
 int cmd_json(int argc, char **argv);
 
 /* ------------------------------------------------------------------ */
-/* check.c, workload.c, probes.c                                        */
+/* check.c, gitcheck.c, workload.c, probes.c                                        */
+
+/*
+ * What check and gitcheck start with: the options --before M1, --after M2,
+ * --answer FILE, --report and a flag of each (--FLAG), and the manifests
+ * M1 and M2 loaded. usage_error() with usage when the options are wrong.
+ */
+struct check_args {
+	const char *answer;
+	bool report, flag;
+	struct manifest m1, m2;
+};
+
+void check_args_load(int argc, char **argv, const char *flag, const char *usage,
+		     struct check_args *ret);
+void check_args_release(struct check_args *args);
 
 int cmd_check(int argc, char **argv);
 int cmd_oracle(int argc, char **argv);
+int cmd_gitcheck(int argc, char **argv);
 int cmd_workload(int argc, char **argv);
 int cmd_storm(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);

@@ -2,8 +2,8 @@
 /*
  * server: the Unix socket, its clients, and the requests of
  * docs/protocol.md (JSON, one document per line). Each client has an input
- * and an output buffer; nothing here blocks: a slow reader only grows its
- * own output buffer, and a stream subscriber that lags past its bound is
+ * and an output buffer (conn.c); nothing here blocks: a slow reader only
+ * grows its own output buffer, and a stream subscriber that lags past its bound is
  * told "gap" and dropped. Every request is checked against the caller's
  * credentials, taken once when it connects (SO_PEERCRED, SO_PEERGROUPS).
  */
@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include "basic/log.h"
 #include "basic/token.h"
 #include "basic/util.h"
+#include "daemon/conn.h"
 #include "daemon/fsys.h"
 #include "daemon/loop.h"
 #include "daemon/perm.h"
@@ -34,6 +34,8 @@
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
+/* room made for each read of a client's requests */
+#define READ_CHUNK 16384
 #define DEADLINE_TICK_MS 250
 /* A client's unsent output: past OUT_HIGH its next requests wait (it is
  * not read from), past OUT_MAX it is disconnected. */
@@ -52,20 +54,10 @@
 struct client {
 	struct client *next;
 	struct server *srv;
-	int fd;
-	struct loop_source *src;
-	struct loop_defer free_node;
+	struct conn *conn; /* its socket and buffers */
 	struct ucred cred;
 	struct perm_caller caller;
-	char *in;
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_len, out_off, out_cap;
-	uint32_t events; /* registered with the loop */
-	bool closing;	 /* close once the output is sent */
-	bool eof;	 /* it sent all it will send */
-	bool held;	 /* requests wait: its user's unread answers are past USER_OUT_MAX */
-	bool dead;	 /* closed; freed at the end of the round */
+	bool held; /* requests wait: its user's unread answers are past USER_OUT_MAX */
 	/* a changes/stream request waiting for a catch-up scan */
 	struct json_object *pending;
 	uint64_t deadline_ns;
@@ -97,14 +89,18 @@ struct server {
 	size_t n_ops;
 };
 
-static void client_close(struct client *c);
-static void process_input(struct client *c);
+static const struct conn_limits client_limits = {
+    .in_max = REQUEST_MAX,
+    .in_chunk = READ_CHUNK,
+    .out_high = OUT_HIGH,
+    .out_max = OUT_MAX,
+};
 
 /* ---- output ------------------------------------------------------------- */
 
 static size_t out_pending(const struct client *c)
 {
-	return c->out_len - c->out_off;
+	return conn_out_pending(c->conn);
 }
 
 /*
@@ -127,50 +123,6 @@ static bool user_over_budget(const struct client *c)
 	return c->cred.uid != 0 && user_pending(c) >= USER_OUT_MAX;
 }
 
-/*
- * Read from a client only while it may send more: not while a request of
- * its waits (parked), nor while it does not read what it was sent.
- */
-static void client_update_events(struct client *c)
-{
-	uint32_t want = 0;
-
-	if (c->dead)
-		return;
-	if (!c->closing && !c->eof && !c->pending && out_pending(c) < OUT_HIGH)
-		want |= EPOLLIN;
-	if (out_pending(c))
-		want |= EPOLLOUT;
-	if (want != c->events && loop_mod_fd(c->src, want) == 0)
-		c->events = want;
-}
-
-static void wake_held(struct client *c);
-
-static void client_flush(struct client *c)
-{
-	bool sent = false;
-
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				c->closing = true, c->out_off = c->out_len; /* peer gone */
-			break;
-		}
-		c->out_off += (size_t)n;
-		sent = n > 0;
-	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	client_update_events(c);
-	if (sent && c->cred.uid != 0)
-		wake_held(c);
-}
-
 /* Held connections whose user is under budget again go on (after the round: no re-entry). */
 static void wake_all_held(void *data)
 {
@@ -181,7 +133,7 @@ static void wake_all_held(void *data)
 		next = o->next;
 		if (o->held && !user_over_budget(o)) {
 			o->held = false;
-			process_input(o);
+			conn_process(o->conn);
 		}
 	}
 }
@@ -196,23 +148,29 @@ static void wake_held(struct client *c)
 		}
 }
 
+static void on_flushed(void *data, size_t sent, size_t before)
+{
+	struct client *c = data;
+
+	if (sent && c->cred.uid != 0)
+		wake_held(c);
+}
+
 static int client_write(struct client *c, const char *text, size_t len)
 {
-	if (out_pending(c) + len + 1 > OUT_MAX) {
+	char *p;
+	int r = conn_reserve(c->conn, len + 1, &p);
+
+	if (r == -ENOBUFS)
 		log_ratelimited(
 		    LOG_LEVEL_WARN,
 		    "client pid %d uid %u does not read its answers (%zu bytes waiting); "
 		    "disconnecting it",
 		    (int)c->cred.pid, (unsigned)c->cred.uid, out_pending(c));
-		return -ENOBUFS;
-	}
-	if (c->out_off && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (GROW(c->out, c->out_cap, c->out_len + len + 1) < 0)
-		return -ENOMEM;
-	memcpy(c->out + c->out_len, text, len);
-	c->out_len += len;
-	c->out[c->out_len++] = '\n';
+	if (r < 0)
+		return r;
+	memcpy(p, text, len);
+	p[len] = '\n';
 	return 0;
 }
 
@@ -222,7 +180,7 @@ static void send_json(struct client *c, struct json_object *o)
 	size_t len;
 	int r = -ENOMEM;
 
-	if (c->dead) {
+	if (conn_dead(c->conn)) {
 		json_object_put(o);
 		return;
 	}
@@ -233,10 +191,10 @@ static void send_json(struct client *c, struct json_object *o)
 		r = client_write(c, text, len);
 	json_object_put(o);
 	if (r < 0) {
-		client_close(c); /* it cannot be answered: out of memory, or it does not read */
+		conn_close(c->conn); /* it cannot be answered: out of memory, or it does not read */
 		return;
 	}
-	client_flush(c);
+	conn_flush(c->conn);
 }
 
 static void send_error(struct client *c, int err, const char *fmt, ...)
@@ -839,7 +797,7 @@ static void dispatch(struct client *c, struct json_object *req)
 		send_error(c, EPROTO,
 			   "this fstrackd speaks protocol version %d; upgrade the client",
 			   FST_PROTOCOL_VERSION);
-		c->closing = true;
+		conn_set_closing(c->conn);
 		return;
 	}
 	if (c->stream_fs) {
@@ -872,131 +830,88 @@ static void dispatch(struct client *c, struct json_object *req)
 }
 
 /*
- * Handle complete lines in the input buffer, one after the other, while
- * the client may be answered: not while a request of its waits, nor while
- * its unread output is past OUT_HIGH (it is read from again once that
- * drains). A line longer than REQUEST_MAX is refused and the client closed.
+ * Handle complete lines of the input in[0..len), one after the other,
+ * while the client may be answered: not while a request of its waits, nor
+ * while its unread output is past OUT_HIGH (it is read from again once
+ * that drains). A line longer than REQUEST_MAX is refused and the client
+ * closed. Returns the bytes used.
  */
-static void process_input(struct client *c)
+static size_t on_input(void *data, char *in, size_t len, bool *answered)
 {
+	struct client *c = data;
 	size_t off = 0;
 
-	while (!c->pending && !c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
+	while (!c->pending && conn_may_answer(c->conn)) {
 		if (user_over_budget(c)) {
 			c->held = true; /* taken up again when the user's answers drain */
 			break;
 		}
-		char *nl = memchr(c->in + off, '\n', c->in_len - off);
+		char *nl = memchr(in + off, '\n', len - off);
 		struct json_object *req;
 		struct json_tokener *tk;
 
 		/* too long, whether its end came in the same read or not yet */
-		if ((nl ? (size_t)(nl - (c->in + off)) : c->in_len - off) > REQUEST_MAX) {
+		if ((nl ? (size_t)(nl - (in + off)) : len - off) > REQUEST_MAX) {
 			send_error(c, EINVAL, "request longer than %d bytes", REQUEST_MAX);
-			c->closing = true;
+			conn_set_closing(c->conn);
 			break;
 		}
 		if (!nl)
 			break;
 		*nl = '\0';
 		tk = json_tokener_new();
-		req = tk ? json_tokener_parse_ex(tk, c->in + off, (int)(nl - (c->in + off))) : NULL;
+		req = tk ? json_tokener_parse_ex(tk, in + off, (int)(nl - (in + off))) : NULL;
 		if (!req || json_tokener_get_error(tk) != json_tokener_success)
 			send_error(c, EINVAL, "the request is not valid JSON");
 		else
 			dispatch(c, req);
 		json_object_put(req);
 		json_tokener_free(tk);
-		off = (size_t)(nl - c->in) + 1;
+		off = (size_t)(nl - in) + 1;
 	}
-	if (c->dead)
-		return;
-	if (off) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
-	}
-	/* all it sent is answered (a partial last line is dropped): it may go */
-	if (c->eof && !c->pending && !memchr(c->in, '\n', c->in_len))
-		c->closing = true;
-	if (c->closing && !out_pending(c))
-		client_close(c);
-	else
-		client_update_events(c);
+	/* a partial last line is dropped at EOF */
+	*answered = !c->pending && !memchr(in + off, '\n', len - off);
+	return off;
 }
 
 /* ---- connections -------------------------------------------------------- */
 
-static void client_free(void *data)
+static bool client_waits(void *data)
 {
-	struct client *c = data;
+	const struct client *c = data;
 
-	json_object_put(c->pending);
-	free(c->in);
-	free(c->out);
-	free(c);
+	return c->pending; /* a request of its waits for a scan: it is not read from */
 }
 
-/*
- * Close a client now; its memory is kept until the end of the loop's
- * round: events and callbacks of the same round may still point at it.
- */
-static void client_close(struct client *c)
+/* Off the list of clients; its memory is kept until the end of the loop's round. */
+static void on_closed(void *data)
 {
+	struct client *c = data;
 	struct client **pp;
 
-	if (c->dead)
-		return;
 	for (pp = &c->srv->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	c->srv->n_clients--;
-	c->src = loop_del(c->src);
-	c->fd = safe_close(c->fd);
-	c->dead = true;
-	loop_defer_free(c->srv->loop, &c->free_node, client_free, c);
 }
 
-/* Read what the client sent, at most one request's worth beyond what is buffered. */
-static bool client_read(struct client *c)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (c->in_len > REQUEST_MAX)
-			return true; /* process_input() decides: lines, or a refusal */
-		if (GROW(c->in, c->in_cap, c->in_len + 16384) < 0) {
-			c->closing = true;
-			return true;
-		}
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n <= 0)
-			return false; /* EOF or an error: answer what is complete, then go */
-		c->in_len += (size_t)n;
-		if ((size_t)n < 16384)
-			return true;
-	}
-}
-
-static void on_client(void *data, uint32_t events)
+static void client_free(void *data)
 {
 	struct client *c = data;
 
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		client_close(c); /* gone both ways: nothing can reach it any more */
-		return;
-	}
-	if (events & EPOLLOUT)
-		client_flush(c);
-	if ((events & EPOLLIN) && (c->events & EPOLLIN) && !client_read(c))
-		c->eof = true;
-	process_input(c); /* also what waited for its output to drain */
+	json_object_put(c->pending);
+	free(c);
 }
+
+static const struct conn_ops client_ops = {
+    .input = on_input,
+    .waits = client_waits,
+    .flushed = on_flushed,
+    .closed = on_closed,
+    .release = client_free,
+};
 
 static unsigned clients_of(const struct server *srv, uid_t uid)
 {
@@ -1020,6 +935,7 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 {
 	struct server *srv = data;
 	struct client *c;
+	int r;
 
 	/* the last few places are root's: a crowd of users cannot lock it out */
 	if (srv->n_clients >= srv->cfg.max_clients ||
@@ -1033,11 +949,11 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 	c->cred = *cred;
 	c->caller = *caller;
 	c->srv = srv;
-	c->fd = fd;
-	c->events = EPOLLIN;
-	if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
+	r = conn_new(srv->loop, fd, &client_limits, &client_ops, c, &c->conn);
+	if (r < 0) {
 		free(c);
-		return "fstrackd cannot take the connection";
+		return r == -ENOMEM ? "fstrackd is out of memory"
+				    : "fstrackd cannot take the connection";
 	}
 	c->next = srv->clients;
 	srv->clients = c;
@@ -1054,7 +970,7 @@ static void retry_pending(struct client *c)
 	c->pending = NULL;
 	dispatch(c, req);
 	json_object_put(req);
-	process_input(c);
+	conn_process(c->conn);
 }
 
 /* A scan ended (or a filesystem went): parked requests look again. */
@@ -1082,9 +998,8 @@ static void on_detached(void *data, struct fsys *fs)
 			fsys_format_token(fs, c->cursor, tok);
 			stream_send(c, "gap", NULL, 0, tok);
 			c->stream_fs = NULL;
-			c->closing = true;
-			if (c->out_len == c->out_off)
-				client_close(c);
+			conn_set_closing(c->conn);
+			conn_close_if_sent(c->conn);
 		}
 	}
 	on_ready(data, fs); /* parked requests on it now fail */
@@ -1104,7 +1019,7 @@ static void on_committed(void *data, struct fsys *fs)
 		int r;
 
 		next = c->next;
-		if (c->stream_fs != fs || c->closing)
+		if (c->stream_fs != fs || conn_closing(c->conn))
 			continue;
 		streams = true;
 		if (fsys_durable_seq(fs) <= c->cursor)
@@ -1114,20 +1029,19 @@ static void on_committed(void *data, struct fsys *fs)
 		perm_cache_free(pc);
 		if (r < 0)
 			continue;
-		if (c->out_len - c->out_off > srv->cfg.stream_buffer_max || user_over_budget(c)) {
+		if (out_pending(c) > srv->cfg.stream_buffer_max || user_over_budget(c)) {
 			/* It does not keep up: tell it where to resume, and drop it. */
 			fsys_format_token(fs, c->cursor, tok);
 			stream_send(c, "gap", NULL, 0, tok);
 			c->stream_fs = NULL;
-			c->closing = true;
+			conn_set_closing(c->conn);
 		} else {
 			fsys_format_token(fs, change_set_end_seq(cs), tok);
 			stream_set(c, cs, tok);
 			c->cursor = change_set_end_seq(cs);
 		}
 		change_set_free(cs);
-		if (c->closing && c->out_len == c->out_off)
-			client_close(c);
+		conn_close_if_sent(c->conn);
 	}
 	/* Live subscribers want every change, not one per token. */
 	if (streams && fsys_new_epoch(fs) < 0)
@@ -1157,7 +1071,7 @@ static void on_deadline_tick(void *data)
 		}
 		c->no_wait = true;
 		retry_pending(c);
-		if (!c->dead)
+		if (!conn_dead(c->conn))
 			c->no_wait = false;
 	}
 	if (!parked)
@@ -1235,7 +1149,7 @@ struct server *server_free(struct server *srv)
 	if (!srv)
 		return NULL;
 	while (srv->clients)
-		client_close(srv->clients);
+		conn_close(srv->clients->conn);
 	srv->listener = sock_listener_free(srv->listener); /* the socket unlinked */
 	srv->deadline_timer = loop_del(srv->deadline_timer);
 	loop_cancel(srv->loop, &srv->wake_node);

@@ -2,10 +2,10 @@
 /*
  * wserver: Watchman's protocol (see wserver.h and docs/watchman.md).
  *
- * Clients. Each has an input and an output buffer; nothing here blocks.
- * A client's requests are answered one after the other, in order: while
- * one waits for a catch-up scan (parked) or runs on a worker (busy), its
- * next ones are not read. A client that does not read its answers stops
+ * Clients. Each has an input and an output buffer (conn.c); nothing here
+ * blocks. A client's requests are answered one after the other, in order:
+ * while one waits for a catch-up scan (parked) or runs on a worker (busy),
+ * its next ones are not read. A client that does not read its answers stops
  * being read past OUT_HIGH bytes of output, gets no subscription batch
  * (they wait: their clock does not move) and is disconnected past
  * OUT_MAX.
@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +48,7 @@
 #include "basic/log.h"
 #include "basic/token.h"
 #include "basic/util.h"
+#include "daemon/conn.h"
 #include "daemon/fsys.h"
 #include "daemon/jobs.h"
 #include "daemon/loop.h"
@@ -63,6 +63,8 @@
 
 /* A request PDU (JSON line or BSER) is at most this long. */
 #define WREQUEST_MAX (2u << 20)
+/* room made for each read of a client's requests */
+#define READ_CHUNK 65536
 #define DEADLINE_TICK_MS 250
 #define OUT_HIGH (1u << 20)
 #define OUT_MAX (256u << 20)
@@ -131,17 +133,10 @@ struct wsub {
 struct wclient {
 	struct wclient *next;
 	struct wserver *srv;
-	int fd;
-	struct loop_source *src;
-	struct loop_defer free_node, kick_node, close_node;
+	struct conn *conn; /* its socket and buffers */
+	struct loop_defer kick_node;
 	struct ucred cred;
 	struct perm_caller caller;
-	char *in;
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_len, out_off, out_cap;
-	uint32_t events;
-	bool closing, eof, dead;
 	struct wpdu_format fmt; /* of its last request: answers and pushes go out in it */
 	json_object *pending;	/* a request waiting for a catch-up scan */
 	uint64_t deadline_ns;
@@ -177,17 +172,22 @@ struct wjob {
 	char cursor_token[TOKEN_MAX];
 };
 
-static void client_close(struct wclient *c);
-static void process_input(struct wclient *c);
 static void dispatch(struct wclient *c, json_object *args);
 static void sub_run(struct wsub *s);
 static void sub_cancel(struct wsub *s, bool tell);
+
+static const struct conn_limits client_limits = {
+    .in_max = WREQUEST_MAX,
+    .in_chunk = READ_CHUNK,
+    .out_high = OUT_HIGH,
+    .out_max = OUT_MAX,
+};
 
 /* ---- output -------------------------------------------------------------- */
 
 static size_t out_pending(const struct wclient *c)
 {
-	return c->out_len - c->out_off;
+	return conn_out_pending(c->conn);
 }
 
 static bool has_due_subs(const struct wclient *c)
@@ -203,98 +203,45 @@ static void kick_client(void *data)
 	struct wclient *c = data;
 	struct wsub *s, *next;
 
-	for (s = c->subs; s && !c->dead; s = next) {
+	for (s = c->subs; s && !conn_dead(c->conn); s = next) {
 		next = s->next;
 		if (s->due && !s->running)
 			sub_run(s);
 	}
 }
 
-static void client_update_events(struct wclient *c)
+static void on_flushed(void *data, size_t sent, size_t before)
 {
-	uint32_t want = 0;
+	struct wclient *c = data;
 
-	if (c->dead)
-		return;
-	if (!c->closing && !c->eof && !c->pending && !c->busy && out_pending(c) < OUT_HIGH)
-		want |= EPOLLIN;
-	if (out_pending(c))
-		want |= EPOLLOUT;
-	if (want != c->events && loop_mod_fd(c->src, want) == 0)
-		c->events = want;
-}
-
-static void client_flush(struct wclient *c)
-{
-	bool was_high = out_pending(c) >= OUT_HIGH;
-
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				c->closing = true, c->out_off = c->out_len; /* peer gone */
-			break;
-		}
-		c->out_off += (size_t)n;
-	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
 	/* the batches that waited for the output to drain may go */
-	if (was_high && out_pending(c) < OUT_HIGH && has_due_subs(c))
+	if (before >= OUT_HIGH && out_pending(c) < OUT_HIGH && has_due_subs(c))
 		loop_defer(c->srv->loop, &c->kick_node, kick_client, c);
-	client_update_events(c);
-}
-
-static void close_later_cb(void *data)
-{
-	client_close(data);
-}
-
-/* It cannot be answered (it does not read, or memory is out): close at the end of the round. */
-static void close_later(struct wclient *c)
-{
-	c->closing = true;
-	c->out_off = c->out_len = 0;
-	loop_defer(c->srv->loop, &c->close_node, close_later_cb, c);
 }
 
 /* Queue buf[0..len) (taken) for c. */
 static void send_bytes(struct wclient *c, char *buf, size_t len)
 {
-	if (c->dead || c->closing) {
+	size_t pending = out_pending(c);
+	int r;
+
+	if (conn_dead(c->conn) || conn_closing(c->conn)) {
 		free(buf);
 		return;
 	}
-	if (out_pending(c) + len > OUT_MAX) {
+	r = conn_give(c->conn, buf, len);
+	/* it cannot be answered (it does not read, or memory is out): it goes */
+	if (r == -ENOBUFS)
 		log_ratelimited(
 		    LOG_LEVEL_WARN,
 		    "watchman client pid %d uid %u does not read its answers (%zu bytes "
 		    "waiting); disconnecting it",
-		    (int)c->cred.pid, (unsigned)c->cred.uid, out_pending(c));
-		free(buf);
-		close_later(c);
+		    (int)c->cred.pid, (unsigned)c->cred.uid, pending);
+	if (r < 0) {
+		conn_close_later(c->conn);
 		return;
 	}
-	if (c->out_off && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len == 0 && len > c->out_cap) {
-		free(c->out); /* a large answer: take its buffer rather than copy it */
-		c->out = buf;
-		c->out_cap = c->out_len = len;
-	} else {
-		if (GROW(c->out, c->out_cap, c->out_len + len) < 0) {
-			free(buf);
-			close_later(c);
-			return;
-		}
-		memcpy(c->out + c->out_len, buf, len);
-		c->out_len += len;
-		free(buf);
-	}
-	client_flush(c);
+	conn_flush(c->conn);
 }
 
 /* Send o (its reference is taken) in the client's encoding. */
@@ -304,12 +251,12 @@ static void send_pdu(struct wclient *c, json_object *o)
 	size_t len;
 
 	if (!o) {
-		close_later(c); /* out of memory */
+		conn_close_later(c->conn); /* out of memory */
 		return;
 	}
 	if (wpdu_encode(o, &c->fmt, &buf, &len) < 0) {
 		json_object_put(o);
-		close_later(c);
+		conn_close_later(c->conn);
 		return;
 	}
 	json_object_put(o);
@@ -754,7 +701,7 @@ static void job_done(void *data, bool cancelled)
 		s->running = false;
 		if (buf)
 			send_bytes(j->c, buf, len);
-		if (s->due && !j->c->closing)
+		if (s->due && !conn_closing(j->c->conn))
 			sub_run(s);
 	} else {
 		struct wclient *c = j->c;
@@ -764,7 +711,7 @@ static void job_done(void *data, bool cancelled)
 			cursor_set(srv, j->cursor_root, j->cursor_name, j->cursor_token);
 		if (buf)
 			send_bytes(c, buf, len);
-		process_input(c);
+		conn_process(c->conn);
 	}
 	wjob_free(j);
 	/*
@@ -1057,7 +1004,7 @@ static void sub_run(struct wsub *s)
 	struct wq *q;
 	int k;
 
-	if (s->running || c->dead || c->closing) {
+	if (s->running || conn_dead(c->conn) || conn_closing(c->conn)) {
 		s->due = true;
 		return;
 	}
@@ -1893,7 +1840,7 @@ static void dispatch(struct wclient *c, json_object *args)
 {
 	const char *name;
 
-	if (c->dead)
+	if (conn_dead(c->conn))
 		return;
 	if (!json_object_is_type(args, json_type_array) || nargs(args) == 0) {
 		send_error(c, "invalid command (expected an array with some elements!)");
@@ -1917,22 +1864,24 @@ static void dispatch(struct wclient *c, json_object *args)
 }
 
 /*
- * Answer the complete PDUs of the input, one after the other, while the
- * client may be answered: not while a request of its waits or runs, nor
- * while its unread output is past OUT_HIGH.
+ * Answer the complete PDUs of the input in[0..len), one after the other,
+ * while the client may be answered: not while a request of its waits or
+ * runs, nor while its unread output is past OUT_HIGH. Returns the bytes
+ * used.
  */
-static void process_input(struct wclient *c)
+static size_t on_input(void *data, char *in, size_t len, bool *answered)
 {
+	struct wclient *c = data;
 	bool need_more = false;
 	size_t off = 0;
 
-	while (!c->pending && !c->busy && !c->closing && !c->dead && out_pending(c) < OUT_HIGH) {
+	while (!c->pending && !c->busy && conn_may_answer(c->conn)) {
 		json_object *req = NULL;
 		struct wpdu_format fmt = c->fmt;
 		char err[512];
 		size_t used;
-		int r = wpdu_decode(c->in + off, c->in_len - off, WREQUEST_MAX, &req, &used, &fmt,
-				    err, sizeof(err));
+		int r = wpdu_decode(in + off, len - off, WREQUEST_MAX, &req, &used, &fmt, err,
+				    sizeof(err));
 
 		if (r == 0) {
 			off += used;
@@ -1941,14 +1890,14 @@ static void process_input(struct wclient *c)
 		}
 		if (r == -EMSGSIZE) {
 			send_error(c, "a request is at most %u bytes", WREQUEST_MAX);
-			c->closing = true;
+			conn_set_closing(c->conn);
 			break;
 		}
 		c->fmt = fmt;
 		if (r < 0) {
 			send_error(c, "%s", err[0] ? err : strerror(-r));
 			if (!used) {
-				c->closing = true; /* the framing is lost */
+				conn_set_closing(c->conn); /* the framing is lost */
 				break;
 			}
 			off += used;
@@ -1958,96 +1907,56 @@ static void process_input(struct wclient *c)
 		dispatch(c, req);
 		json_object_put(req);
 	}
-	if (c->dead)
-		return;
-	if (off) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
-	}
-	/* all it sent is answered (a partial PDU is dropped): it may go */
-	if (c->eof && need_more && !c->pending && !c->busy)
-		c->closing = true;
-	if (c->closing && !out_pending(c))
-		client_close(c);
-	else
-		client_update_events(c);
+	/* a partial PDU is dropped at EOF */
+	*answered = need_more && !c->pending && !c->busy;
+	return off;
 }
 
 /* ---- connections ------------------------------------------------------------------- */
 
-static void client_free(void *data)
+/* A request of its waits for a scan or runs on a worker: it is not read from. */
+static bool client_waits(void *data)
 {
-	struct wclient *c = data;
+	const struct wclient *c = data;
 
-	json_object_put(c->pending);
-	free(c->in);
-	free(c->out);
-	free(c);
+	return c->pending || c->busy;
 }
 
-static void client_close(struct wclient *c)
+/* Off the lists; what it holds (jobs, subscriptions, states) is let go. */
+static void on_closed(void *data)
 {
+	struct wclient *c = data;
 	struct wserver *srv = c->srv;
 
-	if (c->dead)
-		return;
 	for (struct wclient **pp = &srv->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
 	srv->n_clients--;
-	c->dead = true;
 	if (srv->jobs)
 		jobs_cancel(srv->jobs, c);
 	while (c->subs)
 		sub_cancel(c->subs, false);
 	vacate_states(c);
-	c->src = loop_del(c->src);
-	c->fd = safe_close(c->fd);
 	loop_cancel(srv->loop, &c->kick_node);
-	loop_cancel(srv->loop, &c->close_node);
-	loop_defer_free(srv->loop, &c->free_node, client_free, c);
 }
 
-static bool client_read(struct wclient *c)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (c->in_len > WREQUEST_MAX)
-			return true; /* process_input() decides: a PDU, or a refusal */
-		if (GROW(c->in, c->in_cap, c->in_len + 65536) < 0) {
-			c->closing = true;
-			return true;
-		}
-		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n <= 0)
-			return false;
-		c->in_len += (size_t)n;
-		if ((size_t)n < c->in_cap - (c->in_len - (size_t)n))
-			return true;
-	}
-}
-
-static void on_client(void *data, uint32_t events)
+static void client_free(void *data)
 {
 	struct wclient *c = data;
 
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		client_close(c);
-		return;
-	}
-	if (events & EPOLLOUT)
-		client_flush(c);
-	if ((events & EPOLLIN) && (c->events & EPOLLIN) && !client_read(c))
-		c->eof = true;
-	process_input(c);
+	json_object_put(c->pending);
+	free(c);
 }
+
+static const struct conn_ops client_ops = {
+    .input = on_input,
+    .waits = client_waits,
+    .flushed = on_flushed,
+    .closed = on_closed,
+    .release = client_free,
+};
 
 static unsigned clients_of(const struct wserver *srv, uid_t uid)
 {
@@ -2070,6 +1979,7 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 {
 	struct wserver *srv = data;
 	struct wclient *c;
+	int r;
 
 	if (srv->n_clients >= srv->cfg.max_clients)
 		return "too many connections to fstrackd; try again later";
@@ -2081,12 +1991,12 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 	c->cred = *cred;
 	c->caller = *caller;
 	c->srv = srv;
-	c->fd = fd;
 	c->fmt.enc = WPDU_JSON;
-	c->events = EPOLLIN;
-	if (loop_add_fd(srv->loop, fd, EPOLLIN, on_client, c, &c->src) < 0) {
+	r = conn_new(srv->loop, fd, &client_limits, &client_ops, c, &c->conn);
+	if (r < 0) {
 		free(c);
-		return "fstrackd cannot take the connection";
+		return r == -ENOMEM ? "fstrackd is out of memory"
+				    : "fstrackd cannot take the connection";
 	}
 	c->next = srv->clients;
 	srv->clients = c;
@@ -2103,7 +2013,7 @@ static void retry_pending(struct wclient *c)
 	c->pending = NULL;
 	dispatch(c, req);
 	json_object_put(req);
-	process_input(c);
+	conn_process(c->conn);
 }
 
 static void on_ready(void *data, struct fsys *fs)
@@ -2113,7 +2023,7 @@ static void on_ready(void *data, struct fsys *fs)
 
 	for (c = srv->clients; c; c = next) {
 		next = c->next;
-		if (c->pending && !c->dead)
+		if (c->pending && !conn_dead(c->conn))
 			retry_pending(c);
 	}
 	for (c = srv->clients; c; c = next) {
@@ -2178,7 +2088,7 @@ static void on_deadline_tick(void *data)
 		c->pending = NULL;
 		send_error(c, "sync_timeout expired: a catch-up scan of the root's filesystem is "
 			      "still running (see 'fstrack status'); try again later");
-		process_input(c);
+		conn_process(c->conn);
 	}
 	if (!parked)
 		loop_timer_set(srv->deadline_timer, 0);
@@ -2245,7 +2155,7 @@ struct wserver *wserver_free(struct wserver *srv)
 	if (!srv)
 		return NULL;
 	while (srv->clients)
-		client_close(srv->clients);
+		conn_close(srv->clients->conn);
 	srv->jobs = jobs_free(srv->jobs); /* every job is cancelled: nothing touches a client */
 	while (srv->roots)
 		wroot_drop(srv, srv->roots, false);

@@ -38,6 +38,7 @@ struct find {
 struct round_root {
 	struct fhandle handle;
 	char *path;
+	bool no_path; /* alive, no path to it now (a mount over it): path is the watched one */
 };
 
 struct catchup {
@@ -299,8 +300,9 @@ static int cmp_round_root(const void *a, const void *b)
 /*
  * The roots of a round: each resolved to its path now; a root inside
  * another is covered by the other's walk. A vanished root is left out
- * (its scope says so); one that cannot be resolved for another reason
- * makes the round incomplete.
+ * (its scope says so); one alive with no path to it (a mount over it) is
+ * walked by its handle all the same; one that cannot be resolved for
+ * another reason makes the round incomplete.
  */
 static int plan_round(struct catchup *c)
 {
@@ -319,17 +321,17 @@ static int plan_round(struct catchup *c)
 		if (c->scanning_history_only && c->roots[i].new_scope)
 			continue; /* its tokens are younger than the gap */
 		r = fhandle_resolve(mfd, &c->roots[i].handle, path, sizeof(path));
-		if (r < 0) {
-			if (fhandle_err_is_gone(r) || r == -EXDEV) {
-				log_ratelimited(LOG_LEVEL_WARN,
-						"scope %s vanished (%s); its tokens answer fresh",
-						c->roots[i].path, strerror(-r));
-				continue;
-			}
-			return r;
+		if (fhandle_err_is_gone(r)) {
+			log_ratelimited(LOG_LEVEL_WARN,
+					"scope %s vanished (%s); its tokens answer fresh",
+					c->roots[i].path, strerror(-r));
+			continue;
 		}
+		if (r < 0 && r != -EXDEV)
+			return r;
 		c->queue[n].handle = c->roots[i].handle;
-		c->queue[n].path = strdup(path);
+		c->queue[n].no_path = r == -EXDEV;
+		c->queue[n].path = strdup(r == -EXDEV ? c->roots[i].path : path);
 		if (!c->queue[n].path) {
 			c->n_queue = n;
 			return -ENOMEM;
@@ -340,7 +342,7 @@ static int plan_round(struct catchup *c)
 	c->n_queue = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* sorted: a root inside another comes right after an outer one kept */
-		if (c->n_queue &&
+		if (c->n_queue && !c->queue[i].no_path && !c->queue[c->n_queue - 1].no_path &&
 		    path_under(c->queue[i].path, c->queue[c->n_queue - 1].path, NULL)) {
 			free(c->queue[i].path);
 			continue;

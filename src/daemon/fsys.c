@@ -156,8 +156,11 @@ static int drain(struct fsys *fs)
 	/* directories seen for the first time: inside a scope or not, in a batch */
 	sfilter_resolve(fs->filter, FILTER_BATCH);
 	release_after_round(fs); /* the recorder and the filter may have opened it */
-	if (overflow || r < 0)
+	if (overflow || r < 0) {
 		catchup_overflow(fs->catchup); /* events may be lost: a gap */
+		/* a lost event may be a directory's rename into a scope */
+		sfilter_clear(fs->filter);
+	}
 	if (r < 0) {
 		log_ratelimited(LOG_LEVEL_ERR, "cannot read fanotify events of %s: %s",
 				fs->mount.path, strerror(-r));

@@ -131,8 +131,11 @@ int mount_ref_fd(struct mount_ref *m)
 	if (m->fd >= 0)
 		return m->fd;
 	m->fd = open(m->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (m->fd < 0)
-		return -errno;
+	if (m->fd < 0) {
+		int r = -errno;
+		/* the mount point is not there: what is below it is unknown, not gone */
+		return r == -ENOENT || r == -ENOTDIR || r == -ESTALE ? -ENODEV : r;
+	}
 	if (fstat(m->fd, &st) < 0 || st.st_dev != m->dev) {
 		m->fd = safe_close(m->fd);
 		return -ENODEV;

@@ -49,7 +49,11 @@ struct mount_ref {
 };
 
 void mount_ref_init(struct mount_ref *m, const char *path, dev_t dev);
-/* The fd (opened now if needed), or a negative errno. Do not close it. */
+/*
+ * The fd (opened now if needed), or a negative errno. Do not close it.
+ * A mount point that is not there, or another filesystem's, is -ENODEV:
+ * never the -ENOENT or -ESTALE that would say a handle's object is gone.
+ */
 int mount_ref_fd(struct mount_ref *m);
 bool mount_ref_is_open(const struct mount_ref *m);
 void mount_ref_release(struct mount_ref *m);

@@ -19,7 +19,8 @@
  *  - a new directory takes its parent's verdict (sfilter_inherit): a new
  *    directory cannot be a scope yet;
  *  - sfilter_clear() forgets everything when a directory moves (its whole
- *    subtree may have moved into or out of a scope) and when scopes come
+ *    subtree may have moved into or out of a scope), when events are lost
+ *    (an overflow: the lost one may be such a move) and when scopes come
  *    or go.
  *
  * Why a stale verdict never loses a change: the cache is filled from the

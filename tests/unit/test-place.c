@@ -489,7 +489,9 @@ static void test_mount_ref(void **state)
 	assert_false(mount_ref_is_open(&m));
 	snprintf(missing, sizeof(missing), "%s/missing", dir);
 	mount_ref_init(&m, missing, st.st_dev);
-	assert_int_equal(mount_ref_fd(&m), -ENOENT);
+	/* not there: unknown (-ENODEV), never -ENOENT, which says a handle is gone */
+	assert_int_equal(mount_ref_fd(&m), -ENODEV);
+	assert_false(fhandle_err_is_gone(mount_ref_fd(&m)));
 	unit_rmtree(dir);
 }
 

@@ -436,6 +436,36 @@ static void test_objects_mount_unusable(void **state)
 }
 
 /*
+ * A mount point that is not there (unmounted and removed, moved): the
+ * file's names are unknown, not gone (ENOENT of the mount point is not
+ * ENOENT of a handle). Both the look-up and a link-count change record it.
+ */
+static void test_objects_mount_missing(void **state)
+{
+	struct fixture *f = *state;
+	char missing[UNIT_TMP_MAX + 32];
+	struct fhandle a, b;
+	struct tree t;
+	struct recorder *r;
+	struct stat st;
+
+	tree_init(&t);
+	a = tree_file(&t, "a");
+	b = tree_file(&t, "b");
+	assert_int_equal(stat(t.dir, &st), 0);
+	tree_path(&t, "no-such-mount-point", missing, sizeof(missing));
+	mount_ref_init(&t.m, missing, st.st_dev);
+	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
+	assert_int_equal(recorder_note_object(r, &a, FST_MODIFIED, 0), 0);
+	assert_int_equal(recorder_note_object(r, &b, FST_ATTRIB, NOTE_LINK_COUNT), 0);
+	assert_int_equal(reread(f), 2);
+	expect_rec(f, 0, &a, "", FST_MODIFIED);
+	expect_rec(f, 1, &b, "", FST_ATTRIB);
+	recorder_free(r);
+	tree_free(&t);
+}
+
+/*
  * Created in this epoch: one name, no look-up, until a link-count change
  * says otherwise (the file here has two names, which a look-up would see).
  */
@@ -630,6 +660,7 @@ int main(void)
 	    T(test_objects_by_link_count),
 	    T(test_objects_gone),
 	    T(test_objects_mount_unusable),
+	    T(test_objects_mount_missing),
 	    T(test_objects_created),
 	    T(test_suspend),
 	    T(test_marks),

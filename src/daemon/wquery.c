@@ -185,7 +185,8 @@ void wquery_run(void *data, const atomic_bool *cancelled)
 		fail(w, err[0] ? err : strerror(-r));
 		return;
 	}
-	if (w->skip_empty && json_object_array_length(res.files) == 0) {
+	/* a fresh instance is news even with no files: the client must crawl again */
+	if (w->skip_empty && !res.is_fresh_instance && json_object_array_length(res.files) == 0) {
 		json_object_put(res.files);
 		w->ok = true;
 		return;

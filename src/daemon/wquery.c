@@ -11,6 +11,7 @@
 #include "basic/util.h"
 #include "daemon/query.h"
 #include "watchman/query.h"
+#include "watchman/sha1.h"
 
 struct wquery {
 	struct perm_caller caller;
@@ -132,9 +133,10 @@ static int sha1(void *ud, const struct wq_file *f, char hex[41])
 {
 	struct wquery *w = ud;
 
-	if (atomic_load(w->cancelled))
-		return -ECANCELED;
-	return wq_sha1_at(ud, f, hex);
+	if (f->dirfd < 0 || !f->dirent)
+		return -ENOENT;
+	/* a client that went stops its hash too (a sparse file may be terabytes) */
+	return sha1_file_at(f->dirfd, f->dirent, hex, w->cancelled);
 }
 
 /* The answer for an error: error_resp (or a new object) with "error". */

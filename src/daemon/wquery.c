@@ -11,6 +11,7 @@
 #include "basic/util.h"
 #include "daemon/query.h"
 #include "watchman/query.h"
+#include "watchman/sha1.h"
 
 struct wquery {
 	struct perm_caller caller;
@@ -132,9 +133,10 @@ static int sha1(void *ud, const struct wq_file *f, char hex[41])
 {
 	struct wquery *w = ud;
 
-	if (atomic_load(w->cancelled))
-		return -ECANCELED;
-	return wq_sha1_at(ud, f, hex);
+	if (f->dirfd < 0 || !f->dirent)
+		return -ENOENT;
+	/* a client that went stops its hash too (a sparse file may be terabytes) */
+	return sha1_file_at(f->dirfd, f->dirent, hex, w->cancelled);
 }
 
 /* The answer for an error: error_resp (or a new object) with "error". */
@@ -185,7 +187,8 @@ void wquery_run(void *data, const atomic_bool *cancelled)
 		fail(w, err[0] ? err : strerror(-r));
 		return;
 	}
-	if (w->skip_empty && json_object_array_length(res.files) == 0) {
+	/* a fresh instance is news even with no files: the client must crawl again */
+	if (w->skip_empty && !res.is_fresh_instance && json_object_array_length(res.files) == 0) {
 		json_object_put(res.files);
 		w->ok = true;
 		return;

@@ -38,7 +38,7 @@ struct wquery_spec {
 	const char *cs_prefix; /* the directory below the root cs was asked for ("": the root) */
 	json_object *resp; /* taken: the answer so far; "files" and "is_fresh_instance" are added */
 	bool no_fresh_field;	 /* "find" answers say nothing of fresh instances */
-	bool skip_empty;	 /* nothing to send when no file matched (subscriptions) */
+	bool skip_empty;	 /* no answer: no file, not fresh (subscriptions) */
 	json_object *error_resp; /* taken: the answer to send instead when the query fails
 				    (its "error" is added) */
 	struct wpdu_format fmt;

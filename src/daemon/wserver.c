@@ -105,10 +105,16 @@ struct wstate {
 	struct wclient *owner;
 };
 
-/* What Watchman keeps about a root beyond fstrack's scope. */
+/*
+ * What Watchman keeps about a root beyond fstrack's scope, for one user:
+ * Watchman's daemon is the user's own, fstrackd is shared, and one user's
+ * cursors and states must not move another's (a state in a subscription's
+ * "drop" loses what changed while it is asserted).
+ */
 struct wroot {
 	struct wroot *next;
 	char *path;
+	uid_t uid;
 	struct wcursor *cursors;
 	size_t n_cursors;
 	struct wstate *states;
@@ -433,12 +439,12 @@ static int root_only(struct wclient *c, json_object *args, struct rootref *r, bo
 	return 0;
 }
 
-static struct wroot *wroot_get(struct wserver *srv, const char *path, bool create)
+static struct wroot *wroot_get(struct wserver *srv, const char *path, uid_t uid, bool create)
 {
 	struct wroot *w;
 
 	for (w = srv->roots; w; w = w->next)
-		if (strcmp(w->path, path) == 0)
+		if (w->uid == uid && strcmp(w->path, path) == 0)
 			return w;
 	if (!create || srv->n_roots >= MAX_ROOTS)
 		return NULL;
@@ -447,6 +453,7 @@ static struct wroot *wroot_get(struct wserver *srv, const char *path, bool creat
 		free(w);
 		return NULL;
 	}
+	w->uid = uid;
 	w->next = srv->roots;
 	srv->roots = w;
 	srv->n_roots++;
@@ -493,9 +500,10 @@ static struct wcursor *cursor_find(struct wroot *w, const char *name)
 	return NULL;
 }
 
-static void cursor_set(struct wserver *srv, const char *root, const char *name, const char *token)
+static void cursor_set(struct wserver *srv, const char *root, uid_t uid, const char *name,
+		       const char *token)
 {
-	struct wroot *w = wroot_get(srv, root, true);
+	struct wroot *w = wroot_get(srv, root, uid, true);
 	struct wcursor *k = cursor_find(w, name);
 
 	if (!w)
@@ -587,7 +595,8 @@ static int plan_since(struct wclient *c, json_object *args, struct rootref *r, c
 	if (!wq_since(q, &cs) || cs.kind == WCS_TIMESTAMP)
 		return plan_token_now(c, r, p);
 	if (cs.kind == WCS_NAMED) {
-		struct wcursor *cur = cursor_find(wroot_get(c->srv, r->path, false), cs.cursor);
+		struct wcursor *cur =
+		    cursor_find(wroot_get(c->srv, r->path, c->cred.uid, false), cs.cursor);
 
 		p->cursor = cs.cursor;
 		if (strlen(cs.cursor) > NAME_MAX_LEN) {
@@ -708,7 +717,8 @@ static void job_done(void *data, bool cancelled)
 
 		c->busy = false;
 		if (ok && j->cursor_name)
-			cursor_set(srv, j->cursor_root, j->cursor_name, j->cursor_token);
+			cursor_set(srv, j->cursor_root, c->cred.uid, j->cursor_name,
+				   j->cursor_token);
 		if (buf)
 			send_bytes(c, buf, len);
 		conn_process(c->conn);
@@ -909,7 +919,7 @@ enum sub_action { SUB_RUN, SUB_DEFER, SUB_DROP };
 /* What the states asserted on its root say (a drop wins over a defer). */
 static enum sub_action sub_policy(const struct wsub *s)
 {
-	struct wroot *w = wroot_get(s->c->srv, s->root, false);
+	struct wroot *w = wroot_get(s->c->srv, s->root, s->c->cred.uid, false);
 	enum sub_action a = SUB_RUN;
 
 	for (struct wstate *st = w ? w->states : NULL; st; st = st->next) {
@@ -1260,7 +1270,7 @@ static void cmd_subscribe(struct wclient *c, json_object *args)
 
 	resp = wcap_response();
 	states = json_object_new_array();
-	w = wroot_get(c->srv, s->root, false);
+	w = wroot_get(c->srv, s->root, c->cred.uid, false);
 	for (struct wstate *st = w ? w->states : NULL; st; st = st->next)
 		if (in_names(s->defer, st->name) || in_names(s->drop, st->name))
 			json_object_array_add(states, str(st->name));
@@ -1309,8 +1319,8 @@ static void cmd_unsubscribe(struct wclient *c, json_object *args)
 
 /* ---- states ------------------------------------------------------------------------ */
 
-/* Tell every subscription on root: name entered or left. */
-static void broadcast_state(struct wserver *srv, const char *root, const char *key,
+/* Tell every subscription of uid on root: name entered or left. */
+static void broadcast_state(struct wserver *srv, const char *root, uid_t uid, const char *key,
 			    const char *name, const char *clock, json_object *metadata,
 			    bool abandoned)
 {
@@ -1318,7 +1328,7 @@ static void broadcast_state(struct wserver *srv, const char *root, const char *k
 		for (struct wsub *s = c->subs; s; s = s->next) {
 			json_object *o;
 
-			if (strcmp(s->root, root) != 0)
+			if (c->cred.uid != uid || strcmp(s->root, root) != 0)
 				continue;
 			o = sub_pdu(s);
 			if (!o)
@@ -1333,8 +1343,8 @@ static void broadcast_state(struct wserver *srv, const char *root, const char *k
 		}
 }
 
-/* After a state is gone: the subscriptions it held back run. */
-static void run_root_subs(struct wserver *srv, const char *root)
+/* After a state of uid is gone: the subscriptions it held back run. */
+static void run_root_subs(struct wserver *srv, const char *root, uid_t uid)
 {
 	struct wclient *c, *cnext;
 	struct wsub *s, *next;
@@ -1343,7 +1353,7 @@ static void run_root_subs(struct wserver *srv, const char *root)
 		cnext = c->next;
 		for (s = c->subs; s; s = next) {
 			next = s->next;
-			if (s->due && strcmp(s->root, root) == 0)
+			if (s->due && c->cred.uid == uid && strcmp(s->root, root) == 0)
 				sub_run(s);
 		}
 	}
@@ -1354,6 +1364,7 @@ static void state_leave(struct wserver *srv, struct wroot *w, struct wstate *st,
 			json_object *metadata, bool abandoned)
 {
 	char *root = strdup(w->path);
+	uid_t uid = w->uid;
 
 	for (struct wstate **pp = &w->states; *pp; pp = &(*pp)->next)
 		if (*pp == st) {
@@ -1361,12 +1372,12 @@ static void state_leave(struct wserver *srv, struct wroot *w, struct wstate *st,
 			break;
 		}
 	st->owner->n_states--;
-	broadcast_state(srv, w->path, "state-leave", st->name, clock, metadata, abandoned);
+	broadcast_state(srv, w->path, w->uid, "state-leave", st->name, clock, metadata, abandoned);
 	free(st->name);
 	free(st);
 	wroot_drop(srv, w, true);
 	if (root)
-		run_root_subs(srv, root);
+		run_root_subs(srv, root, uid);
 	free(root);
 }
 
@@ -1426,7 +1437,7 @@ static void cmd_state(struct wclient *c, json_object *args, bool enter)
 		return;
 	}
 	wclock_from_token(tok, clock);
-	w = wroot_get(srv, r.path, enter);
+	w = wroot_get(srv, r.path, c->cred.uid, enter);
 	st = state_find(w, name);
 	if (enter) {
 		if (!w) {
@@ -1467,7 +1478,8 @@ static void cmd_state(struct wclient *c, json_object *args, bool enter)
 	}
 	send_pdu(c, resp);
 	if (enter)
-		broadcast_state(srv, r.path, "state-enter", name, clock, metadata, false);
+		broadcast_state(srv, r.path, c->cred.uid, "state-enter", name, clock, metadata,
+				false);
 	else
 		state_leave(srv, w, st, clock, metadata, false);
 }
@@ -1669,7 +1681,6 @@ static void cmd_watch_del(struct wclient *c, json_object *args)
 	struct wserver *srv = c->srv;
 	struct scope_info si;
 	struct rootref r;
-	struct wroot *w;
 	struct stat st;
 	json_object *o;
 
@@ -1683,10 +1694,12 @@ static void cmd_watch_del(struct wclient *c, json_object *args)
 		return;
 	}
 	cancel_root_subs(srv, r.path, NULL);
-	w = wroot_get(srv, r.path, false);
-	if (w) {
+	for (struct wroot *next, *w = srv->roots; w; w = next) { /* every user's */
 		struct wstate *s;
 
+		next = w->next;
+		if (strcmp(w->path, r.path) != 0)
+			continue;
 		while ((s = w->states)) { /* nobody hears them: the subscriptions are gone */
 			w->states = s->next;
 			s->owner->n_states--;

@@ -1524,5 +1524,5 @@ int wq_sha1_at(void *ud, const struct wq_file *f, char hex[41])
 {
 	if (f->dirfd < 0 || !f->dirent)
 		return -ENOENT;
-	return sha1_file_at(f->dirfd, f->dirent, hex);
+	return sha1_file_at(f->dirfd, f->dirent, hex, NULL);
 }

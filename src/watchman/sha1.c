@@ -110,7 +110,7 @@ void sha1_hex(const unsigned char digest[20], char hex[41])
 	hex[40] = '\0';
 }
 
-int sha1_file_at(int dirfd, const char *name, char hex[41])
+int sha1_file_at(int dirfd, const char *name, char hex[41], const atomic_bool *stop)
 {
 	unsigned char buf[65536], digest[20];
 	struct sha1 s;
@@ -134,7 +134,13 @@ int sha1_file_at(int dirfd, const char *name, char hex[41])
 	}
 	sha1_init(&s);
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n;
+
+		if (stop && atomic_load(stop)) {
+			r = -ECANCELED;
+			goto out;
+		}
+		n = read(fd, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EINTR)

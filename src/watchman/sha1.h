@@ -6,6 +6,7 @@
 #ifndef FST_WATCHMAN_SHA1_H
 #define FST_WATCHMAN_SHA1_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,9 @@ void sha1_hex(const unsigned char digest[20], char hex[41]);
  * Hash the file name in dirfd: opened with O_NOFOLLOW|O_NONBLOCK (a FIFO
  * never blocks), it must be a regular file. 0, or -ENOENT, -EISDIR (a
  * directory), -EINVAL (not a regular file: symlink, device, FIFO...), or
- * another -errno of open/read.
+ * another -errno of open/read. With stop (may be NULL): -ECANCELED once
+ * *stop is set, looked at between reads (a huge file is read for long).
  */
-int sha1_file_at(int dirfd, const char *name, char hex[41]);
+int sha1_file_at(int dirfd, const char *name, char hex[41], const atomic_bool *stop);
 
 #endif

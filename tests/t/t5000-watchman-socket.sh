@@ -291,6 +291,62 @@ assert isinstance(f[\"pub/p.txt\"], str), f
 	grep -x pub/q.txt nb3n && ! grep secret nb3n
 '
 
+test_expect_success $P,SETPRIV 'named cursors and states are each user'"'"'s own' '
+	R="$PWD/mnt/shared" py "
+import time
+R = os.environ[\"R\"]
+def as_nobody(fn):
+    # fn(conn) in a child that is nobody; returns a pipe: close it to end the child
+    r, w = os.pipe()
+    back_r, back_w = os.pipe()
+    if os.fork() == 0:
+        os.close(w); os.close(back_r)
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)
+        c = wmtest.Conn(os.environ[\"SOCK\"])
+        fn(c)
+        os.write(back_w, b\"x\")
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r); os.close(back_w)
+    assert os.read(back_r, 1) == b\"x\"
+    return w
+def write(p):
+    with open(os.path.join(R, p), \"w\") as f:
+        f.write(\"x\")
+c = wmtest.Conn(os.environ[\"SOCK\"])
+# a cursor: another user using the name does not move the cursor of root
+a = c.call([\"query\", R, {\"since\": \"n:cur\", \"fields\": [\"name\"]}])[0]
+assert a[\"is_fresh_instance\"], a
+write(\"pub/cur.txt\")
+def other_cursor(o):
+    b = o.call([\"query\", R, {\"since\": \"n:cur\", \"fields\": [\"name\"]}])[0]
+    assert b[\"is_fresh_instance\"], b
+os.close(as_nobody(other_cursor))
+a = c.call([\"query\", R, {\"since\": \"n:cur\", \"fields\": [\"name\"]}])[0]
+assert not a[\"is_fresh_instance\"] and \"pub/cur.txt\" in a[\"files\"], a
+# a state another user asserts does not drop the changes of root
+clock = c.call([\"clock\", R])[0][\"clock\"]
+c.call([\"subscribe\", R, \"keep\", {\"since\": clock, \"fields\": [\"name\"], \"drop\": [\"build\"]}])
+def other_state(o):
+    e = o.call([\"state-enter\", R, \"build\"])[0]
+    assert e.get(\"state-enter\") == \"build\", e
+hold = as_nobody(other_state)
+write(\"pub/kept.txt\")
+end = time.monotonic() + 10
+got = []
+c.s.settimeout(1)
+while time.monotonic() < end and \"pub/kept.txt\" not in got:
+    try:
+        p = c.recv()[0]
+    except OSError:
+        continue
+    assert not p.get(\"state-enter\"), p
+    got += p.get(\"files\", [])
+os.close(hold)
+assert \"pub/kept.txt\" in got, got
+"
+'
+
 test_expect_success $P 'a walk runs off the event loop: clocks are answered meanwhile' '
 	mkdir mnt/big &&
 	"$PY" -c "

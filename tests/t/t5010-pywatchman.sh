@@ -210,4 +210,32 @@ assert any(p.get(\"canceled\") for p in seen), seen
 "
 '
 
+test_expect_success $P 'a push that is a fresh instance comes even with no files' '
+	mkdir -p mnt/proj/only/sub &&
+	echo x >mnt/proj/only/sub/x.js &&
+	pw "
+c = client()
+clock = c.query(\"clock\", R)[\"clock\"]
+# files only, below only/: when only/sub goes as a whole, its old names are
+# not kept and no file is left to list: the push must still say fresh
+c.query(\"subscribe\", R, \"f\", {\"since\": clock, \"relative_root\": \"only\",
+    \"fields\": [\"name\"], \"expression\": [\"type\", \"f\"]})
+c.query(\"subscribe\", R, \"e\", {\"since\": clock, \"relative_root\": \"only\",
+    \"fields\": [\"name\"], \"expression\": [\"type\", \"f\"], \"empty_on_fresh_instance\": True})
+import shutil
+shutil.rmtree(os.path.join(R, \"only/sub\"))
+end = time.monotonic() + 20
+seen = {\"f\": [], \"e\": []}
+while time.monotonic() < end and not all(any(p.get(\"is_fresh_instance\") for p in v) for v in seen.values()):
+    try:
+        c.receive()
+    except pywatchman.SocketTimeout:
+        pass
+    for n in seen:
+        seen[n] += c.getSubscription(n) or []
+for n, v in seen.items():
+    assert any(p.get(\"is_fresh_instance\") and p[\"files\"] == [] for p in v), (n, seen)
+"
+'
+
 fst_done

@@ -1033,6 +1033,7 @@ static void sha1_of(const char *data, size_t len, size_t repeat, char hex[41])
 
 static void test_sha1(void **state)
 {
+	atomic_bool stop = true;
 	char hex[41];
 	int dfd;
 
@@ -1047,14 +1048,16 @@ static void test_sha1(void **state)
 	assert_string_equal(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
 	/* files: regular, directory, symlink, FIFO (must not block) */
 	dfd = open(tmpdir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(sha1_file_at(dfd, "a.js", hex), 0);
+	assert_int_equal(sha1_file_at(dfd, "a.js", hex, NULL), 0);
 	assert_string_equal(hex, "11f6ad8ec52a2984abaafd7c3b516503785c2072"); /* "x" */
-	assert_int_equal(sha1_file_at(dfd, "src", hex), -EISDIR);
-	assert_int_equal(sha1_file_at(dfd, "link", hex), -EINVAL);
-	assert_int_equal(sha1_file_at(dfd, "nothere", hex), -ENOENT);
+	assert_int_equal(sha1_file_at(dfd, "src", hex, NULL), -EISDIR);
+	assert_int_equal(sha1_file_at(dfd, "link", hex, NULL), -EINVAL);
+	assert_int_equal(sha1_file_at(dfd, "nothere", hex, NULL), -ENOENT);
 	assert_int_equal(mkfifoat(dfd, "fifo", 0600), 0);
-	assert_int_equal(sha1_file_at(dfd, "fifo", hex), -EINVAL);
+	assert_int_equal(sha1_file_at(dfd, "fifo", hex, NULL), -EINVAL);
 	assert_int_equal(unlinkat(dfd, "fifo", 0), 0);
+	/* a hash stops when asked to (its client went) */
+	assert_int_equal(sha1_file_at(dfd, "a.js", hex, &stop), -ECANCELED);
 	close(dfd);
 }
 

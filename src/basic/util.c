@@ -224,6 +224,22 @@ int hex_decode(const char *in, uint8_t *out, size_t max, size_t *ret_len)
 	return 0;
 }
 
+int opendir_dup(int dirfd, DIR **ret)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		return -errno;
+	*ret = fdopendir(fd);
+	if (!*ret) {
+		int r = -errno;
+
+		safe_close(fd);
+		return r;
+	}
+	return 0;
+}
+
 int fd_get_path(int fd, char *buf, size_t size)
 {
 	char proc[64];

@@ -3,6 +3,7 @@
 #ifndef FST_UTIL_H
 #define FST_UTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@ int fsync_parent_dir(const char *path);
 void hex_encode(const uint8_t *in, size_t len, char *out);
 /* Decode exactly strlen(in)/2 bytes (at most max); -EINVAL on bad input. */
 int hex_decode(const char *in, uint8_t *out, size_t max, size_t *ret_len);
+
+/* A DIR on a new fd of dirfd's directory (dirfd stays the caller's); 0 or -errno. */
+int opendir_dup(int dirfd, DIR **ret);
 
 /* The path the kernel shows for fd (readlink of /proc/self/fd/N). */
 int fd_get_path(int fd, char *buf, size_t size);

@@ -93,6 +93,7 @@
 #include "basic/util.h"
 #include "daemon/fsys.h"
 #include "daemon/jobs.h"
+#include "daemon/listfile.h"
 #include "daemon/loop.h"
 #include "daemon/perm.h"
 #include "daemon/scope.h"
@@ -848,17 +849,9 @@ static void tree_remove(struct tree *tr, const char *why)
 
 static int list_save(struct gitipc *g)
 {
-	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	const char *text;
-	int r;
+	struct json_object *arr = json_object_new_array();
 
-	if (!root || !arr) {
-		json_object_put(root);
-		json_object_put(arr);
-		return -ENOMEM;
-	}
-	json_object_object_add(root, "version", json_object_new_int(1));
-	for (struct tree *tr = g->trees; tr; tr = tr->next) {
+	for (struct tree *tr = g->trees; arr && tr; tr = tr->next) {
 		struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "worktree", json_object_new_string(tr->worktree));
@@ -867,13 +860,7 @@ static int list_save(struct gitipc *g)
 		json_object_object_add(o, "gid", json_object_new_uint64(tr->gid));
 		json_object_array_add(arr, o);
 	}
-	json_object_object_add(root, "worktrees", arr);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-	r = text ? write_file_atomic(g->list_path, text, strlen(text), 0600) : -ENOMEM;
-	json_object_put(root);
-	if (r < 0)
-		log_errno(LOG_LEVEL_ERR, r, "cannot save %s", g->list_path);
-	return r;
+	return listfile_save(g->list_path, "worktrees", arr);
 }
 
 static const char *get_str(struct json_object *o, const char *key)
@@ -888,22 +875,14 @@ static const char *get_str(struct json_object *o, const char *key)
 int gitipc_load(struct gitipc *g)
 {
 	struct json_object *root, *arr, *v;
-	char *text = NULL;
-	size_t len;
-	int r = read_file(g->list_path, &text, &len);
+	int r = listfile_load(g->list_path, "worktrees", &root, &arr);
 
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "cannot read %s", g->list_path);
-	root = json_tokener_parse(text);
-	free(text);
-	if (!root || !json_object_object_get_ex(root, "worktrees", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
-		json_object_put(root);
+	if (r == -EBADMSG) {
 		log_error("%s is not a list of work trees; git IPC answers for none", g->list_path);
 		return -EINVAL;
 	}
+	if (r < 0 || !root)
+		return r;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *o = json_object_array_get_idx(arr, i);
 		const char *wt = get_str(o, "worktree"), *sock = get_str(o, "socket");

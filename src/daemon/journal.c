@@ -919,17 +919,10 @@ static int list_segments(struct journal *j)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = opendir_dup(j->dirfd, &d);
 
-	fd = fcntl(j->dirfd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	if (r < 0)
 		return r;
-	}
 	for (;;) {
 		struct segment *ns;
 		uint64_t seq;

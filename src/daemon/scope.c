@@ -11,6 +11,7 @@
 #include "basic/util.h"
 #include "basic/hashmap.h"
 #include "daemon/fsys-internal.h"
+#include "daemon/listfile.h"
 #include "daemon/place.h"
 #include "daemon/scopefilter.h"
 
@@ -215,17 +216,9 @@ static int scope_attach(struct tracker *t, struct scope *s, char *err, size_t er
 
 int scopes_save(struct tracker *t)
 {
-	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	const char *text;
-	int r;
+	struct json_object *arr = json_object_new_array();
 
-	if (!root || !arr) {
-		json_object_put(root);
-		json_object_put(arr);
-		return -ENOMEM;
-	}
-	json_object_object_add(root, "version", json_object_new_int(1));
-	for (struct scope *s = t->scopes; s; s = s->next) {
+	for (struct scope *s = t->scopes; arr && s; s = s->next) {
 		struct json_object *o = json_object_new_object();
 		char hex[2 * HANDLE_MAX + 1];
 
@@ -239,13 +232,7 @@ int scopes_save(struct tracker *t)
 		json_object_object_add(o, "owner", json_object_new_uint64(s->owner));
 		json_object_array_add(arr, o);
 	}
-	json_object_object_add(root, "scopes", arr);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-	r = text ? write_file_atomic(t->scopes_path, text, strlen(text), 0600) : -ENOMEM;
-	json_object_put(root);
-	if (r < 0)
-		log_errno(LOG_LEVEL_ERR, r, "cannot save %s", t->scopes_path);
-	return r;
+	return listfile_save(t->scopes_path, "scopes", arr);
 }
 
 static struct scope *scope_from_json(struct json_object *o)
@@ -281,23 +268,14 @@ static struct scope *scope_from_json(struct json_object *o)
 int scopes_load(struct tracker *t)
 {
 	struct json_object *root, *arr;
-	char *text = NULL;
-	int r = read_file(t->scopes_path, &text, NULL);
+	int r = listfile_load(t->scopes_path, "scopes", &root, &arr);
 	struct scope **tail = &t->scopes;
 
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return log_errno(LOG_LEVEL_ERR, r, "cannot read %s", t->scopes_path);
-	root = json_tokener_parse(text);
-	free(text);
-	if (!root || !json_object_object_get_ex(root, "scopes", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
-		json_object_put(root);
+	if (r == -EBADMSG)
 		log_error("%s is damaged; starting with no scopes (watch them again)",
 			  t->scopes_path);
-		return -EBADMSG;
-	}
+	if (r < 0 || !root)
+		return r;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct scope *s = scope_from_json(json_object_array_get_idx(arr, i));
 		char err[512];

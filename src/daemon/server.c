@@ -913,8 +913,9 @@ static const struct conn_ops client_ops = {
     .release = client_free,
 };
 
-static unsigned clients_of(const struct server *srv, uid_t uid)
+static unsigned clients_of(const void *data, uid_t uid)
 {
+	const struct server *srv = data;
 	unsigned n = 0;
 
 	for (const struct client *c = srv->clients; c; c = c->next)
@@ -934,15 +935,17 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 			     const struct perm_caller *caller)
 {
 	struct server *srv = data;
+	const struct sock_limits lim = {
+	    .max = srv->cfg.max_clients,
+	    .root_reserve = srv->root_reserve,
+	    .max_per_uid = srv->cfg.max_clients_per_uid,
+	};
+	const char *why = sock_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
 	struct client *c;
 	int r;
 
-	/* the last few places are root's: a crowd of users cannot lock it out */
-	if (srv->n_clients >= srv->cfg.max_clients ||
-	    (cred->uid != 0 && srv->n_clients + srv->root_reserve >= srv->cfg.max_clients))
-		return "too many connections to fstrackd; try again later";
-	if (cred->uid != 0 && clients_of(srv, cred->uid) >= srv->cfg.max_clients_per_uid)
-		return "too many connections of this user to fstrackd; close some first";
+	if (why)
+		return why;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return "fstrackd is out of memory";

@@ -93,6 +93,17 @@ int sock_peer(int fd, struct ucred *ret_cred, struct perm_caller *ret_caller)
 	return 0;
 }
 
+const char *sock_admit(const struct sock_limits *lim, uid_t uid, unsigned n,
+		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data)
+{
+	/* the last few places are root's: a crowd of users cannot lock it out */
+	if (n >= lim->max || (uid != 0 && n + lim->root_reserve >= lim->max))
+		return "too many connections to fstrackd; try again later";
+	if (uid != 0 && count_uid(data, uid) >= lim->max_per_uid)
+		return "too many connections of this user to fstrackd; close some first";
+	return NULL;
+}
+
 /* Say why in one line, then close: the client is not served. */
 static void turn_away(struct sock_listener *l, int fd, const char *why)
 {

@@ -43,6 +43,21 @@ typedef const char *(*sock_accept_fn)(void *data, int fd, const struct ucred *cr
 typedef int (*sock_refusal_fn)(char *buf, size_t size, const char *why);
 struct sock_listener;
 
+/* How many connections a front end takes (sock_admit). */
+struct sock_limits {
+	unsigned max;	       /* in all */
+	unsigned root_reserve; /* of those, the last ones are root's only (0: none) */
+	unsigned max_per_uid;  /* of one user other than root */
+};
+
+/*
+ * Why a connection of uid is turned away now, or NULL when it may come: n
+ * connections are open; count_uid(data, uid) counts the user's (asked only
+ * when the total allows it, and never for root). For the accept callback.
+ */
+const char *sock_admit(const struct sock_limits *lim, uid_t uid, unsigned n,
+		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data);
+
 /* Listen on path (sock_listen) and accept on the loop. 0 or -errno. */
 int sock_listener_new(struct loop *loop, const char *path, mode_t mode, sock_accept_fn on_accept,
 		      sock_refusal_fn refusal, void *data, struct sock_listener **ret);

@@ -1971,8 +1971,9 @@ static const struct conn_ops client_ops = {
     .release = client_free,
 };
 
-static unsigned clients_of(const struct wserver *srv, uid_t uid)
+static unsigned clients_of(const void *data, uid_t uid)
 {
+	const struct wserver *srv = data;
 	unsigned n = 0;
 
 	for (const struct wclient *c = srv->clients; c; c = c->next)
@@ -1991,13 +1992,16 @@ static const char *on_accept(void *data, int fd, const struct ucred *cred,
 			     const struct perm_caller *caller)
 {
 	struct wserver *srv = data;
+	const struct sock_limits lim = {
+	    .max = srv->cfg.max_clients,
+	    .max_per_uid = srv->cfg.max_clients_per_uid,
+	};
+	const char *why = sock_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
 	struct wclient *c;
 	int r;
 
-	if (srv->n_clients >= srv->cfg.max_clients)
-		return "too many connections to fstrackd; try again later";
-	if (cred->uid != 0 && clients_of(srv, cred->uid) >= srv->cfg.max_clients_per_uid)
-		return "too many connections of this user to fstrackd; close some first";
+	if (why)
+		return why;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return "fstrackd is out of memory";

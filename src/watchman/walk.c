@@ -47,21 +47,14 @@ static int cmp_name(const void *a, const void *b)
 /* Read all names of dirfd (without . and ..); the fd stays open. */
 static int read_names(int dirfd, struct name **ret, size_t *ret_n)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d;
 	struct dirent *de;
 	struct name *v = NULL;
 	size_t n = 0, cap = 0;
-	int r = 0;
+	int r = opendir_dup(dirfd, &d);
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	if (r < 0)
 		return r;
-	}
 	for (;;) {
 		errno = 0;
 		de = readdir(d);

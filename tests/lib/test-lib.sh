@@ -698,6 +698,19 @@ fst_journal_dir() {
 	return 1
 }
 
+# fst_create_unlink DIR N: N create+unlink pairs in DIR (1000 names; a new
+# inode each time): changes that leave nothing behind
+fst_create_unlink() {
+	/usr/bin/python3 - "$1" "$2" <<-\EOF
+	import os, sys
+	d, n = sys.argv[1], int(sys.argv[2])
+	for i in range(n):
+	    p = "%s/c%d" % (d, i % 1000)
+	    os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
+	    os.unlink(p)
+	EOF
+}
+
 # fst_mount_fs TYPE DIR: tmpfs, or an image of TYPE
 fst_mount_fs() {
 	if test "$1" = tmpfs

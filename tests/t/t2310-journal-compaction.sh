@@ -39,18 +39,6 @@ churn() {
 	EOF
 }
 
-# pairs DIR N: N create+unlink pairs in DIR (1000 names; a new inode each time)
-pairs() {
-	/usr/bin/python3 - "$1" "$2" <<-\EOF
-	import os, sys
-	d, n = sys.argv[1], int(sys.argv[2])
-	for i in range(n):
-	    p = "%s/c%d" % (d, i % 1000)
-	    os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
-	    os.unlink(p)
-	EOF
-}
-
 # verify_line PATTERN: the journal checker (daemon stopped) finds it intact; its line for PATTERN
 verify_line() {
 	fst-journal-tool verify "$(fst_journal_dir)" >verify.out &&
@@ -172,7 +160,7 @@ test_expect_success READY 'the segment right after the summary removed: the old 
 # (journal_options.handle_gone).
 test_expect_success READY '150,000 create+unlink pairs in the busy scope: the quiet token is answered' '
 	quiet_changes p &&
-	pairs "$B" 150000 &&
+	fst_create_unlink "$B" 150000 &&
 	fst_gt_check p "$A" &&
 	fst_not_fresh p
 '

@@ -14,18 +14,6 @@ period; one whose filesystem is unmounted is kept.'
 M=$PWD/mnt
 S=$M/scope
 
-# churn DIR N: N create+unlink pairs in DIR
-churn() {
-	/usr/bin/python3 - "$1" "$2" <<-\EOF
-	import os, sys
-	d, n = sys.argv[1], int(sys.argv[2])
-	for i in range(n):
-	    p = "%s/c%d" % (d, i % 1000)
-	    os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
-	    os.unlink(p)
-	EOF
-}
-
 # field NAME: a filesystem counter of status for the filesystem at $M
 field() {
 	fstrack status --json >status.json &&
@@ -47,7 +35,7 @@ test_expect_success ROOT,FANOTIFY,TMPFS 'a small journal; a scope with 20 files'
 test_expect_success READY '150,000 create+unlink pairs elsewhere: the old token is exact' '
 	fst_gt_begin keep "$S" &&
 	echo more >>"$S/f1" && rm "$S/f2" && echo new >"$S/n" &&
-	churn "$M/other" 150000 &&
+	fst_create_unlink "$M/other" 150000 &&
 	fst_gt_check keep "$S" &&
 	fst_not_fresh keep &&
 	dropped=$(field notes_outside_scopes) &&
@@ -79,7 +67,7 @@ test_expect_success READY 'a directory moved in from outside: renamed_to, recurs
 test_expect_success READY 'a new directory outside is outside too, and its churn is dropped' '
 	before=$(field records_written) &&
 	mkdir -p "$M/other/new/deeper" &&
-	churn "$M/other/new/deeper" 20000 &&
+	fst_create_unlink "$M/other/new/deeper" 20000 &&
 	fstrack token "$S" >/dev/null &&
 	after=$(field records_written) &&
 	fst_diag "records for 20,000 pairs in a new outside directory: $(($after - $before))" &&

@@ -241,9 +241,16 @@ int fsys_sync(struct fsys *fs)
 	return r;
 }
 
+/*
+ * Never past what is durable: after a crash the seqs beyond it are given to
+ * other records, and a token among them would answer exact without those.
+ * (A change set may end past it, with records still in the buffer: its
+ * token then gives them again, which repeats and never misses.)
+ */
 void fsys_format_token(const struct fsys *fs, uint64_t seq, char buf[static TOKEN_MAX])
 {
-	struct token tk = {.seq = seq};
+	uint64_t durable = journal_durable_seq(fs->journal);
+	struct token tk = {.seq = seq < durable ? seq : durable};
 
 	memcpy(tk.uuid, journal_uuid(fs->journal), 16);
 	token_format(&tk, buf);
@@ -329,6 +336,8 @@ void fsys_get_status(const struct fsys *fs, struct fsys_status *ret)
 	ret->recorder_entries = recorder_entries(fs->recorder);
 	sfilter_get_stats(fs->filter, &ret->filter);
 	catchup_get_status(fs->catchup, &ret->catchup);
+	ret->scopes = fs->n_scopes;
+	ret->scope_index_entries = hashmap_size(fs->scope_index);
 }
 
 void fsys_bytes_by_age(const struct fsys *fs, uint64_t now_ns, uint64_t ret[FSYS_AGE_BUCKETS])
@@ -638,8 +647,12 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 		goto fail;
 	}
 	{
+		/* a marker for people reading the journal: nothing depends on it */
 		struct jrec start = {.type = JREC_START, .time_ns = now_realtime_ns()};
-		journal_append(fs->journal, &start);
+		int k = journal_append(fs->journal, &start);
+		if (k < 0)
+			log_errno(LOG_LEVEL_WARN, k, "%s: no start record in the journal",
+				  fs->mount.path);
 	}
 	log_ratelimited(LOG_LEVEL_INFO,
 			"tracking %s (%s, %s) records %" PRIu64 "..%" PRIu64 ", watermark %" PRIu64

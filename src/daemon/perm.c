@@ -142,7 +142,8 @@ static unsigned dir_bits(struct perm_cache *pc, const char *path)
 		return 1; /* out of memory: nothing allowed */
 	if (*v)
 		return (unsigned)*v;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	/* lstat: paths here are canonical; a symlink put in the way is not followed */
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (perm_may_search(&pc->caller, st.st_uid, st.st_gid, st.st_mode))
 			bits |= 2;
 		if (perm_may_read(&pc->caller, st.st_uid, st.st_gid, st.st_mode))

@@ -40,15 +40,17 @@ const char *scope_state_name(enum scope_state st)
 	return "?";
 }
 
-/* Is the scope's directory still there (the same directory)? Unknown counts as yes. */
+/*
+ * Is the scope's directory still there (the same directory)? Unknown counts
+ * as yes, and so does -EXDEV: the directory lives but has no path through
+ * the mount now (a mount over it, a rename racing the check), and a scope
+ * dropped for that would miss what is changed through another mount.
+ */
 static bool scope_alive(struct scope *s, char *path, size_t len)
 {
-	int r;
-
 	if (!s->fs)
 		return false;
-	r = fsys_resolve(s->fs, &s->handle, path, len);
-	return !(fhandle_err_is_gone(r) || r == -EXDEV);
+	return !fhandle_err_is_gone(fsys_resolve(s->fs, &s->handle, path, len));
 }
 
 void scope_get_info(struct scope *s, struct scope_info *ret)
@@ -139,8 +141,41 @@ static int link_to_fs(struct scope *s, struct fsys *fs)
 	return 0;
 }
 
+/*
+ * The index has no removal: an unwatched scope leaves an empty entry. A
+ * user who watches and unwatches new directories in a loop would grow it
+ * without bound, so once the empty entries outnumber the live ones it is
+ * built again from the scopes still on fs. Out of memory: the old one
+ * stays (it answers the same), and the next unwatch tries again.
+ */
+static void index_compact(struct tracker *t, struct fsys *fs)
+{
+	struct hashmap *fresh;
+
+	if (hashmap_size(fs->scope_index) <= 2 * fs->n_scopes + 64)
+		return;
+	fresh = hashmap_new();
+	if (!fresh)
+		return;
+	for (struct scope *s = t->scopes; s; s = s->next) {
+		uint8_t key[PLACE_KEY_MAX];
+		uintptr_t *v;
+
+		if (s->fs != fs)
+			continue;
+		if (hashmap_upsert(fresh, key, place_key_of(key, &s->handle, NULL, 0), &v) < 0) {
+			hashmap_free(fresh);
+			return;
+		}
+		*v = (uintptr_t)s;
+	}
+	hashmap_free(fs->scope_index);
+	fs->scope_index = fresh;
+	sfilter_set_index(fs->filter, fresh);
+}
+
 /* Take s off its filesystem; the filesystem goes when no scope is left. */
-static void unlink_from_fs(struct scope *s, bool detach_empty)
+static void unlink_from_fs(struct tracker *t, struct scope *s, bool detach_empty)
 {
 	struct fsys *fs = s->fs;
 
@@ -157,7 +192,9 @@ static void unlink_from_fs(struct scope *s, bool detach_empty)
 		sfilter_clear(fs->filter);
 	}
 	s->fs = NULL;
-	if (--fs->n_scopes == 0 && detach_empty)
+	if (--fs->n_scopes > 0)
+		index_compact(t, fs);
+	else if (detach_empty)
 		fsys_detach(fs, "no scope is left on it");
 }
 
@@ -317,7 +354,7 @@ static void scope_drop(struct tracker *t, struct scope *s, bool detach_empty)
 			break;
 		}
 	log_ratelimited(LOG_LEVEL_INFO, "no longer watching %s", s->path);
-	unlink_from_fs(s, detach_empty);
+	unlink_from_fs(t, s, detach_empty);
 	free(s);
 }
 
@@ -400,7 +437,7 @@ int scope_watch(struct tracker *t, int fd, const char *path, uid_t owner, struct
 		snprintf(err, errlen, "cannot save the scope list in %s: %s", t->scopes_path,
 			 strerror(-r));
 		t->scopes = s->next;
-		unlink_from_fs(s, true);
+		unlink_from_fs(t, s, true);
 		free(s);
 		return r;
 	}
@@ -488,7 +525,7 @@ void scopes_fs_gone(struct tracker *t, struct fsys *fs)
 {
 	for (struct scope *s = t->scopes; s; s = s->next)
 		if (s->fs == fs)
-			unlink_from_fs(s, false);
+			unlink_from_fs(t, s, false);
 }
 
 void scopes_reattach(struct tracker *t)

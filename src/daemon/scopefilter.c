@@ -43,6 +43,12 @@ int sfilter_new(const struct hashmap *scope_index, struct mount_ref *mount, size
 	return 0;
 }
 
+void sfilter_set_index(struct sfilter *f, const struct hashmap *scope_index)
+{
+	f->scope_index = scope_index;
+	sfilter_clear(f);
+}
+
 struct sfilter *sfilter_free(struct sfilter *f)
 {
 	if (f) {

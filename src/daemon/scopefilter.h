@@ -64,6 +64,8 @@ struct sfilter;
 int sfilter_new(const struct hashmap *scope_index, struct mount_ref *mount, size_t max,
 		struct sfilter **ret);
 struct sfilter *sfilter_free(struct sfilter *f);
+/* The index was rebuilt (scope.c): read this one from now on; forgets every verdict. */
+void sfilter_set_index(struct sfilter *f, const struct hashmap *scope_index);
 
 enum sfilter_verdict sfilter_check(struct sfilter *f, const struct fhandle *dir);
 /* child, a directory just created in parent, takes parent's verdict when known. */

@@ -269,16 +269,21 @@ static int open_as_caller(struct client *c, const char *path)
 
 /*
  * Find the scope and the canonical path of the request's directory, which
- * the caller must be able to list. Sends the error.
+ * the caller must be able to list. Sends the error. *owner (if asked for):
+ * the owner of the directory the caller opened, (uid_t)-1 if fstat fails
+ * (by the fd, not the path: a rename in between cannot change it).
  */
-static int resolve_target(struct client *c, const char *path, struct target *t)
+static int resolve_target(struct client *c, const char *path, struct target *t, uid_t *owner)
 {
+	struct stat st;
 	char err[512];
 	int fd, r;
 
 	fd = open_as_caller(c, path);
 	if (fd < 0)
 		return fd;
+	if (owner)
+		*owner = fstat(fd, &st) == 0 ? st.st_uid : (uid_t)-1;
 	err[0] = '\0';
 	r = scope_find(c->srv->tracker, fd, t, err, sizeof(err));
 	safe_close(fd);
@@ -381,7 +386,7 @@ static void do_unwatch(struct client *c, struct json_object *req)
 	struct scope *s = path ? scope_by_path(c->srv->tracker, path) : NULL;
 	struct scope_info si;
 	struct target t;
-	struct stat st;
+	uid_t dir_owner;
 
 	/*
 	 * A scope whose directory is gone (vanished, missing) goes by its path,
@@ -397,7 +402,7 @@ static void do_unwatch(struct client *c, struct json_object *req)
 			return;
 		}
 	}
-	if (resolve_target(c, path, &t) < 0)
+	if (resolve_target(c, path, &t, &dir_owner) < 0)
 		return;
 	t.scope = scope_find_exact(c->srv->tracker, t.fs, t.canon);
 	if (!t.scope) {
@@ -406,8 +411,7 @@ static void do_unwatch(struct client *c, struct json_object *req)
 		return;
 	}
 	scope_get_info(t.scope, &si);
-	if (!is_root(c) && si.owner != c->cred.uid &&
-	    (stat(t.canon, &st) < 0 || st.st_uid != c->cred.uid)) {
+	if (!is_root(c) && si.owner != c->cred.uid && dir_owner != c->cred.uid) {
 		send_error(c, EPERM, "only root, the owner of %s or who watched it may unwatch it",
 			   path);
 		return;
@@ -420,7 +424,7 @@ static void do_token(struct client *c, struct json_object *req)
 {
 	struct target t;
 
-	if (resolve_target(c, get_str(req, "path"), &t) < 0)
+	if (resolve_target(c, get_str(req, "path"), &t, NULL) < 0)
 		return;
 	send_token(c, t.fs);
 }
@@ -471,7 +475,7 @@ static int prepare_answer(struct client *c, struct json_object *req, struct targ
 			   since ? since : "");
 		return -EINVAL;
 	}
-	if (resolve_target(c, get_str(req, "path"), t) < 0)
+	if (resolve_target(c, get_str(req, "path"), t, NULL) < 0)
 		return -EINVAL;
 	/* its wait is over, or it asked for none: widened rather than parked */
 	r = scope_plan_answer(t->scope, &tk, c->no_wait || request_wait_ms(c, req) == 0, &plan);
@@ -636,6 +640,9 @@ static struct json_object *fs_status_json(struct fsys *fs)
 			       json_object_new_uint64(st.recorder.outside));
 	json_object_object_add(f, "filter_cached", json_object_new_uint64(st.filter.cached));
 	json_object_object_add(f, "filter_resolved", json_object_new_uint64(st.filter.resolved));
+	json_object_object_add(f, "scopes", json_object_new_uint64(st.scopes));
+	json_object_object_add(f, "scope_index_entries",
+			       json_object_new_uint64(st.scope_index_entries));
 	json_object_object_add(
 	    sc, "running", json_object_new_boolean(st.catchup.scanning || st.catchup.gap_pending));
 	json_object_object_add(sc, "dirs", json_object_new_uint64(st.catchup.progress.dirs));

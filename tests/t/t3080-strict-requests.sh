@@ -178,6 +178,24 @@ test_expect_success READY '... the quota survives a restart (scopes keep their o
 	grep "\"errno\":122" after.out
 '
 
+test_expect_success READY 'watching and unwatching new directories in a loop does not grow the scope index' '
+	as_user $U sh -c "cd \"$M/u\" && for i in \$(seq 1 500); do mkdir c\$i; done" &&
+	for i in $(seq 1 500)
+	do
+		echo "{\"v\":1,\"op\":\"unwatch\",\"path\":\"$M/u/d$i\"}" &&
+		echo "{\"v\":1,\"op\":\"watch\",\"path\":\"$M/u/c$i\"}" &&
+		echo "{\"v\":1,\"op\":\"unwatch\",\"path\":\"$M/u/c$i\"}" || return 1
+	done >cycle &&
+	as_user $U fst-attack raw "$FST_SOCK" <cycle >cycle.out &&
+	trust_lines 1500 cycle.out &&
+	test $(grep -c "\"ok\":true" cycle.out) -ge 1000 &&
+	fstrack status --json >cycle.json &&
+	scopes=$(fst-test-tool json cycle.json filesystems 0 scopes) &&
+	entries=$(fst-test-tool json cycle.json filesystems 0 scope_index_entries) &&
+	fst_diag "after 500 watch/unwatch cycles: $scopes scopes, $entries index entries" &&
+	test $entries -le $((2 * $scopes + 65))
+'
+
 test_expect_success READY 'the daemon still answers and its scope is exact' '
 	fst_gt_begin end "$S" &&
 	echo more >>"$S/f" && mkdir "$S/new" &&

@@ -79,8 +79,9 @@
 #define MAX_SUBS 64
 #define MAX_STATES 64
 #define MAX_CURSORS 256
-/* Root records (cursors, states) in all. */
+/* Root records (cursors, states) in all, and of one user but root. */
 #define MAX_ROOTS 1024
+#define MAX_ROOTS_PER_UID 64
 /* Names of subscriptions, states and cursors. */
 #define NAME_MAX_LEN 1024
 /* Results of one answer. */
@@ -442,11 +443,15 @@ static int root_only(struct wclient *c, json_object *args, struct rootref *r, bo
 static struct wroot *wroot_get(struct wserver *srv, const char *path, uid_t uid, bool create)
 {
 	struct wroot *w;
+	unsigned mine = 0;
 
-	for (w = srv->roots; w; w = w->next)
+	for (w = srv->roots; w; w = w->next) {
 		if (w->uid == uid && strcmp(w->path, path) == 0)
 			return w;
-	if (!create || srv->n_roots >= MAX_ROOTS)
+		mine += w->uid == uid;
+	}
+	/* a user may not take the records others need (a cursor not kept: fresh) */
+	if (!create || srv->n_roots >= MAX_ROOTS || (uid != 0 && mine >= MAX_ROOTS_PER_UID))
 		return NULL;
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->path = strdup(path))) {
@@ -1441,7 +1446,10 @@ static void cmd_state(struct wclient *c, json_object *args, bool enter)
 	st = state_find(w, name);
 	if (enter) {
 		if (!w) {
-			send_error(c, "fstrackd keeps states for %d roots at most", MAX_ROOTS);
+			send_error(c,
+				   "fstrackd keeps states for %d roots at most, %d of one user: "
+				   "leave states of other roots first",
+				   MAX_ROOTS, MAX_ROOTS_PER_UID);
 			return;
 		}
 		if (st) {

@@ -240,6 +240,7 @@ struct decoder {
 	size_t len, pos;
 	struct dframe *stack;
 	size_t depth;
+	size_t values; /* made so far: at most BSER_MAX_VALUES */
 	char *err;
 	size_t errlen;
 };
@@ -363,6 +364,10 @@ static int attach(struct decoder *d, json_object **root, const char *key, json_o
 	struct dframe *f = d->depth ? &d->stack[d->depth - 1] : NULL;
 	int r = 0;
 
+	if (++d->values > BSER_MAX_VALUES) {
+		json_object_put(v);
+		return derr(d, -E2BIG, "bser: more than %d values", BSER_MAX_VALUES);
+	}
 	if (!f) {
 		*root = v;
 		return 0;
@@ -403,6 +408,9 @@ static int read_template_header(struct decoder *d, struct dframe *f)
 		return r;
 	if (nkeys == 0)
 		return derr(d, -EBADMSG, "bser: template at offset %zu has no keys", at);
+	if (nkeys > BSER_MAX_VALUES - d->values)
+		return derr(d, -E2BIG, "bser: more than %d values", BSER_MAX_VALUES);
+	d->values += (size_t)nkeys;
 	f->keys = json_object_new_array_ext(nkeys < 1024 ? (int)nkeys : 1024);
 	if (!f->keys)
 		return -ENOMEM;
@@ -606,6 +614,11 @@ static int decode_loop(struct decoder *d, json_object **root)
 					continue;
 				}
 				f->remaining--;
+				if (++d->values > BSER_MAX_VALUES) {
+					r = derr(d, -E2BIG, "bser: more than %d values",
+						 BSER_MAX_VALUES);
+					break;
+				}
 				f->cur = json_object_new_object();
 				if (!f->cur || json_object_array_add(f->container, f->cur) < 0) {
 					json_object_put(f->cur);

@@ -45,6 +45,12 @@
 
 /* Deepest nesting of arrays, objects and templates accepted or written. */
 #define BSER_MAX_DEPTH 500
+/*
+ * Most values (containers, scalars, template rows) one decoded PDU may hold:
+ * a small input must not make a large tree (an all-skip template row is one
+ * byte and one object). -E2BIG past it.
+ */
+#define BSER_MAX_VALUES 100000
 /* A sensible bound for bser_pdu_info()'s max_payload on a server socket. */
 #define BSER_DEFAULT_MAX_PAYLOAD (8u << 20)
 
@@ -81,8 +87,8 @@ int bser_pdu_info(const void *buf, size_t len, size_t max_payload, struct bser_p
 /*
  * Decode one whole PDU (header and payload: exactly len bytes, see
  * bser_pdu_info) into *ret (a new reference; NULL stands for BSER null).
- * -EBADMSG for malformed input, -E2BIG for nesting past BSER_MAX_DEPTH,
- * -ENOMEM; err (if errlen > 0) gets one line saying what and where.
+ * -EBADMSG for malformed input, -E2BIG for nesting past BSER_MAX_DEPTH or
+ * more than BSER_MAX_VALUES values, -ENOMEM; err (if errlen > 0) gets one line saying what and where.
  */
 int bser_decode_pdu(const void *buf, size_t len, json_object **ret, char *err, size_t errlen);
 

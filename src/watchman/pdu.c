@@ -19,6 +19,35 @@ static bool blank(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * More than max values in the JSON text s[0..len)? Counted before parsing,
+ * from the text alone (a value starts the text, follows '[' or ','; a
+ * ':' only separates a key from its value, and a key is no value): a short
+ * line such as [{},{},...] must not make a large tree.
+ */
+static bool json_too_many_values(const char *s, size_t len, size_t max)
+{
+	size_t n = 1;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (in_string) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_string = false;
+			continue;
+		}
+		if (ch == '"')
+			in_string = true;
+		else if ((ch == '[' || ch == ',') && ++n > max)
+			return true;
+	}
+	return false;
+}
+
 static int decode_json(const char *buf, size_t len, size_t max, json_object **ret, size_t *ret_used,
 		       char *err, size_t errlen)
 {
@@ -45,6 +74,10 @@ static int decode_json(const char *buf, size_t len, size_t max, json_object **re
 		return -EMSGSIZE;
 	*ret_used = (size_t)(nl - buf) + 1;
 	line_len = (int)(nl - (buf + skip));
+	if (json_too_many_values(buf + skip, (size_t)line_len, BSER_MAX_VALUES)) {
+		snprintf(err, errlen, "a request has at most %d values", BSER_MAX_VALUES);
+		return -EBADMSG;
+	}
 	tk = json_tokener_new();
 	if (!tk)
 		return -ENOMEM;

@@ -532,6 +532,33 @@ static void test_hostile(void **state)
 		assert_int_equal(bser_decode_value(buf, n, &v, &used, err, sizeof(err)), -E2BIG);
 		free(buf);
 	}
+	/* an all-skip template: one byte, one object; past BSER_MAX_VALUES it is refused */
+	{
+		size_t rows = BSER_MAX_VALUES + 1000, n = 0, used;
+		unsigned char *buf = malloc(rows + 16);
+		json_object *v;
+		char err[200];
+		static const unsigned char head[] = {0x0b, 0x00, 0x03, 0x01, 0x02, 0x03, 0x01, 'k'};
+
+		memcpy(buf, head, sizeof(head));
+		n = sizeof(head);
+		buf[n++] = 0x05;
+		for (int b = 0; b < 4; b++)
+			buf[n++] = (unsigned char)(rows >> (8 * b));
+		memset(buf + n, 0x0c, rows);
+		assert_int_equal(bser_decode_value(buf, n + rows, &v, &used, err, sizeof(err)),
+				 -E2BIG);
+		assert_non_null(strstr(err, "values"));
+		/* below the cap: every row an empty object */
+		rows = BSER_MAX_VALUES - 10;
+		n = sizeof(head) + 1;
+		for (int b = 0; b < 4; b++)
+			buf[n++] = (unsigned char)(rows >> (8 * b));
+		assert_int_equal(bser_decode_value(buf, n + rows, &v, &used, err, sizeof(err)), 0);
+		assert_int_equal(json_object_array_length(v), rows);
+		json_object_put(v);
+		free(buf);
+	}
 	/* a decompression bomb: a one-key template claiming many objects, few bytes */
 	expect_bad("0b 00 0301 0203016b 0500000100 0c0c0c", -EBADMSG, "more than the");
 

@@ -54,6 +54,25 @@ static void test_json_lines(void **state)
 	assert_int_equal(decode("not json\n[1]\n", 13, 1024, &v, &used, &fmt), -EBADMSG);
 	assert_int_equal(used, 9);
 	assert_int_equal(decode("[1] [2]\n", 8, 1024, &v, &used, &fmt), -EBADMSG);
+	/* a short line that would make a large tree: at most BSER_MAX_VALUES values */
+	{
+		size_t objs = BSER_MAX_VALUES + 1, len = 3 * objs + 2;
+		char *big = malloc(len + 1);
+
+		big[0] = '[';
+		for (size_t i = 0; i < objs; i++)
+			memcpy(big + 1 + 3 * i, i ? ",{}" : "{} ", 3);
+		memcpy(big + len - 1, "]\n", 2);
+		assert_int_equal(decode(big, len + 1, 1u << 22, &v, &used, &fmt), -EBADMSG);
+		assert_null(v);
+		assert_int_equal(used, len + 1);
+		/* commas inside strings are no values; below the cap is parsed */
+		memcpy(big, "[\"a,,,,\\\",,,\",{}]\n", 18);
+		assert_int_equal(decode(big, 18, 1024, &v, &used, &fmt), 1);
+		assert_int_equal(json_object_array_length(v), 2);
+		json_object_put(v);
+		free(big);
+	}
 }
 
 static void test_bser(void **state)

@@ -101,8 +101,8 @@ static int mktree(const char *dir, long nfiles, long per_dir, long size)
 			size_t len = 0;
 
 			while (len < (size_t)size)
-				len += (size_t)snprintf(buf + len, 64, "file %ld line %zu\n", f,
-							len);
+				len +=
+				    (size_t)snprintf(buf + len, 64, "file %ld line %zu\n", f, len);
 			snprintf(path, sizeof(path), "%s/g%03ld/d%03ld/f%06ld.txt", dir,
 				 d / DIRS_PER_GROUP, d % DIRS_PER_GROUP, f);
 			write_file(path, buf, (size_t)size, O_EXCL);

@@ -37,7 +37,7 @@ struct tracker {
 	struct loop_source *commit_timer;
 	struct loop_source *mounts_src;
 	int mountinfo_fd;
-	bool mounts_retry; /* the mount table could not be read: look again */
+	bool mounts_retry;	  /* the mount table could not be read: look again */
 	struct scope *sweep_next; /* where the sweep for vanished scopes goes on */
 	uint64_t last_sweep_ns;
 	bool timer_fast;
@@ -71,8 +71,8 @@ struct fsys {
 	struct sfilter *filter; /* is a directory under some scope? */
 	struct journal *journal;
 	struct catchup *catchup;
-	uint64_t idle_commit_ns; /* when the watermark alone was last committed */
-	size_t n_scopes;	 /* active scopes on it */
+	uint64_t idle_commit_ns;     /* when the watermark alone was last committed */
+	size_t n_scopes;	     /* active scopes on it */
 	struct hashmap *scope_index; /* scope directory's handle -> struct scope * (0: none) */
 };
 
@@ -83,8 +83,8 @@ struct scope {
 	struct fsys *fs; /* NULL while missing */
 	struct fhandle handle;
 	char journal_uuid[33];
-	uint64_t added_seq; /* tokens before this do not cover the scope */
-	uid_t owner;	    /* who asked for it first */
+	uint64_t added_seq;   /* tokens before this do not cover the scope */
+	uid_t owner;	      /* who asked for it first */
 	uint64_t vanished_ns; /* monotonic: when its directory was first seen gone (0: not) */
 };
 

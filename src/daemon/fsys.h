@@ -59,7 +59,7 @@ struct fsys_status {
 	size_t recorder_entries;
 	struct sfilter_stats filter;
 	struct catchup_status catchup;
-	size_t scopes;		     /* active scopes on it */
+	size_t scopes;		    /* active scopes on it */
 	size_t scope_index_entries; /* their index, empty entries of unwatched ones included */
 };
 void fsys_get_status(const struct fsys *fs, struct fsys_status *ret);

@@ -23,7 +23,7 @@
 
 #define JOURNAL_FORMAT_VERSION 1  /* segments */
 #define JOURNAL_SUMMARY_VERSION 1 /* summary.fsj, its own format */
-#define JOURNAL_HANDLE_MAX 128 /* MAX_HANDLE_SZ */
+#define JOURNAL_HANDLE_MAX 128	  /* MAX_HANDLE_SZ */
 #define JOURNAL_NAME_MAX 255
 
 enum jrec_type {
@@ -41,10 +41,10 @@ enum jrec_type {
 };
 
 struct jrec {
-	uint64_t seq; /* assigned by journal_append */
-	uint8_t type; /* enum jrec_type */
-	uint8_t kinds; /* FST_* bits (events) */
-	uint64_t time_ns; /* CLOCK_REALTIME ns */
+	uint64_t seq;	     /* assigned by journal_append */
+	uint8_t type;	     /* enum jrec_type */
+	uint8_t kinds;	     /* FST_* bits (events) */
+	uint64_t time_ns;    /* CLOCK_REALTIME ns */
 	int32_t handle_type; /* struct file_handle.handle_type */
 	uint16_t handle_len; /* 0 for non-events */
 	const uint8_t *handle;
@@ -65,9 +65,9 @@ struct journal_options {
 	uint64_t max_bytes;	/* segments + summary past this: fold the oldest segments
 				 * into the summary (default 256 MiB) */
 	/* Additions; zero is the default. */
-	struct jio *io;	 /* journal-io.h context for tests; NULL: plain system calls */
-	bool read_only;	 /* inspect only: no truncation, no new segment, no writes;
-			  * append/commit fail with -EROFS (fst-journal-tool verify) */
+	struct jio *io; /* journal-io.h context for tests; NULL: plain system calls */
+	bool read_only; /* inspect only: no truncation, no new segment, no writes;
+			 * append/commit fail with -EROFS (fst-journal-tool verify) */
 	/*
 	 * Compaction (docs/journal-format.md, "The summary"): past max_bytes
 	 * (segments and summary together) the oldest segments are folded into
@@ -89,10 +89,10 @@ struct journal_options {
 };
 
 struct journal_stats {
-	uint64_t first_seq;	   /* oldest seq still kept */
-	uint64_t next_seq;	   /* seq the next record gets */
-	uint64_t durable_seq;	   /* every seq below is on disk (or in a bad range) */
-	uint64_t bytes;		   /* total size of the segment files */
+	uint64_t first_seq;   /* oldest seq still kept */
+	uint64_t next_seq;    /* seq the next record gets */
+	uint64_t durable_seq; /* every seq below is on disk (or in a bad range) */
+	uint64_t bytes;	      /* total size of the segment files */
 	uint64_t segments;
 	uint64_t records_appended; /* since open */
 	uint64_t commits;	   /* since open */
@@ -101,10 +101,10 @@ struct journal_stats {
 	bool recovered_clean;	   /* last run ended with JREC_CLEAN_STOP */
 	uint64_t truncated_bytes;  /* torn tail removed at open (read_only: found, left) */
 	/* Additions. */
-	uint64_t broken_segments;  /* segment files with an unusable header */
-	uint64_t corrupt_bytes;	   /* bytes skipped between valid frames */
-	uint64_t failed_commits;   /* commits that returned an error, since open */
-	uint64_t lost_records;	   /* records dropped by those commits */
+	uint64_t broken_segments; /* segment files with an unusable header */
+	uint64_t corrupt_bytes;	  /* bytes skipped between valid frames */
+	uint64_t failed_commits;  /* commits that returned an error, since open */
+	uint64_t lost_records;	  /* records dropped by those commits */
 	/* Additions: the summary of the folded history. */
 	uint64_t summary_bytes;	    /* size of summary.fsj on disk (0: none) */
 	uint64_t summary_places;    /* its records (distinct places) */

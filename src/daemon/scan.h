@@ -41,17 +41,17 @@
 
 struct file_handle;
 
-typedef int (*scan_emit_fn)(void *userdata, const struct file_handle *dir_handle,
-			    const char *name, unsigned kinds);
+typedef int (*scan_emit_fn)(void *userdata, const struct file_handle *dir_handle, const char *name,
+			    unsigned kinds);
 
 struct scan_params {
-	int root_fd;	      /* O_DIRECTORY fd of the scope root; the scan dups it */
-	int64_t cutoff_sec;   /* report ctime >= cutoff */
+	int root_fd;	    /* O_DIRECTORY fd of the scope root; the scan dups it */
+	int64_t cutoff_sec; /* report ctime >= cutoff */
 	uint32_t cutoff_nsec;
-	unsigned threads;     /* 0: a default from the number of CPUs */
-	dev_t exclude_dev;    /* skip this one inode (the daemon's state dir) */
-	ino_t exclude_ino;    /* 0: nothing to skip */
-	int done_eventfd;     /* written when finished; -1: nobody to tell */
+	unsigned threads;  /* 0: a default from the number of CPUs */
+	dev_t exclude_dev; /* skip this one inode (the daemon's state dir) */
+	ino_t exclude_ino; /* 0: nothing to skip */
+	int done_eventfd;  /* written when finished; -1: nobody to tell */
 	scan_emit_fn emit;
 	void *userdata;
 	unsigned max_open_dirs; /* queued directory fds; 0: from RLIMIT_NOFILE */

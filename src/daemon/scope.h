@@ -57,9 +57,9 @@ struct scope *scope_by_path(struct tracker *t, const char *path);
 enum answer_kind { ANSWER_WAIT, ANSWER_FRESH, ANSWER_EXACT };
 struct answer_plan {
 	enum answer_kind kind;
-	bool widened; /* EXACT, but a catch-up scan of the range still runs: widen to the dir */
-	uint64_t from;	       /* EXACT: changes from this seq */
-	const char *why;       /* FRESH: why the token cannot be answered exactly */
+	bool widened;	 /* EXACT, but a catch-up scan of the range still runs: widen to the dir */
+	uint64_t from;	 /* EXACT: changes from this seq */
+	const char *why; /* FRESH: why the token cannot be answered exactly */
 	char token[TOKEN_MAX]; /* FRESH/EXACT: the new token */
 };
 /*

@@ -29,7 +29,7 @@ struct tracker_config {
 	bool unlimited_queue;	    /* FAN_UNLIMITED_QUEUE */
 	unsigned long queue_events; /* our groups' queue size (0: the kernel's default) */
 	unsigned scan_threads;
-	unsigned scan_pause_ms; /* for tests: see catchup_config */
+	unsigned scan_pause_ms;	 /* for tests: see catchup_config */
 	size_t recorder_max;	 /* entries in the "already recorded" set before it is reset */
 	unsigned read_delay_ms;	 /* after reading the queue, leave it this long (0: read at once) */
 	size_t max_ignore_marks; /* kernel ignore marks an epoch (0: none are used) */

@@ -29,14 +29,14 @@
  * measures the kernel's floor with the very same). The fanotify macros
  * come from <sys/fanotify.h>, included by who uses these.
  */
-#define WATCHER_INIT_FLAGS                                                                       \
-	(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |  \
+#define WATCHER_INIT_FLAGS                                                                         \
+	(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |    \
 	 FAN_REPORT_TARGET_FID)
-#define WATCHER_MASK                                                                             \
-	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |     \
+#define WATCHER_MASK                                                                               \
+	(FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY |       \
 	 FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
 /* An ignore mark of a file whose writes are on record. */
-#define WATCHER_IGNORE_FLAGS                                                                     \
+#define WATCHER_IGNORE_FLAGS                                                                       \
 	(FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE)
 #define WATCHER_IGNORE_MASK (FAN_MODIFY | FAN_CLOSE_WRITE)
 

@@ -2164,7 +2164,7 @@ int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wser
 	}
 	/* the workers start with the first query: after fstrackd detached (fork) */
 	r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
-				      &srv->listener);
+			      &srv->listener);
 	if (r == 0)
 		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
 	if (r < 0) {

@@ -22,14 +22,13 @@
  * again). So a directory d whose entries changed (names we do not know came
  * or went) is reported as "d/" (its tracked files, even the deleted ones),
  * as "d" too when the name d itself came or went (a tracked file d that a
- * directory replaced is not below "d/"), and as "d/x", the rescan name of d: x is the first entry of d that git
- * accepts, a file rather than a directory where d has one (git re-checks
- * every index entry below a directory it is given; for a file, that one
- * file at most). For a recursive change every directory found below d gets
- * its rescan name too. Entries or recursive changes of the work tree itself
- * cannot be said without "/" (git has no "every entry directly in the top"
- * path): they give "/". Other names not in the work tree come only from
- * fstrackd: what it reported deleted or renamed away.
+ * directory replaced is not below "d/"), and as "d/x", the rescan name of d: x is the first entry
+ * of d that git accepts, a file rather than a directory where d has one (git re-checks every index
+ * entry below a directory it is given; for a file, that one file at most). For a recursive change
+ * every directory found below d gets its rescan name too. Entries or recursive changes of the work
+ * tree itself cannot be said without "/" (git has no "every entry directly in the top" path): they
+ * give "/". Other names not in the work tree come only from fstrackd: what it reported deleted or
+ * renamed away.
  *
  * An empty directory has nothing real inside it to name, and no real path
  * makes git re-read its listing: "d/" and "d" re-read the listing of d's

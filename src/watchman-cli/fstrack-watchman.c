@@ -271,7 +271,8 @@ static int command_from_stdin(struct cli *cli, json_object **ret)
 			}
 			if (r < 0 || n == 0) {
 				r = r < 0 ? r : -EINVAL;
-				snprintf(err, sizeof(err), "%s", r == -EINVAL ? "truncated BSER" : err);
+				snprintf(err, sizeof(err), "%s",
+					 r == -EINVAL ? "truncated BSER" : err);
 				break;
 			}
 			continue;
@@ -305,9 +306,9 @@ static int command_from_stdin(struct cli *cli, json_object **ret)
 				err[0] ? err : strerror(-r));
 		else
 			fprintf(stderr, "watchman: failed to parse command from stdin: %s\n",
-				!len ? "no command"
+				!len				? "no command"
 				: jerr == json_tokener_continue ? "the JSON ends too early"
-								 : json_tokener_error_desc(jerr));
+								: json_tokener_error_desc(jerr));
 	}
 	json_tokener_free(tk);
 	free(buf);

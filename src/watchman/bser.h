@@ -88,7 +88,8 @@ int bser_pdu_info(const void *buf, size_t len, size_t max_payload, struct bser_p
  * Decode one whole PDU (header and payload: exactly len bytes, see
  * bser_pdu_info) into *ret (a new reference; NULL stands for BSER null).
  * -EBADMSG for malformed input, -E2BIG for nesting past BSER_MAX_DEPTH or
- * more than BSER_MAX_VALUES values, -ENOMEM; err (if errlen > 0) gets one line saying what and where.
+ * more than BSER_MAX_VALUES values, -ENOMEM; err (if errlen > 0) gets one line saying what and
+ * where.
  */
 int bser_decode_pdu(const void *buf, size_t len, json_object **ret, char *err, size_t errlen);
 

@@ -1129,9 +1129,10 @@ static int eval_dirname_below(const struct wq_expr *e, const char *dir, bool any
 		under = false;
 	if (!under) {
 		/* x below dir: only a deeper path can be below x */
-		bool x_below = dl == 0 || (xl > dl && x[dl] == '/' &&
-					   (e->caseless ? caseless_eq(x, dl, dir, dl)
-							: memcmp(x, dir, dl) == 0));
+		bool x_below =
+		    dl == 0 ||
+		    (xl > dl && x[dl] == '/' &&
+		     (e->caseless ? caseless_eq(x, dl, dir, dl) : memcmp(x, dir, dl) == 0));
 		return x_below && any_depth ? UNKNOWN : 0;
 	}
 	/* the child's depth below x: the '/' after x in dir/child */
@@ -1272,7 +1273,8 @@ static int eval(const struct eval_ctx *c, const struct wq_expr *e, struct wq_fil
 		r = wq_file_load(f);
 		if (r < 0)
 			return r;
-		/* a file that is gone has no known type (unless a directory): it may have been any */
+		/* a file that is gone has no known type (unless a directory): it may have been any
+		 */
 		return !f->exists && !(f->st.mode & S_IFMT) ? UNKNOWN : type_is(f, e->type);
 	case E_SUFFIX:
 		if (f->name_unknown)
@@ -1361,7 +1363,8 @@ static const char *type_letter(const struct wq_file *f)
 	} types[] = {{"f", S_IFREG}, {"d", S_IFDIR}, {"l", S_IFLNK}, {"b", S_IFBLK},
 		     {"c", S_IFCHR}, {"p", S_IFIFO}, {"s", S_IFSOCK}};
 
-	/* (a file that is gone has no known type, but a directory fstrack says changed as a whole) */
+	/* (a file that is gone has no known type, but a directory fstrack says changed as a whole)
+	 */
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if ((f->st.mode & S_IFMT) == types[i].type)
 			return types[i].letter;

@@ -786,7 +786,7 @@ static int sim_renameat(struct jio *base, int dirfd, const char *from, const cha
 			return r;
 		free(d);
 		free(f->path);
-		f->path = p; /* never durable under either name: only the new one can exist */
+		f->path = p;	 /* never durable under either name: only the new one can exist */
 		f->name_op = op; /* (a crash keeps it under the new name, or not at all) */
 	}
 	return 0;

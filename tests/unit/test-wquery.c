@@ -773,10 +773,10 @@ static void test_unnamed_changes(void **state)
 	    /* nothing below the directory is wanted: nothing to cover */
 	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"lib\"]]", &a_src, false},
 	    {"[\"not\",[\"dirname\",\"src/.cache\"]]", &a_cache, false},
-	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"ge\",2]]]",
-	     &a_src, false},
-	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"eq\",0]]]",
-	     &a_src, true},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"ge\",2]]]", &a_src,
+	     false},
+	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src\",[\"depth\",\"eq\",0]]]", &a_src,
+	     true},
 	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_cache, true},
 	    {"[\"allof\",[\"type\",\"f\"],[\"dirname\",\"src/.cache/x\"]]", &a_src, false},
 	    /* moved in or created as a whole: its subtree is listed, nothing is lost */

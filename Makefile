@@ -22,6 +22,9 @@ TEST_PKGS = sharness xfsprogs btrfs-progs e2fsprogs rsync git util-linux attr ac
 	watchman
 # What the benchmarks of bench/ run (watchman: the Watchman columns).
 BENCH_PKGS = hyperfine jq bc watchman
+# (tools/build-git, which builds git >= 2.55 for the t44xx tests and the git
+# benches when the installed git is older, asks tools/ensure-packages for its
+# own list, only when it builds.)
 
 .PHONY: all deps test-deps run stop check unit-check shell-check bench install clean format
 
@@ -52,6 +55,7 @@ stop:
 
 check: test-deps all $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+	@./tools/build-git $(BUILD)
 	./tests/run-all $(BUILD) $(ASAN_BUILD)
 
 bench: test-deps all

@@ -23,8 +23,9 @@
 # builtin daemon, and the difference ipc - builtin taken round by round
 # (both under the same load). After the runs, 'git status --porcelain' with each
 # fsmonitor must equal it without one (a check, not a figure).
-# Needs a git >= 2.55 ($FST_BENCH_GIT, else the git on PATH), as
-# git-status.sh; without one it says so and measures nothing.
+# Needs a git >= 2.55 ($FST_BENCH_GIT, else the git on PATH, else one built
+# by tools/build-git), as git-status.sh; without one it says why and
+# measures nothing.
 #
 # Usage: [BENCH_QUICK=1] bench/git-ipc.sh [BUILD]
 . "$(dirname "$0")/lib.sh"

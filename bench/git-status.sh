@@ -23,8 +23,9 @@
 # --porcelain' must say what it says without the hook (a check, not a
 # figure). When watchman is missing or fails, its rows say why.
 # Every row runs the same git: $FST_BENCH_GIT, else the git on PATH, when it
-# is >= 2.55; else the git on PATH, and the builtin daemon's rows say why
-# they are missing (the bench never builds git).
+# is >= 2.55, else the git >= 2.55 tools/build-git builds from Debian's
+# source in BUILD/git; when none can be had, the git on PATH, and the
+# builtin daemon's rows say why they are missing.
 #
 # Usage: [BENCH_QUICK=1] bench/git-status.sh [BUILD]
 . "$(dirname "$0")/lib.sh"

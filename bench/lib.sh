@@ -35,7 +35,8 @@
 #                                      $WORK/watchman); sets WM_PID, WM_SOCK, or WM_WHY
 #   bench_watchman ARGS...             the watchman client, talking to that server only
 #   bench_watchman_stop                shutdown-server and wait
-#   bench_find_git_builtin             a git >= 2.55 with the builtin fsmonitor daemon:
+#   bench_find_git_builtin             a git >= 2.55 with the builtin fsmonitor daemon,
+#                                      built first if need be (tools/build-git):
 #                                      sets BGIT (its path) or BGIT_WHY (why there is none)
 
 set -euo pipefail
@@ -286,30 +287,16 @@ bench_watchman_stop() {
 	WM_PID=
 }
 
-# git's builtin fsmonitor daemon on Linux needs git >= 2.55. The bench never
-# builds git: it uses $FST_BENCH_GIT if set, else the git on PATH if it is new
-# enough, else none (the caller prints BGIT_WHY in place of the figures).
+# git's builtin fsmonitor daemon on Linux needs git >= 2.55: $FST_BENCH_GIT if
+# set, else the git on PATH if it is new enough, else the one tools/build-git
+# builds from Debian's source in BUILD_DIR/git (once per build directory;
+# shared with make check), else none (the caller prints BGIT_WHY in place of
+# the figures). tools/build-git --find decides which.
 bench_find_git_builtin() {
-	local g=${FST_BENCH_GIT:-git} v major minor help
 	BGIT= BGIT_WHY=
-	local how="set FST_BENCH_GIT to a git >= 2.55 (built with its Linux fsmonitor daemon)"
-	if ! g=$(command -v "$g") || ! v=$("$g" --version 2>/dev/null); then
-		BGIT_WHY="no git at '${FST_BENCH_GIT:-git}'; $how"
+	"$SRC_DIR/tools/build-git" --for bench "$BUILD_DIR"
+	if ! BGIT=$("$SRC_DIR/tools/build-git" --for bench --find "$BUILD_DIR"); then
+		BGIT_WHY=$BGIT BGIT=
 		return 1
 	fi
-	if [[ ! $v =~ ^git\ version\ ([0-9]+)\.([0-9]+) ]]; then
-		BGIT_WHY="cannot read the version of $g ('$v'); $how"
-		return 1
-	fi
-	major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
-	if ((major < 2 || (major == 2 && minor < 55))); then
-		BGIT_WHY="$g is ${v#git version } (< 2.55, no Linux fsmonitor daemon); $how"
-		return 1
-	fi
-	help=$("$g" fsmonitor--daemon -h 2>&1 || true)
-	if [[ $help != *"fsmonitor--daemon start"* ]]; then
-		BGIT_WHY="$g (${v#git version }) has no fsmonitor--daemon; $how"
-		return 1
-	fi
-	BGIT=$g
 }

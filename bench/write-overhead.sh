@@ -32,7 +32,8 @@
 #                filesystem: the writers are outside every scope
 #   watchman     Watchman 4.9 (Debian, inotify), 'watch ROOT'
 #   git fsmon    git's builtin fsmonitor--daemon on the repository (checkout
-#                row only; git >= 2.55: $FST_BENCH_GIT or git on PATH)
+#                row only; git >= 2.55: $FST_BENCH_GIT, git on PATH or
+#                built by tools/build-git)
 # A measurement: make the workload's starting state (untimed, untracked),
 # sync, start the tracker and wait until it is ready, then time the
 # workload plus the tracker's catch-up:

@@ -2,36 +2,20 @@
 # fsmonitor protocol); sourced after test-lib.sh and git-lib.sh.
 #
 # They need a git that talks to an fsmonitor daemon on Linux, 2.55 or
-# later: $FST_TEST_GIT, else the git on PATH when it is new enough. The
-# test suite never builds git; without one the tests are skipped and say
-# why (prerequisite GIT255). The git found is put
-# first in PATH (as a link named git in the trash directory), so that
-# plain "git" and same_status use it.
-
-fst__git_new_enough() {
-	fst__v=$("$1" version 2>/dev/null) || return 1
-	fst__v=${fst__v#git version }
-	fst__major=${fst__v%%.*}
-	fst__minor=${fst__v#*.}
-	fst__minor=${fst__minor%%.*}
-	case "$fst__major$fst__minor" in
-	*[!0-9]* | "") return 1 ;;
-	esac
-	test "$fst__major" -gt 2 || { test "$fst__major" = 2 && test "$fst__minor" -ge 55; }
-}
+# later: $FST_TEST_GIT, else the git on PATH when it is new enough, else the
+# one tools/build-git built from Debian's source in $FST_TOOL_BUILD/git
+# (make check runs it first, for the plain build, which tests/run-all makes
+# FST_TOOL_BUILD). tools/build-git --find decides which; without one the
+# tests are skipped and say why (prerequisite GIT255), the build's failure
+# included. The git found is put first in PATH (as a link named git in the
+# trash directory), so that plain "git" and same_status use it.
 
 FST_GIT=
 FST_GIT_WHY=
-if test -n "$FST_TEST_GIT"; then
-	if fst__git_new_enough "$FST_TEST_GIT"; then
-		FST_GIT=$FST_TEST_GIT
-	else
-		FST_GIT_WHY="FST_TEST_GIT=$FST_TEST_GIT is not a git >= 2.55 ($("$FST_TEST_GIT" version 2>&1 | head -n 1))"
-	fi
-elif command -v git >/dev/null && fst__git_new_enough git; then
-	FST_GIT=$(command -v git)
+if fst__out=$("$FST_SRC_DIR"/tools/build-git --for tests --find "$FST_TOOL_BUILD"); then
+	FST_GIT=$fst__out
 else
-	FST_GIT_WHY="no git >= 2.55 to talk to fstrackd's fsmonitor socket: the git on PATH is '$(git version 2>/dev/null || echo missing)' and FST_TEST_GIT is not set (the tests never build git; t4405 tests the daemon side without it)"
+	FST_GIT_WHY="$fst__out (t4405 tests the daemon side without it)"
 fi
 if test -n "$FST_GIT"; then
 	mkdir -p "$SHARNESS_TRASH_DIRECTORY/git-bin" &&

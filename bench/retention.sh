@@ -62,6 +62,7 @@ run() {
 	sync
 	bench_daemon_start --max-journal-bytes "$MAX_BYTES" --segment-bytes 262144 "$@"
 	"$FSTRACK" watch "$MNT/repo" >/dev/null
+	t_watch=$(date +%s.%N)
 	"$FSTRACK" watch "$MNT/docs" >/dev/null
 	tok=$("$FSTRACK" token "$MNT/repo")
 	"$BT" change "$MNT/repo" 10 mixed "$WORK/changed.$name" >&2
@@ -85,20 +86,40 @@ run() {
 	dropped=$(bench_status_field '.filesystems[0].notes_outside_scopes')
 	recs=$(bench_status_field '.filesystems[0].records_written')
 	jb=$(( $(bench_status_field '.filesystems[0].journal_bytes') + $(bench_status_field '.filesystems[0].summary.bytes') ))
-	written=$(du -sb "$WORK/state/journals" | cut -f1)
+	# how far back the quiet repository's tokens are answered, exactly and at all
+	"$FSTRACK" status --json >"$WORK/status.$name.json"
+	now_ns=$(date +%s%N)
+	age() {
+		jq -r --arg p "$MNT/repo" --argjson now "$now_ns" \
+			".scopes[] | select(.path == \$p) | .$1 as \$t |
+			 if \$t > 0 then ((\$now - \$t) / 1e9 | floor | tostring) + \" s\" else \"-\" end" \
+			"$WORK/status.$name.json"
+	}
+	exact_age=$(age oldest_exact_ns)
+	widened_age=$(age oldest_widened_ns)
+	scope_age=$(printf '%.0f s' "$(echo "$(date +%s.%N) - $t_watch" | bc)")
 	bench_daemon_stop
-	rows+=("$name|$repos|$secs|$ev|$dropped|$recs|$jb|$answered|$missed")
+	rows+=("$name|$repos|$secs|$ev|$dropped|$recs|$jb|$answered|$missed|$exact_age|$widened_age|$scope_age")
 }
 
 run "fstrackd"
 run "no filter" --no-scope-filter
 
 bench_header "Retention: a git-suite style load beside two quiet scopes (ext4, journal cap $((MAX_BYTES / 1048576)) MiB)"
-bench_out "$(printf '%-10s %6s %7s %9s %13s %9s %14s %12s %-22s %s' daemon repos seconds events 'dropped notes' records 'records/day' 'journal B' 'old token' missed)"
+bench_out "$(printf '%-10s %6s %7s %9s %13s %9s %14s %14s %12s %-22s %6s' daemon repos seconds events 'dropped notes' records 'records/day' 'bytes/day' 'journal B' 'old token' missed)"
 for r in "${rows[@]}"; do
-	IFS='|' read -r name repos secs ev dropped recs jb answered missed <<<"$r"
+	IFS='|' read -r name repos secs ev dropped recs jb answered missed exact_age widened_age scope_age <<<"$r"
 	perday=$(printf '%.0f' "$(echo "$recs * 86400 / $secs" | bc -l)")
-	bench_out "$(printf '%-10s %6s %7.0f %9s %13s %9s %14s %12s %-22s %s' "$name" "$repos" "$secs" "$ev" "$dropped" "$recs" "$perday" "$jb" "$answered" "$missed")"
+	bytesday=$(printf '%.0f' "$(echo "$recs * 60 * 86400 / $secs" | bc -l)")
+	bench_out "$(printf '%-10s %6s %7.0f %9s %13s %9s %14s %14s %12s %-22s %6s' "$name" "$repos" "$secs" "$ev" "$dropped" "$recs" "$perday" "$bytesday" "$jb" "$answered" "$missed")"
 done
-bench_out "   records/day: at this load's rate; one record is about 60 bytes on disk."
+bench_out ""
+bench_out "$(printf '%-10s %22s %22s %22s' daemon 'oldest exact token' 'oldest widened token' 'scope watched for')"
+for r in "${rows[@]}"; do
+	IFS='|' read -r name repos secs ev dropped recs jb answered missed exact_age widened_age scope_age <<<"$r"
+	bench_out "$(printf '%-10s %22s %22s %22s' "$name" "$exact_age" "$widened_age" "$scope_age")"
+done
+bench_out "   records/day, bytes/day: at this load's rate (a record is about 60 bytes on disk)."
 bench_out "   old token: a token of the quiet repository taken before the load, asked after it."
+bench_out "   oldest exact/widened token: how old a token of the quiet repository may be and still be"
+bench_out "   answered from the detailed journal / at all (status oldest_exact_ns, oldest_widened_ns)."

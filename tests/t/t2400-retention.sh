@@ -7,7 +7,13 @@ files are created and removed in another directory of the same
 filesystem. What a scope still needs is kept: a change through a hard
 link whose other name is in the scope, a directory moved in from
 outside. A watched directory that is gone is dropped after the grace
-period; one whose filesystem is unmounted is kept.'
+period; one whose filesystem is unmounted is kept.
+
+The daemon runs with an unlimited kernel queue: the counts asserted here
+are the scope filter'"'"'s, and an overflow (a loaded machine, a small
+max_queued_events left by another run) makes the filter forget its
+verdicts by design (t2120), which would count records the filter did
+not cause.'
 
 . "$(dirname "$0")"/../lib/test-lib.sh
 
@@ -27,7 +33,7 @@ test_expect_success ROOT,FANOTIFY,TMPFS 'a small journal; a scope with 20 files'
 	mkdir -p "$S" "$M/other" &&
 	for i in $(seq 20); do echo $i >"$S/f$i" || return 1; done &&
 	fst_daemon_start --max-journal-bytes 1048576 --segment-bytes 65536 \
-		--vanished-grace-s 1 &&
+		--vanished-grace-s 1 --unlimited-queue &&
 	fstrack watch "$S" >/dev/null &&
 	test_set_prereq READY
 '

@@ -122,6 +122,5 @@ done
 bench_out "   records/day, bytes/day: at this load's rate (a record is about 60 bytes on disk)."
 bench_out "   old token: a token of the quiet repository taken before the load, asked after it."
 bench_out "   oldest exact/widened token: how old a token of the quiet repository may be and still be"
-bench_out "   answered from the detailed journal / at all (status oldest_exact_ns, oldest_widened_ns: a bound"
-bench_out "   as fine as a journal segment, so with few records it is the segment's newest; \"old token\" says"
-bench_out "   what a token from before the load really gets)."
+bench_out "   answered from the detailed journal / at all (status oldest_exact_ns, oldest_widened_ns: the"
+bench_out "   scope's start when every token of it is, else a bound as fine as a journal segment)."

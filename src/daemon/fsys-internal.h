@@ -84,6 +84,7 @@ struct scope {
 	struct fhandle handle;
 	char journal_uuid[33];
 	uint64_t added_seq;   /* tokens before this do not cover the scope */
+	uint64_t added_ns;    /* realtime when added_seq was set (0: unknown, an older list) */
 	uid_t owner;	      /* who asked for it first */
 	uint64_t vanished_ns; /* monotonic: when its directory was first seen gone (0: not) */
 };

@@ -362,7 +362,23 @@ void fsys_bytes_by_age(const struct fsys *fs, uint64_t now_ns, uint64_t ret[FSYS
 		ret[FSYS_AGE_BUCKETS - 1] += sum.bytes; /* the oldest history, folded */
 }
 
-void fsys_horizon(const struct fsys *fs, uint64_t added_seq, struct fsys_horizon *ret)
+/*
+ * The time of a position: the scope's own start when it is that (no token
+ * of the scope is older), else the journal's bound (as fine as a segment or
+ * a summary checkpoint: the time of a record at or after it).
+ */
+static uint64_t horizon_time(const struct fsys *fs, uint64_t seq, uint64_t added_seq,
+			     uint64_t added_ns)
+{
+	uint64_t t;
+
+	if (seq == added_seq && added_ns)
+		return added_ns;
+	return journal_seq_time(fs->journal, seq, &t) < 0 ? 0 : t;
+}
+
+void fsys_horizon(const struct fsys *fs, uint64_t added_seq, uint64_t added_ns,
+		  struct fsys_horizon *ret)
 {
 	struct journal_stats js;
 	uint64_t floor = catchup_fresh_before(fs->catchup);
@@ -372,10 +388,8 @@ void fsys_horizon(const struct fsys *fs, uint64_t added_seq, struct fsys_horizon
 		floor = added_seq;
 	ret->exact_seq = js.summary_to_seq > floor ? js.summary_to_seq : floor;
 	ret->widened_seq = js.summary_from_seq > floor ? js.summary_from_seq : floor;
-	if (journal_seq_time(fs->journal, ret->exact_seq, &ret->exact_time_ns) < 0)
-		ret->exact_time_ns = 0;
-	if (journal_seq_time(fs->journal, ret->widened_seq, &ret->widened_time_ns) < 0)
-		ret->widened_time_ns = 0;
+	ret->exact_time_ns = horizon_time(fs, ret->exact_seq, added_seq, added_ns);
+	ret->widened_time_ns = horizon_time(fs, ret->widened_seq, added_seq, added_ns);
 }
 
 /* ---- identity and journal ------------------------------------------------ */

@@ -69,15 +69,18 @@ void fsys_get_status(const struct fsys *fs, struct fsys_status *ret);
 void fsys_bytes_by_age(const struct fsys *fs, uint64_t now_ns, uint64_t ret[FSYS_AGE_BUCKETS]);
 
 /*
- * How far back a scope added at added_seq is answered: the oldest token
- * answered exactly (from the detailed history), and the oldest answered at
- * all (widened, from the summary), as seqs and the latest times such
- * tokens can have been issued (0: unknown).
+ * How far back a scope added at added_seq (at realtime added_ns, 0 if
+ * unknown) is answered: the oldest token answered exactly (from the
+ * detailed history), and the oldest answered at all (widened, from the
+ * summary), as seqs and times: the scope's start where the seq is its
+ * added_seq, else the latest time such tokens can have been issued (0:
+ * unknown).
  */
 struct fsys_horizon {
 	uint64_t exact_seq, exact_time_ns;
 	uint64_t widened_seq, widened_time_ns;
 };
-void fsys_horizon(const struct fsys *fs, uint64_t added_seq, struct fsys_horizon *ret);
+void fsys_horizon(const struct fsys *fs, uint64_t added_seq, uint64_t added_ns,
+		  struct fsys_horizon *ret);
 
 #endif

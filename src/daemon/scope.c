@@ -60,6 +60,7 @@ void scope_get_info(struct scope *s, struct scope_info *ret)
 	ret->path = s->path;
 	ret->fs_id = s->fs_id;
 	ret->added_seq = s->added_seq;
+	ret->added_ns = s->added_ns;
 	ret->owner = s->owner;
 	ret->fs = s->fs;
 	if (!s->fs)
@@ -233,6 +234,7 @@ static int scope_attach(struct tracker *t, struct scope *s, char *err, size_t er
 		s->handle = now;
 		snprintf(s->journal_uuid, sizeof(s->journal_uuid), "%s", hex);
 		s->added_seq = journal_next_seq(fs->journal);
+		s->added_ns = now_realtime_ns();
 	}
 	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq, false);
 	if (r == 0) {
@@ -266,6 +268,7 @@ int scopes_save(struct tracker *t)
 		json_object_object_add(o, "handle", json_object_new_string(hex));
 		json_object_object_add(o, "journal", json_object_new_string(s->journal_uuid));
 		json_object_object_add(o, "added_seq", json_object_new_uint64(s->added_seq));
+		json_object_object_add(o, "added_ns", json_object_new_uint64(s->added_ns));
 		json_object_object_add(o, "owner", json_object_new_uint64(s->owner));
 		json_object_array_add(arr, o);
 	}
@@ -290,6 +293,8 @@ static struct scope *scope_from_json(struct json_object *o)
 		s->handle.type = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "added_seq", &v))
 		s->added_seq = json_object_get_uint64(v);
+	if (json_object_object_get_ex(o, "added_ns", &v))
+		s->added_ns = json_object_get_uint64(v); /* absent (older lists): unknown */
 	if (json_object_object_get_ex(o, "owner", &v))
 		s->owner = (uid_t)json_object_get_uint64(v); /* absent (older lists): root's */
 	if (!json_object_object_get_ex(o, "handle", &v) ||
@@ -420,6 +425,7 @@ int scope_watch(struct tracker *t, int fd, const char *path, uid_t owner, struct
 		goto fail_fs;
 	}
 	s->added_seq = journal_next_seq(fs->journal);
+	s->added_ns = now_realtime_ns();
 	r = catchup_add_root(fs->catchup, s, &s->handle, s->path, s->added_seq, true);
 	if (r == 0) {
 		r = link_to_fs(s, fs);

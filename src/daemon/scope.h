@@ -79,6 +79,7 @@ struct scope_info {
 	const char *fs_id;
 	enum scope_state state;
 	uint64_t added_seq;
+	uint64_t added_ns; /* realtime when it was added (0: unknown) */
 	uid_t owner;	 /* who asked for it first */
 	struct fsys *fs; /* NULL when missing */
 };

@@ -731,7 +731,7 @@ static void do_status(struct client *c)
 		json_object_object_add(so, "added_seq", json_object_new_uint64(si.added_seq));
 		if (si.fs) { /* how far back its tokens are answered */
 			struct fsys_horizon h;
-			fsys_horizon(si.fs, si.added_seq, &h);
+			fsys_horizon(si.fs, si.added_seq, si.added_ns, &h);
 			json_object_object_add(so, "oldest_exact_seq",
 					       json_object_new_uint64(h.exact_seq));
 			json_object_object_add(so, "oldest_exact_ns",

@@ -687,6 +687,14 @@ fst_not_fresh() {
 	}
 }
 
+# fst_scope_field DIR FIELD: FIELD of the scope DIR in status --json
+fst_scope_field() {
+	"$FSTRACK" status --json >scope-field.json &&
+	"$FST_TEST_TOOL" json scope-field.json scopes "*" path >scope-field.paths &&
+	"$FST_TEST_TOOL" json scope-field.json scopes "*" "$2" >scope-field.values &&
+	paste scope-field.paths scope-field.values | awk -v d="$1" -F "\t" '$1 == d { print $2 }'
+}
+
 fst_journal_dir() {
 	for j in "$FST_STATE"/journals/*/
 	do

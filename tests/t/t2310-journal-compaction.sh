@@ -91,6 +91,16 @@ test_expect_success READY '... and after a restart' '
 	fst_not_fresh q
 '
 
+test_expect_success READY 'status: the quiet token lies between the oldest widened and exact positions' '
+	seq=$(sed "s/.*://" q.tok) &&
+	exact=$(fst_scope_field "$A" oldest_exact_seq) &&
+	widened=$(fst_scope_field "$A" oldest_widened_seq) &&
+	widened_ns=$(fst_scope_field "$A" oldest_widened_ns) &&
+	fst_diag "q: token seq $seq, oldest widened $widened, oldest exact $exact" &&
+	test "$widened" -le "$seq" && test "$seq" -lt "$exact" &&
+	test "$widened_ns" -gt 0 && test "$widened_ns" -le "$(date +%s%N)"
+'
+
 test_expect_success READY 'kill -9 while the busy scope folds history' '
 	quiet_changes k &&
 	for round in 1 2 3

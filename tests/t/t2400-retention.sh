@@ -40,10 +40,16 @@ test_expect_success ROOT,FANOTIFY,TMPFS 'a small journal; a scope with 20 files'
 
 test_expect_success READY '150,000 create+unlink pairs elsewhere: the old token is exact' '
 	fst_gt_begin keep "$S" &&
+	t_keep=$(date +%s%N) &&
 	echo more >>"$S/f1" && rm "$S/f2" && echo new >"$S/n" &&
 	fst_create_unlink "$M/other" 150000 &&
 	fst_gt_check keep "$S" &&
 	fst_not_fresh keep &&
+	exact_seq=$(fst_scope_field "$S" oldest_exact_seq) &&
+	exact_ns=$(fst_scope_field "$S" oldest_exact_ns) &&
+	fst_diag "oldest exact token: seq $exact_seq, $(( ($t_keep - $exact_ns) / 1000000 )) ms before keep" &&
+	test "$exact_seq" -le "$(sed "s/.*://" keep.tok)" &&
+	test "$exact_ns" -gt 0 && test "$exact_ns" -le "$t_keep" &&
 	dropped=$(field notes_outside_scopes) &&
 	written=$(field records_written) &&
 	fst_diag "notes dropped as outside every scope: $dropped, records written: $written" &&

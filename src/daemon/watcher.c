@@ -351,8 +351,13 @@ static void handle_event(struct notes *n, uint64_t mask, const struct event_info
 		 * unlink, rename over it) or *_SELF. The name that changed has
 		 * its own event; the inode's other names changed too (ctime,
 		 * nlink), whatever its link count is by the time we read this.
+		 * With FAN_DELETE_SELF merged in, it has no name left (a link
+		 * count of 0 never rises again): each name's removal has its
+		 * own event, and there is no other name to find it by, which
+		 * is what the recorder would learn by opening it (the last
+		 * unlink of every file: one open_by_handle_at saved).
 		 */
-		if (ev->have_obj && (mask & FAN_ATTRIB) && !ondir)
+		if (ev->have_obj && (mask & FAN_ATTRIB) && !(mask & FAN_DELETE_SELF) && !ondir)
 			note_object(n, &ev->obj, FST_ATTRIB, NOTE_LINK_COUNT);
 		return;
 	}

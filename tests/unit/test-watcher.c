@@ -378,6 +378,12 @@ static void test_attrib_inode_only(void **state)
 	assert_int_equal(decode(&e, &s, &st), 1);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(st.events_seen, 1);
+
+	/* the last unlink: the link-count change merged with its DELETE_SELF */
+	e = (struct evbuf){0};
+	ev_simple(&e, FAN_ATTRIB | FAN_DELETE_SELF, NULL, NULL, "objF0001");
+	assert_int_equal(decode(&e, &s, &st), 1);
+	assert_int_equal(s.n, 0);
 }
 
 static void ev_rename(struct evbuf *e, uint64_t mask, const char *olddir, const char *oldname,

@@ -48,7 +48,8 @@
 # found (for every column), else the git on PATH.
 #
 # Usage: [BENCH_QUICK=1] bench/write-overhead.sh [BUILD]
-#   WO_ROWS="create rm ..." and WO_CONFIGS="none floorA ..." pick a subset.
+#   WO_ROWS="create rm ..." and WO_CONFIGS="none floorA ..." pick a subset;
+#   WO_FST_ARGS="--commit-ms 1000" gives fstrackd more options.
 . "$(dirname "$0")/lib.sh"
 bench_init write-overhead "$@"
 
@@ -164,7 +165,8 @@ stop_floor() {
 
 start_fst() {
 	rm -rf "$WORK/state"
-	bench_daemon_start
+	# shellcheck disable=SC2086 # options, split on purpose
+	bench_daemon_start ${WO_FST_ARGS:-}
 	TRACKER_PID=$DAEMON_PID
 	"$FSTRACK" watch "$1" >/dev/null
 	"$FSTRACK" token "$1" >/dev/null

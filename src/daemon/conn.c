@@ -174,6 +174,17 @@ void conn_close_later(struct conn *c)
 	loop_defer(c->loop, &c->close_node, close_later_cb, c);
 }
 
+const char *conn_admit(const struct conn_quota *q, uid_t uid, unsigned n,
+		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data)
+{
+	/* the last few places are root's: a crowd of users cannot lock it out */
+	if (n >= q->max || (uid != 0 && n + q->root_reserve >= q->max))
+		return "too many connections to fstrackd; try again later";
+	if (uid != 0 && count_uid(data, uid) >= q->max_per_uid)
+		return "too many connections of this user to fstrackd; close some first";
+	return NULL;
+}
+
 void conn_process(struct conn *c)
 {
 	bool answered = false;

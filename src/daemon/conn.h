@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct loop;
 struct conn;
@@ -99,6 +100,21 @@ void conn_close_if_sent(struct conn *c);
 bool conn_closing(const struct conn *c);
 /* Closed: it only waits for the end of the round to be freed. */
 bool conn_dead(const struct conn *c);
+
+/* How many connections a front end takes (conn_admit). */
+struct conn_quota {
+	unsigned max;	       /* in all */
+	unsigned root_reserve; /* of those, the last ones are root's only (0: none) */
+	unsigned max_per_uid;  /* of one user other than root */
+};
+
+/*
+ * Why a connection of uid is turned away now, or NULL when it may come: n
+ * connections are open; count_uid(data, uid) counts the user's (asked only
+ * when the total allows it, and never for root). For a front end's accept.
+ */
+const char *conn_admit(const struct conn_quota *q, uid_t uid, unsigned n,
+		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data);
 
 /* Close now (see the head of the file). A second call does nothing. */
 void conn_close(struct conn *c);

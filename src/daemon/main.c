@@ -29,6 +29,7 @@
 #include "daemon/gitipc.h"
 #include "daemon/loop.h"
 #include "daemon/server.h"
+#include "daemon/sock.h"
 #include "daemon/tracker.h"
 #include "daemon/wserver.h"
 #include "fstrack.h"
@@ -483,6 +484,7 @@ int main(int argc, char **argv)
 	struct gitipc *git = NULL;
 	struct server *srv = NULL;
 	struct wserver *wsrv = NULL;
+	struct sock_listener *listener = NULL, *wlistener = NULL;
 	char wsock[PATH_MAX];
 	struct tracker *t = NULL;
 	struct loop *loop = NULL;
@@ -511,6 +513,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = server_new(&o.server, loop, &srv);
+	if (r == 0) {
+		r = sock_listener_new(loop, o.server.socket_path, 0666, server_accept,
+				      server_refusal, srv, &listener);
+		if (r < 0)
+			server_free(srv);
+	}
 	if (r < 0) {
 		fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", o.server.socket_path,
 			strerror(-r));
@@ -526,8 +534,15 @@ int main(int argc, char **argv)
 					    .max_scopes_per_uid = o.server.max_scopes_per_uid};
 
 		r = wserver_new(&wc, loop, &wsrv);
+		if (r == 0) {
+			r = sock_listener_new(loop, wsock, 0666, wserver_accept, wserver_refusal,
+					      wsrv, &wlistener);
+			if (r < 0)
+				wsrv = wserver_free(wsrv);
+		}
 		if (r < 0) {
 			fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", wsock, strerror(-r));
+			sock_listener_free(listener);
 			server_free(srv);
 			loop_finish_round(loop);
 			loop_free(loop);
@@ -535,6 +550,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!o.foreground && detach_and_log(&o) < 0) {
+		sock_listener_free(wlistener);
+		sock_listener_free(listener);
 		wserver_free(wsrv);
 		server_free(srv);
 		loop_finish_round(loop);
@@ -575,7 +592,9 @@ int main(int argc, char **argv)
 		if (r < 0)
 			log_errno(LOG_LEVEL_ERR, r, "epoll_wait");
 	}
-	/* clients first, then what they waited for, then the journals */
+	/* no new client, then the clients, then what they waited for, then the journals */
+	listener = sock_listener_free(listener); /* the sockets unlinked */
+	wlistener = sock_listener_free(wlistener);
 	git = gitipc_free(git);
 	srv = server_free(srv);
 	wsrv = wserver_free(wsrv);

@@ -30,7 +30,6 @@
 #include "daemon/loop.h"
 #include "daemon/perm.h"
 #include "daemon/scope.h"
-#include "daemon/sock.h"
 #include "fstrack.h"
 
 #define REQUEST_MAX (64 * 1024)
@@ -74,7 +73,7 @@ struct server {
 	char *state_dir;
 	struct loop *loop;
 	struct tracker *tracker;
-	struct sock_listener *listener;
+	uint64_t refused;		    /* connections turned away (server_refusal) */
 	struct loop_source *deadline_timer; /* armed while a request is parked */
 	struct client *clients;
 	unsigned n_clients;
@@ -709,9 +708,7 @@ static void do_status(struct client *c)
 	if (!pc) { /* what only root is told: the state dir, every filesystem's counters */
 		json_object_object_add(dm, "state_dir", json_object_new_string(srv->state_dir));
 		json_object_object_add(dm, "clients", json_object_new_uint64(srv->n_clients));
-		json_object_object_add(
-		    dm, "clients_refused",
-		    json_object_new_uint64(sock_listener_refused(srv->listener)));
+		json_object_object_add(dm, "clients_refused", json_object_new_uint64(srv->refused));
 		for (struct fsys *fs = tracker_first_fsys(srv->tracker); fs;
 		     fs = tracker_next_fsys(fs))
 			json_object_array_add(fsa, fs_status_json(fs));
@@ -930,24 +927,25 @@ static unsigned clients_of(const void *data, uid_t uid)
 	return n;
 }
 
-/* The refusal of a connection, in this protocol. */
-static int refusal(char *buf, size_t size, const char *why)
+int server_refusal(void *data, char *buf, size_t size, const char *why)
 {
+	struct server *srv = data;
+
+	srv->refused++;
 	return snprintf(buf, size, "{\"v\":%d,\"ok\":false,\"errno\":%d,\"error\":\"%s\"}\n",
 			FST_PROTOCOL_VERSION, EAGAIN, why);
 }
 
-/* A connection: a client, unless a limit says no (why). */
-static const char *on_accept(void *data, int fd, const struct ucred *cred,
-			     const struct perm_caller *caller)
+const char *server_accept(void *data, int fd, const struct ucred *cred,
+			  const struct perm_caller *caller)
 {
 	struct server *srv = data;
-	const struct sock_limits lim = {
+	const struct conn_quota lim = {
 	    .max = srv->cfg.max_clients,
 	    .root_reserve = srv->root_reserve,
 	    .max_per_uid = srv->cfg.max_clients_per_uid,
 	};
-	const char *why = sock_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
+	const char *why = conn_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
 	struct client *c;
 	int r;
 
@@ -1142,10 +1140,7 @@ int server_new(const struct server_config *cfg, struct loop *loop, struct server
 		server_free(srv);
 		return -ENOMEM;
 	}
-	r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
-			      &srv->listener);
-	if (r == 0)
-		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
+	r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
 	if (r < 0) {
 		server_free(srv);
 		return r;
@@ -1160,7 +1155,6 @@ struct server *server_free(struct server *srv)
 		return NULL;
 	while (srv->clients)
 		conn_close(srv->clients->conn);
-	srv->listener = sock_listener_free(srv->listener); /* the socket unlinked */
 	srv->deadline_timer = loop_del(srv->deadline_timer);
 	loop_cancel(srv->loop, &srv->wake_node);
 	/* closed clients are freed by the loop at the end of the round */

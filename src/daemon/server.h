@@ -27,8 +27,19 @@ struct server_config {
 	unsigned max_scopes_per_uid;  /* scopes one user (not root) may own */
 };
 
-/* Listen on the socket; refuses to steal one a running daemon answers on. */
+/*
+ * The server of fstrack's protocol. It does not listen: main.c makes the
+ * listener on cfg->socket_path (sock.h) and gives it server_accept and
+ * server_refusal with the server as their data.
+ */
 int server_new(const struct server_config *cfg, struct loop *loop, struct server **ret);
+struct ucred;
+struct perm_caller;
+/* A connection (sock_accept_fn): a client, unless a limit says no (why). */
+const char *server_accept(void *data, int fd, const struct ucred *cred,
+			  const struct perm_caller *caller);
+/* The refusal of a connection in this protocol (sock_refusal_fn); counted for status. */
+int server_refusal(void *data, char *buf, size_t size, const char *why);
 /* Start serving requests about t (after tracker_new). */
 void server_set_tracker(struct server *s, struct tracker *t);
 /* The observer to give the tracker: commits, scans done, filesystems gone. */
@@ -40,12 +51,11 @@ void server_observer(struct server *s, struct tracker_observer *ret);
  * NULL when out of memory. At most SERVER_OPS_MAX; -ENOSPC past it.
  */
 struct json_object;
-struct perm_caller;
 typedef struct json_object *(*server_op_fn)(void *data, const struct perm_caller *caller,
 					    struct json_object *req);
 #define SERVER_OPS_MAX 8
 int server_add_op(struct server *s, const char *op, server_op_fn fn, void *data);
-/* Close every client and the socket (unlinked). */
+/* Close every client (the listener goes first: main.c). */
 struct server *server_free(struct server *s);
 
 #endif

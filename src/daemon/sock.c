@@ -93,22 +93,11 @@ int sock_peer(int fd, struct ucred *ret_cred, struct perm_caller *ret_caller)
 	return 0;
 }
 
-const char *sock_admit(const struct sock_limits *lim, uid_t uid, unsigned n,
-		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data)
-{
-	/* the last few places are root's: a crowd of users cannot lock it out */
-	if (n >= lim->max || (uid != 0 && n + lim->root_reserve >= lim->max))
-		return "too many connections to fstrackd; try again later";
-	if (uid != 0 && count_uid(data, uid) >= lim->max_per_uid)
-		return "too many connections of this user to fstrackd; close some first";
-	return NULL;
-}
-
 /* Say why in one line, then close: the client is not served. */
 static void turn_away(struct sock_listener *l, int fd, const char *why)
 {
 	char line[512];
-	int n = l->refusal(line, sizeof(line), why);
+	int n = l->refusal(l->data, line, sizeof(line), why);
 
 	if (n > 0)
 		(void)!send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
@@ -205,11 +194,6 @@ int sock_listener_new(struct loop *loop, const char *path, mode_t mode, sock_acc
 	}
 	*ret = l;
 	return 0;
-}
-
-uint64_t sock_listener_refused(const struct sock_listener *l)
-{
-	return l ? l->refused : 0;
 }
 
 struct sock_listener *sock_listener_free(struct sock_listener *l)

@@ -40,29 +40,17 @@ int sock_peer(int fd, struct ucred *ret_cred, struct perm_caller *ret_caller);
  */
 typedef const char *(*sock_accept_fn)(void *data, int fd, const struct ucred *cred,
 				      const struct perm_caller *caller);
-typedef int (*sock_refusal_fn)(char *buf, size_t size, const char *why);
+/* data is the listener's (a front end may count its refusals here). */
+typedef int (*sock_refusal_fn)(void *data, char *buf, size_t size, const char *why);
 struct sock_listener;
 
-/* How many connections a front end takes (sock_admit). */
-struct sock_limits {
-	unsigned max;	       /* in all */
-	unsigned root_reserve; /* of those, the last ones are root's only (0: none) */
-	unsigned max_per_uid;  /* of one user other than root */
-};
-
 /*
- * Why a connection of uid is turned away now, or NULL when it may come: n
- * connections are open; count_uid(data, uid) counts the user's (asked only
- * when the total allows it, and never for root). For the accept callback.
+ * Listen on path (sock_listen) and accept on the loop. 0 or -errno.
+ * main.c makes the listeners and hands each connection to its front end:
+ * the front ends never call this module.
  */
-const char *sock_admit(const struct sock_limits *lim, uid_t uid, unsigned n,
-		       unsigned (*count_uid)(const void *data, uid_t uid), const void *data);
-
-/* Listen on path (sock_listen) and accept on the loop. 0 or -errno. */
 int sock_listener_new(struct loop *loop, const char *path, mode_t mode, sock_accept_fn on_accept,
 		      sock_refusal_fn refusal, void *data, struct sock_listener **ret);
-/* Connections turned away so far. */
-uint64_t sock_listener_refused(const struct sock_listener *l);
 /* Stop listening; the socket is closed and its path unlinked. NULL is fine. */
 struct sock_listener *sock_listener_free(struct sock_listener *l);
 

@@ -54,7 +54,6 @@
 #include "daemon/loop.h"
 #include "daemon/perm.h"
 #include "daemon/scope.h"
-#include "daemon/sock.h"
 #include "daemon/wquery.h"
 #include "watchman/caps.h"
 #include "watchman/clock.h"
@@ -158,7 +157,6 @@ struct wserver {
 	struct loop *loop;
 	struct tracker *tracker;
 	struct jobs *jobs;
-	struct sock_listener *listener;
 	struct loop_source *deadline_timer;
 	struct wclient *clients;
 	unsigned n_clients;
@@ -1989,22 +1987,21 @@ static unsigned clients_of(const void *data, uid_t uid)
 	return n;
 }
 
-/* The refusal of a connection, in Watchman's way (a JSON error). */
-static int refusal(char *buf, size_t size, const char *why)
+int wserver_refusal(void *data, char *buf, size_t size, const char *why)
 {
+	(void)data;
 	return snprintf(buf, size, "{\"version\":\"%s\",\"error\":\"%s\"}\n", WCAP_VERSION, why);
 }
 
-/* A connection: a client, unless a limit says no (why). */
-static const char *on_accept(void *data, int fd, const struct ucred *cred,
-			     const struct perm_caller *caller)
+const char *wserver_accept(void *data, int fd, const struct ucred *cred,
+			   const struct perm_caller *caller)
 {
 	struct wserver *srv = data;
-	const struct sock_limits lim = {
+	const struct conn_quota lim = {
 	    .max = srv->cfg.max_clients,
 	    .max_per_uid = srv->cfg.max_clients_per_uid,
 	};
-	const char *why = sock_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
+	const char *why = conn_admit(&lim, cred->uid, srv->n_clients, clients_of, srv);
 	struct wclient *c;
 	int r;
 
@@ -2163,10 +2160,7 @@ int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wser
 		return -ENOMEM;
 	}
 	/* the workers start with the first query: after fstrackd detached (fork) */
-	r = sock_listener_new(loop, srv->socket_path, 0666, on_accept, refusal, srv,
-			      &srv->listener);
-	if (r == 0)
-		r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
+	r = loop_add_timer(loop, 0, on_deadline_tick, srv, &srv->deadline_timer);
 	if (r < 0) {
 		wserver_free(srv);
 		return r;
@@ -2185,7 +2179,6 @@ struct wserver *wserver_free(struct wserver *srv)
 	while (srv->roots)
 		wroot_drop(srv, srv->roots, false);
 	loop_cancel(srv->loop, &srv->kick_all);
-	srv->listener = sock_listener_free(srv->listener); /* the socket unlinked */
 	srv->deadline_timer = loop_del(srv->deadline_timer);
 	free(srv->socket_path);
 	free(srv);

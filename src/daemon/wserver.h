@@ -32,13 +32,24 @@ struct wserver_config {
 	unsigned threads; /* workers for walks and hashes */
 };
 
-/* Listen on the socket (mode 0666); refuses to steal one a running daemon answers on. */
+/*
+ * Watchman's protocol. It does not listen: main.c makes the listener on
+ * cfg->socket_path (sock.h, mode 0666) with wserver_accept and
+ * wserver_refusal and the server as their data.
+ */
 int wserver_new(const struct wserver_config *cfg, struct loop *loop, struct wserver **ret);
+struct ucred;
+struct perm_caller;
+/* A connection (sock_accept_fn): a client, unless a limit says no (why). */
+const char *wserver_accept(void *data, int fd, const struct ucred *cred,
+			   const struct perm_caller *caller);
+/* The refusal of a connection in Watchman's way, a JSON error (sock_refusal_fn). */
+int wserver_refusal(void *data, char *buf, size_t size, const char *why);
 /* Start serving requests about t (after tracker_new). */
 void wserver_set_tracker(struct wserver *s, struct tracker *t);
 /* The observer to give the tracker: commits (subscriptions), scans done, filesystems gone. */
 void wserver_observer(struct wserver *s, struct tracker_observer *ret);
-/* Close every client, stop the workers, close the socket (unlinked). */
+/* Close every client, stop the workers (the listener goes first: main.c). */
 struct wserver *wserver_free(struct wserver *s);
 
 #endif

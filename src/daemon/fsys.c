@@ -184,7 +184,21 @@ static void set_fast_ticks(struct tracker *t)
  * read_delay_ms, so a burst costs one wake-up per batch instead of one
  * per few events (and the kernel merges repeats of an unread event).
  * Answers drain the queue themselves, so this delays nothing they say.
+ *
+ * The fd is polled one-shot. epoll always keeps EPOLLERR|EPOLLHUP in an
+ * fd's mask, and fanotify wakes its readers with no poll mask, so an fd
+ * merely modified to "no EPOLLIN" still woke epoll_wait once per queued
+ * event (a context switch per write, found by counting them). Only the
+ * state one-shot leaves after it fires is not woken at all.
  */
+#define FAN_POLL (EPOLLIN | EPOLLONESHOT)
+
+static void arm_events(struct fsys *fs)
+{
+	if (loop_mod_fd(fs->fan_src, FAN_POLL) < 0)
+		drain(fs); /* cannot happen on a live fd; read rather than stall */
+}
+
 static void on_events(void *data, uint32_t events)
 {
 	struct fsys *fs = data;
@@ -193,9 +207,9 @@ static void on_events(void *data, uint32_t events)
 	if (journal_dirty(fs->journal))
 		set_fast_ticks(fs->t); /* commit within commit_ms */
 	/* a queue that filled this much may overflow while left alone: read on */
-	if (n >= READ_BUSY_EVENTS)
-		return;
-	if (fs->t->cfg.read_delay_ms && loop_mod_fd(fs->fan_src, 0) == 0)
+	if (n >= READ_BUSY_EVENTS || !fs->t->cfg.read_delay_ms)
+		arm_events(fs);
+	else
 		loop_timer_set(fs->read_timer, fs->t->cfg.read_delay_ms);
 }
 
@@ -204,8 +218,7 @@ static void on_read_timer(void *data)
 	struct fsys *fs = data;
 
 	loop_timer_set(fs->read_timer, 0);
-	if (loop_mod_fd(fs->fan_src, EPOLLIN) < 0)
-		drain(fs);
+	arm_events(fs);
 }
 
 static int mark_add(void *data, int fd)
@@ -653,7 +666,7 @@ int fsys_attach(struct tracker *t, int dirfd, const char *path, struct fsys **re
 			&fs->catchup);
 	if (r < 0)
 		goto fail;
-	r = loop_add_fd(t->loop, watcher_fd(fs->watcher), EPOLLIN, on_events, fs, &fs->fan_src);
+	r = loop_add_fd(t->loop, watcher_fd(fs->watcher), FAN_POLL, on_events, fs, &fs->fan_src);
 	if (r == 0)
 		r = loop_add_timer(t->loop, 0, on_read_timer, fs, &fs->read_timer);
 	if (r < 0) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /*
  * Open addressing with linear probing at a load of at most 1/2, the full
@@ -148,6 +149,29 @@ size_t hashmap_memory(const struct hashmap *h)
 	return h ? h->cap * sizeof(struct slot) + h->arena_bytes : 0;
 }
 
+/*
+ * A large table is probed at random, one cache miss per probe; on 4 KiB
+ * pages each is a TLB miss as well, which in a VM costs a nested page
+ * walk. Tables of 2 MiB and more ask for huge pages (a hint: without
+ * them the table works the same).
+ */
+#define HUGE_PAGE (2u << 20)
+
+static struct slot *slots_alloc(size_t cap)
+{
+	size_t bytes = cap * sizeof(struct slot);
+	struct slot *s;
+
+	if (bytes < HUGE_PAGE)
+		return calloc(cap, sizeof(struct slot));
+	s = aligned_alloc(HUGE_PAGE, bytes);
+	if (!s)
+		return NULL;
+	(void)madvise(s, bytes, MADV_HUGEPAGE);
+	memset(s, 0, bytes);
+	return s;
+}
+
 static struct slot *find(const struct hashmap *h, uint64_t hash, const void *key, size_t klen)
 {
 	size_t mask = h->cap - 1;
@@ -164,7 +188,7 @@ static struct slot *find(const struct hashmap *h, uint64_t hash, const void *key
 static int grow(struct hashmap *h)
 {
 	size_t ncap = h->cap ? h->cap * 2 : MIN_CAP;
-	struct slot *old = h->slots, *ns = calloc(ncap, sizeof(*ns));
+	struct slot *old = h->slots, *ns = slots_alloc(ncap);
 	size_t ocap = h->cap;
 
 	if (!ns)

@@ -13,6 +13,8 @@
 #             (open O_TRUNC, write, close)
 #   append    PR_APPENDS (200000) one-byte appends to 10 files
 #   churn     PR_CHURN (50000) empty files created, then unlinked
+#   create    PR_CREATE (50000) files of 1 KiB, 100 to a directory
+# PR_STORMS="rewrite append churn create" picks a subset.
 # For each: events the daemon read (status events_seen), its user+system
 # CPU time during the storm and the catch-up (`fstrack token`), CPU per
 # event read and per write, and perf's top entries (self time, the daemon's
@@ -29,6 +31,8 @@ RW_FILES=${PR_RW_FILES:-1000}
 RW_ROUNDS=${PR_RW_ROUNDS:-200}
 APPENDS=${PR_APPENDS:-200000}
 CHURN=${PR_CHURN:-50000}
+CREATE=${PR_CREATE:-50000}
+STORMS=" ${PR_STORMS:-rewrite append churn create} "
 TOP=${PR_TOP:-12}
 
 MNT=$WORK/mnt
@@ -73,10 +77,14 @@ storm() {
 		while IFS= read -r l; do bench_out "    $l"; done
 }
 
-mkdir "$MNT/rw"
-storm rewrite $((RW_FILES * RW_ROUNDS)) "$BT" rewrite "$MNT/rw" "$RW_FILES" "$RW_ROUNDS"
-storm append "$APPENDS" "$BT" append "$MNT/ap" 10 "$APPENDS"
-storm churn $((CHURN * 2)) "$BT" storm-churn "$MNT/ch" "$CHURN"
+want() { [[ $STORMS == *" $1 "* ]]; }
+if want rewrite; then
+	mkdir "$MNT/rw"
+	storm rewrite $((RW_FILES * RW_ROUNDS)) "$BT" rewrite "$MNT/rw" "$RW_FILES" "$RW_ROUNDS"
+fi
+want append && storm append "$APPENDS" "$BT" append "$MNT/ap" 10 "$APPENDS"
+want churn && storm churn $((CHURN * 2)) "$BT" storm-churn "$MNT/ch" "$CHURN"
+want create && storm create "$CREATE" "$BT" mktree "$MNT/cr" "$CREATE" 100 1024
 bench_out "  cpu: fstrackd's user+system time (/proc/PID/stat, 10 ms ticks) from before the storm to its token;"
 bench_out "  events read: status events_seen; perf: self time of the daemon's process, top $TOP symbols"
 bench_daemon_stop

@@ -23,6 +23,13 @@
  *        descriptors), so it costs open_by_handle_at() + fanotify_mark() +
  *        close() per new object. Handles already marked are remembered in a
  *        set (hashes; a collision only means a file is not marked).
+ *        After each read of the queue the fanotify fd is left out of
+ *        poll() for 5 ms (fstrackd's default --read-delay-ms), so a burst
+ *        is read in batches, one wake-up each, as fstrackd reads it; sync
+ *        requests are still answered at once (they read the queue
+ *        themselves). Without that the floor would pay a wake-up per
+ *        event, which is not the kernel's cost but a reader's habit.
+ *        FLOOR_DELAY_MS=N in the environment changes the delay (0: none).
  *        SOCKET is a listening Unix socket: each connection is a sync
  *        request, answered like fstrackd's 'token': read the event queue
  *        until it is empty (everything queued before the request), then
@@ -244,6 +251,9 @@ static int serve(const char *mount, const char *sock, bool ignore)
 	struct floor f = {.ignore = ignore, .fan_fd = -1, .mount_fd = -1, .listen_fd = -1};
 	struct sockaddr_un sa;
 	struct sigaction act = {.sa_handler = on_signal};
+	const char *d = getenv("FLOOR_DELAY_MS");
+	int delay_ms = d ? atoi(d) : 5;
+	bool delaying = false;
 	int r = 1;
 
 	sigaction(SIGTERM, &act, NULL);
@@ -279,17 +289,25 @@ static int serve(const char *mount, const char *sock, bool ignore)
 		goto out;
 	}
 	while (!stop) {
-		struct pollfd p[2] = {{.fd = f.fan_fd, .events = POLLIN},
-				      {.fd = f.listen_fd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = f.listen_fd, .events = POLLIN},
+				      {.fd = f.fan_fd, .events = POLLIN}};
+		/* after a read of the queue: only sync requests, for delay_ms */
+		nfds_t n = delaying ? 1 : 2;
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, n, delaying ? delay_ms : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "fanotify-floor: poll: %s\n", strerror(errno));
 			goto out;
 		}
-		r = p[0].revents ? drain(&f) : 0;
-		if (r == 0 && p[1].revents)
+		r = 0;
+		if (n == 2 && p[1].revents) {
+			r = drain(&f);
+			delaying = delay_ms > 0;
+		} else if (delaying && !p[0].revents) {
+			delaying = false; /* the delay is over */
+		}
+		if (r == 0 && p[0].revents)
 			r = answer(&f);
 		if (r < 0) {
 			fprintf(stderr, "fanotify-floor: %s\n", strerror(-r));

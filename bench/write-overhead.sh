@@ -24,7 +24,9 @@
 # Configurations (columns):
 #   untracked    nothing watches
 #   floor A      fanotify-floor: fstrackd's FAN_MARK_FILESYSTEM mark (same
-#                init flags and event mask), events read and discarded
+#                init flags and event mask), events read and discarded, in
+#                batches 5 ms apart as fstrackd reads them (one wake-up per
+#                batch, not per event)
 #   floor B      floor A plus an evictable inode ignore mark for FAN_MODIFY |
 #                FAN_CLOSE_WRITE on each file after its first event
 #   fst tree     fstrackd, 'fstrack watch ROOT'

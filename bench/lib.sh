@@ -47,6 +47,7 @@ QUICK=${BENCH_QUICK:-0}
 
 bench__mounts=()
 bench__loops=()
+bench__images=() # images outside $WORK (BENCH_IMAGE_DIR)
 bench__pids=()
 DAEMON_PID=
 
@@ -82,6 +83,9 @@ bench__cleanup() {
 	done
 	for l in "${bench__loops[@]}"; do
 		losetup -d "$l" 2>/dev/null
+	done
+	for m in "${bench__images[@]}"; do
+		rm -f "$m"
 	done
 	if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
 		# never remove through a mount that is still there
@@ -137,9 +141,17 @@ bench_init() {
 
 # bench_image DIR SIZE INODES: a sparse ext4 image in $WORK, on a loop device,
 # mounted on DIR, every inode table written now (no lazy init during timing).
+# BENCH_IMAGE_DIR=/dev/shm puts the image in memory instead: the same ext4,
+# on a block device with no disk under it, so the host disk's noise (other
+# tenants, writeback) is out of the figures and what is left is CPU.
 bench_image() {
 	local dir=$1 size=$2 inodes=$3 img loop
-	img=$WORK/$(basename "$dir").img
+	if [ -n "${BENCH_IMAGE_DIR:-}" ]; then
+		img=$BENCH_IMAGE_DIR/$(basename "$WORK")-$(basename "$dir").img
+		bench__images+=("$img")
+	else
+		img=$WORK/$(basename "$dir").img
+	fi
 	truncate -s "$size" "$img"
 	mkfs.ext4 -q -N "$inodes" -E lazy_itable_init=0,lazy_journal_init=0 "$img"
 	loop=$(losetup --find --show "$img")
@@ -217,7 +229,7 @@ bench_header() {
 	bench_out ""
 	bench_out "== $1"
 	bench_out "   $(date '+%Y-%m-%d %H:%M'), $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM," \
-		"kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)$([ "$QUICK" = 1 ] && echo ', BENCH_QUICK=1')"
+		"kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)$([ "$QUICK" = 1 ] && echo ', BENCH_QUICK=1')$([ -n "${BENCH_IMAGE_DIR:-}" ] && echo ", images in $BENCH_IMAGE_DIR")"
 }
 
 # bench_missed ANSWER_JSON LIST: how many paths of LIST (relative, one a line)

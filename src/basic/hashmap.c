@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "basic/hashmap.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -37,6 +39,8 @@ struct hashmap {
 	struct arena_block *blocks; /* newest first */
 	size_t arena_bytes;
 };
+
+static void slots_free(struct slot *s, size_t cap);
 
 uint64_t hash_bytes(const void *data, size_t len)
 {
@@ -119,7 +123,7 @@ void hashmap_clear(struct hashmap *h)
 	 * of the same work; one far larger than what it held is given back.
 	 */
 	if (h->cap > MIN_CAP && h->size * 8 < h->cap) {
-		free(h->slots);
+		slots_free(h->slots, h->cap);
 		h->slots = NULL;
 		h->cap = 0;
 	} else if (h->slots) {
@@ -133,7 +137,7 @@ struct hashmap *hashmap_free(struct hashmap *h)
 {
 	if (!h)
 		return NULL;
-	free(h->slots);
+	slots_free(h->slots, h->cap);
 	arena_free(h, false);
 	free(h);
 	return NULL;
@@ -152,24 +156,50 @@ size_t hashmap_memory(const struct hashmap *h)
 /*
  * A large table is probed at random, one cache miss per probe; on 4 KiB
  * pages each is a TLB miss as well, which in a VM costs a nested page
- * walk. Tables of 2 MiB and more ask for huge pages (a hint: without
- * them the table works the same).
+ * walk. Tables of 2 MiB and more are mapped by themselves, aligned, and
+ * ask for huge pages (a hint: without them the table works the same).
+ * Their own mapping, not malloc's: the hint must go with the table, not
+ * stay on heap memory that malloc hands out again, and a fresh mapping
+ * is zero already.
  */
-#define HUGE_PAGE (2u << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static_assert((sizeof(struct slot) & (sizeof(struct slot) - 1)) == 0,
+	      "a table of a power-of-two capacity is a power-of-two size");
+
+static bool slots_mapped(size_t cap)
+{
+	return cap * sizeof(struct slot) >= HUGE_PAGE;
+}
 
 static struct slot *slots_alloc(size_t cap)
 {
-	size_t bytes = cap * sizeof(struct slot);
-	struct slot *s;
+	size_t bytes = cap * sizeof(struct slot), lead;
+	uint8_t *p;
 
-	if (bytes < HUGE_PAGE)
+	if (!slots_mapped(cap))
 		return calloc(cap, sizeof(struct slot));
-	s = aligned_alloc(HUGE_PAGE, bytes);
-	if (!s)
+	/* map one huge page more, then trim to an aligned block of bytes */
+	p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	(void)madvise(s, bytes, MADV_HUGEPAGE);
-	memset(s, 0, bytes);
-	return s;
+	lead = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+	if (lead)
+		(void)munmap(p, lead);
+	(void)munmap(p + lead + bytes, HUGE_PAGE - lead);
+	(void)madvise(p + lead, bytes, MADV_HUGEPAGE);
+	return (struct slot *)(p + lead);
+}
+
+static void slots_free(struct slot *s, size_t cap)
+{
+	if (!s)
+		return;
+	if (slots_mapped(cap))
+		(void)munmap(s, cap * sizeof(struct slot));
+	else
+		free(s);
 }
 
 static struct slot *find(const struct hashmap *h, uint64_t hash, const void *key, size_t klen)
@@ -201,7 +231,7 @@ static int grow(struct hashmap *h)
 		struct slot *s = find(h, old[i].hash, old[i].key, old[i].klen);
 		*s = old[i];
 	}
-	free(old);
+	slots_free(old, ocap);
 	return 0;
 }
 

@@ -217,6 +217,40 @@ static void test_clear_and_reuse(void **state)
 	hashmap_free(h);
 }
 
+/*
+ * Tables of 2 MiB and more have a mapping of their own (huge pages):
+ * through growth, a clear that keeps one, a clear that gives one back,
+ * and growing again after that.
+ */
+static void test_large_table(void **state)
+{
+	struct hashmap *h = hashmap_new();
+	char buf[32];
+
+	for (int round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < MANY; i++) {
+			uintptr_t *v;
+			assert_int_equal(hashmap_upsert(h, buf, key_of(i, buf), &v), 1);
+			*v = i + 7;
+		}
+		assert_true(hashmap_memory(h) >= ((size_t)2 << 20));
+		hashmap_clear(h); /* kept, emptied */
+		assert_null(hashmap_get(h, buf, key_of(3, buf)));
+		for (unsigned i = 0; i < MANY / 2; i++) {
+			uintptr_t *v;
+			assert_int_equal(hashmap_upsert(h, buf, key_of(i, buf), &v), 1);
+			assert_int_equal(*v, 0);
+			*v = i + 9;
+		}
+		for (unsigned i = 0; i < MANY / 2; i += 101)
+			assert_int_equal(*hashmap_get(h, buf, key_of(i, buf)), i + 9);
+		hashmap_clear(h); /* still kept: half full */
+		hashmap_clear(h); /* given back: empty */
+		assert_true(hashmap_memory(h) < ((size_t)2 << 20));
+	}
+	hashmap_free(h);
+}
+
 static void test_values_survive_growth(void **state)
 {
 	struct hashmap *h = hashmap_new();
@@ -248,13 +282,10 @@ static void test_hash_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_insert_get),
-	    cmocka_unit_test(test_binary_keys),
-	    cmocka_unit_test(test_key_is_copied),
-	    cmocka_unit_test(test_many_keys),
-	    cmocka_unit_test(test_clear_and_reuse),
-	    cmocka_unit_test(test_values_survive_growth),
+	    cmocka_unit_test(test_empty),	cmocka_unit_test(test_insert_get),
+	    cmocka_unit_test(test_binary_keys), cmocka_unit_test(test_key_is_copied),
+	    cmocka_unit_test(test_many_keys),	cmocka_unit_test(test_clear_and_reuse),
+	    cmocka_unit_test(test_large_table), cmocka_unit_test(test_values_survive_growth),
 	    cmocka_unit_test(test_hash_bytes),
 	};
 

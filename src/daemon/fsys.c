@@ -195,8 +195,13 @@ static void set_fast_ticks(struct tracker *t)
 
 static void arm_events(struct fsys *fs)
 {
-	if (loop_mod_fd(fs->fan_src, FAN_POLL) < 0)
-		drain(fs); /* cannot happen on a live fd; read rather than stall */
+	unsigned ms = fs->t->cfg.read_delay_ms;
+
+	if (loop_mod_fd(fs->fan_src, FAN_POLL) == 0)
+		return;
+	/* cannot happen on a live fd; if it does, read on the timer, never stall */
+	drain(fs);
+	loop_timer_set(fs->read_timer, ms ? ms : 1);
 }
 
 static void on_events(void *data, uint32_t events)

@@ -56,6 +56,7 @@
 #include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/watcher.h"
@@ -174,6 +175,14 @@ static void ignore_object(struct floor *f, const struct fanotify_event_metadata 
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Read until the queue is empty. 0, or -errno. */
 static int drain(struct floor *f)
 {
@@ -254,6 +263,7 @@ static int serve(const char *mount, const char *sock, bool ignore)
 	const char *d = getenv("FLOOR_DELAY_MS");
 	int delay_ms = d ? atoi(d) : 5;
 	bool delaying = false;
+	uint64_t deadline = 0;
 	int r = 1;
 
 	sigaction(SIGTERM, &act, NULL);
@@ -291,10 +301,15 @@ static int serve(const char *mount, const char *sock, bool ignore)
 	while (!stop) {
 		struct pollfd p[2] = {{.fd = f.listen_fd, .events = POLLIN},
 				      {.fd = f.fan_fd, .events = POLLIN}};
-		/* after a read of the queue: only sync requests, for delay_ms */
+		/* after a read of the queue: only sync requests, until the deadline */
+		int64_t left = delaying ? (int64_t)(deadline - now_ms()) : -1;
 		nfds_t n = delaying ? 1 : 2;
 
-		if (poll(p, n, delaying ? delay_ms : -1) < 0) {
+		if (delaying && left <= 0) {
+			delaying = false;
+			continue;
+		}
+		if (poll(p, n, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "fanotify-floor: poll: %s\n", strerror(errno));
@@ -304,8 +319,7 @@ static int serve(const char *mount, const char *sock, bool ignore)
 		if (n == 2 && p[1].revents) {
 			r = drain(&f);
 			delaying = delay_ms > 0;
-		} else if (delaying && !p[0].revents) {
-			delaying = false; /* the delay is over */
+			deadline = now_ms() + (uint64_t)delay_ms;
 		}
 		if (r == 0 && p[0].revents)
 			r = answer(&f);

@@ -513,17 +513,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = server_new(&o.server, loop, &srv);
-	if (r == 0) {
+	if (r == 0)
 		r = sock_listener_new(loop, o.server.socket_path, 0666, server_accept,
 				      server_refusal, srv, &listener);
-		if (r < 0)
-			server_free(srv);
-	}
 	if (r < 0) {
 		fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", o.server.socket_path,
 			strerror(-r));
-		loop_free(loop);
-		return 1;
+		goto fail_start;
 	}
 	if (watchman_socket_path(&o, wsock, sizeof(wsock))) {
 		struct wserver_config wc = {.socket_path = wsock,
@@ -534,30 +530,16 @@ int main(int argc, char **argv)
 					    .max_scopes_per_uid = o.server.max_scopes_per_uid};
 
 		r = wserver_new(&wc, loop, &wsrv);
-		if (r == 0) {
+		if (r == 0)
 			r = sock_listener_new(loop, wsock, 0666, wserver_accept, wserver_refusal,
 					      wsrv, &wlistener);
-			if (r < 0)
-				wsrv = wserver_free(wsrv);
-		}
 		if (r < 0) {
 			fprintf(stderr, "fstrackd: cannot listen on %s: %s\n", wsock, strerror(-r));
-			sock_listener_free(listener);
-			server_free(srv);
-			loop_finish_round(loop);
-			loop_free(loop);
-			return 1;
+			goto fail_start;
 		}
 	}
-	if (!o.foreground && detach_and_log(&o) < 0) {
-		sock_listener_free(wlistener);
-		sock_listener_free(listener);
-		wserver_free(wsrv);
-		server_free(srv);
-		loop_finish_round(loop);
-		loop_free(loop);
-		return 1;
-	}
+	if (!o.foreground && detach_and_log(&o) < 0)
+		goto fail_start;
 	write_lock_pid(lock_fd);
 	server_observer(srv, &obs);
 	sg.loop = loop;
@@ -610,4 +592,13 @@ int main(int argc, char **argv)
 	log_info("stopped");
 	safe_close(lock_fd); /* the next daemon may start */
 	return r < 0 ? 1 : 0;
+
+fail_start: /* before anything was tracked: every pointer is NULL or live */
+	sock_listener_free(wlistener);
+	sock_listener_free(listener);
+	wserver_free(wsrv);
+	server_free(srv);
+	loop_finish_round(loop);
+	loop_free(loop);
+	return 1;
 }

@@ -235,9 +235,20 @@ static int grow(struct hashmap *h)
 	return 0;
 }
 
+void hashmap_prefetch(const struct hashmap *h, uint64_t hash)
+{
+	if (h->cap)
+		__builtin_prefetch(&h->slots[hash & (h->cap - 1)], 1);
+}
+
 int hashmap_upsert(struct hashmap *h, const void *key, size_t klen, uintptr_t **ret_value)
 {
-	uint64_t hash = hash_bytes(key, klen);
+	return hashmap_upsert_hashed(h, key, klen, hash_bytes(key, klen), ret_value);
+}
+
+int hashmap_upsert_hashed(struct hashmap *h, const void *key, size_t klen, uint64_t hash,
+			  uintptr_t **ret_value)
+{
 	struct slot *s;
 	uint8_t *copy;
 

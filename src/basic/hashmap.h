@@ -27,6 +27,15 @@ size_t hashmap_memory(const struct hashmap *h);
  * -ENOMEM.
  */
 int hashmap_upsert(struct hashmap *h, const void *key, size_t klen, uintptr_t **ret_value);
+/* The same, with the key's hash_bytes() computed by the caller. */
+int hashmap_upsert_hashed(struct hashmap *h, const void *key, size_t klen, uint64_t hash,
+			  uintptr_t **ret_value);
+/*
+ * Start loading the slot where a key of this hash is looked for: a
+ * caller with several keys to look up hides one cache miss behind
+ * another. Only a hint.
+ */
+void hashmap_prefetch(const struct hashmap *h, uint64_t hash);
 /* The value slot of key, or NULL. */
 uintptr_t *hashmap_get(const struct hashmap *h, const void *key, size_t klen);
 

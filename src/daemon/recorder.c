@@ -26,6 +26,52 @@ struct recorder {
 	struct recorder_marks marks;
 	size_t marks_held; /* asked for this epoch */
 	struct recorder_stats stats;
+	/* the watcher's notes not decided yet, oldest first (see "pipeline") */
+	struct pending *pipe;
+	unsigned pipe_head, pipe_count;
+	bool tail_is_place;	  /* the newest pending note is a place's, just queued */
+	unsigned objects_pending; /* object notes among them */
+	/*
+	 * Objects recorded this epoch (their slots in 'recorded' say so too):
+	 * small, and consulted for every new file (see "new files").
+	 * appended_unknown: an insertion failed, it cannot be trusted.
+	 */
+	struct hashmap *appended;
+	bool appended_unknown;
+	/*
+	 * The time of the records of the watcher's notes of one read, taken
+	 * at its first note: after the read returned, so at or after every
+	 * event in it, and before any token that follows them (tokens are
+	 * issued between reads). 0 outside a read: a record takes the time
+	 * it is made. One clock read per read(2), not one per record.
+	 */
+	uint64_t read_ns;
+};
+
+/*
+ * The pipeline. A burst of new files probes this epoch's set (many MiB)
+ * at random: one cache miss per note, the largest cost of a new file. The
+ * watcher's notes therefore wait in a short queue: each one's key is built
+ * and hashed, and its slot prefetched, when it comes; it is decided (looked
+ * up, appended) PIPELINE notes later, so that the misses overlap. Notes
+ * are decided in the order they came, and all of them at the end of each
+ * read (the sink's flush): outside a read none is pending.
+ *
+ * What a note decides at once stays as it was: the scope filter (it sees
+ * directories in the order events made them) and the suspended state.
+ */
+#define PIPELINE 16
+
+enum { PENDING_PLACE, PENDING_OBJECT };
+/* an object's note queued just after its event's place note (beside NOTE_*) */
+#define PENDING_AFTER_PLACE (1u << 16)
+
+struct pending {
+	uint64_t hash;
+	uint16_t klen;
+	uint8_t what;
+	unsigned kinds, flags;
+	uint8_t key[PLACE_KEY_MAX];
 };
 
 int recorder_new(struct journal *j, struct mount_ref *mount, size_t max_entries,
@@ -36,7 +82,12 @@ int recorder_new(struct journal *j, struct mount_ref *mount, size_t max_entries,
 	if (!r)
 		return -ENOMEM;
 	r->recorded = hashmap_new();
-	if (!r->recorded) {
+	r->appended = hashmap_new();
+	r->pipe = calloc(PIPELINE, sizeof(*r->pipe));
+	if (!r->recorded || !r->appended || !r->pipe) {
+		hashmap_free(r->recorded);
+		hashmap_free(r->appended);
+		free(r->pipe);
 		free(r);
 		return -ENOMEM;
 	}
@@ -51,21 +102,23 @@ struct recorder *recorder_free(struct recorder *r)
 {
 	if (r) {
 		hashmap_free(r->recorded);
+		hashmap_free(r->appended);
+		free(r->pipe);
 		free(r);
 	}
 	return NULL;
 }
 
-static int append(struct recorder *r, const struct fhandle *h, const char *name, size_t namelen,
-		  unsigned kinds)
+static int append(struct recorder *r, int32_t htype, uint16_t hlen, const uint8_t *handle,
+		  const char *name, size_t namelen, unsigned kinds)
 {
 	struct jrec rec = {
 	    .type = JREC_EVENT,
 	    .kinds = (uint8_t)kinds,
-	    .time_ns = now_realtime_ns(),
-	    .handle_type = h->type,
-	    .handle_len = h->len,
-	    .handle = h->bytes,
+	    .time_ns = r->read_ns ? r->read_ns : now_realtime_ns(),
+	    .handle_type = htype,
+	    .handle_len = hlen,
+	    .handle = handle,
 	    .name_len = (uint16_t)namelen,
 	    .name = name,
 	};
@@ -76,23 +129,31 @@ static int append(struct recorder *r, const struct fhandle *h, const char *name,
 	return ret;
 }
 
+static int append_object(struct recorder *r, const struct fhandle *h, unsigned kinds)
+{
+	return append(r, h->type, h->len, h->bytes, NULL, 0, kinds);
+}
+
+/* Forget what this epoch recorded (a new epoch, or the set's bound). */
+static void forget_epoch(struct recorder *r)
+{
+	hashmap_clear(r->recorded);
+	hashmap_clear(r->appended);
+	r->appended_unknown = false;
+}
+
 /*
  * Look the key up in this epoch's set; *ret_new gets the kinds not yet
  * recorded and *ret_slot where to add them once they are.
  */
-static int lookup(struct recorder *r, const uint8_t *key, size_t klen, unsigned kinds,
-		  unsigned *ret_new, uintptr_t **ret_slot)
+static int lookup(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
+		  unsigned kinds, unsigned *ret_new, uintptr_t **ret_slot)
 {
 	int added;
 
-	if (r->suspended) {
-		r->stats.dropped++;
-		*ret_new = 0;
-		return 0;
-	}
 	if (hashmap_size(r->recorded) >= r->max_entries)
-		hashmap_clear(r->recorded); /* only an optimization: start over */
-	added = hashmap_upsert(r->recorded, key, klen, ret_slot);
+		forget_epoch(r); /* only an optimization: start over */
+	added = hashmap_upsert_hashed(r->recorded, key, klen, hash, ret_slot);
 	if (added < 0)
 		return added;
 	r->stats.notes++;
@@ -102,14 +163,57 @@ static int lookup(struct recorder *r, const uint8_t *key, size_t klen, unsigned 
 	return 0;
 }
 
+/* Decide a place's note (key made by place_key): append what is new. */
+static int decide_place(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
+			unsigned kinds)
+{
+	uintptr_t *seen;
+	unsigned fresh;
+	uint16_t hlen;
+	int32_t htype;
+	int ret = lookup(r, key, klen, hash, kinds, &fresh, &seen);
+
+	if (ret < 0 || !fresh)
+		return ret;
+	memcpy(&htype, key, 4);
+	memcpy(&hlen, key + 4, 2);
+	ret =
+	    append(r, htype, hlen, key + 6, (const char *)key + 6 + hlen, klen - 6u - hlen, fresh);
+	if (ret == 0)
+		*seen |= fresh;
+	return ret;
+}
+
+/*
+ * What a place's note settles before it is decided: is it dropped (under
+ * no scope, or suspended), and does it reset the scope filter? Returns
+ * true when it still has to be decided.
+ */
+static bool place_admit(struct recorder *r, const struct fhandle *dir, unsigned kinds)
+{
+	bool admit = true;
+
+	if (r->filter && !r->suspended && sfilter_check(r->filter, dir) == SF_OUTSIDE) {
+		r->stats.outside++; /* under no scope: no scope can ask about it */
+		admit = false;
+	} else if (r->suspended) {
+		r->stats.dropped++;
+		admit = false;
+	}
+	/* a directory moved: its subtree may have moved into or out of a scope */
+	if (r->filter && (kinds & FST_RECURSIVE) && (kinds & (FST_RENAMED_FROM | FST_RENAMED_TO)))
+		sfilter_clear(r->filter);
+	return admit;
+}
+
+static int pipeline_flush(struct recorder *r);
+
 int recorder_note(struct recorder *r, const struct fhandle *dir, const char *name, size_t namelen,
 		  unsigned kinds)
 {
 	uint8_t key[PLACE_KEY_MAX];
-	uintptr_t *seen;
-	unsigned fresh;
 	size_t klen;
-	int ret;
+	int ret = pipeline_flush(r), d; /* in order after the watcher's notes */
 
 	if (namelen == 0) { /* never an object's key: the directory itself */
 		name = ".";
@@ -118,23 +222,10 @@ int recorder_note(struct recorder *r, const struct fhandle *dir, const char *nam
 	klen = place_key_of(key, dir, name, namelen);
 	if (!klen)
 		return -EINVAL;
-	if (r->filter && !r->suspended && sfilter_check(r->filter, dir) == SF_OUTSIDE) {
-		r->stats.outside++; /* under no scope: no scope can ask about it */
-		ret = 0;
-		goto moved;
-	}
-	ret = lookup(r, key, klen, kinds, &fresh, &seen);
-	if (ret < 0 || !fresh)
-		goto moved;
-	ret = append(r, dir, name, namelen, fresh);
-	if (ret < 0)
+	if (!place_admit(r, dir, kinds))
 		return ret;
-	*seen |= fresh;
-moved:
-	/* a directory moved: its subtree may have moved into or out of a scope */
-	if (r->filter && (kinds & FST_RECURSIVE) && (kinds & (FST_RENAMED_FROM | FST_RENAMED_TO)))
-		sfilter_clear(r->filter);
-	return ret;
+	d = decide_place(r, key, klen, hash_bytes(key, klen), kinds);
+	return d < 0 ? d : ret;
 }
 
 void recorder_set_filter(struct recorder *r, struct sfilter *f)
@@ -227,20 +318,21 @@ static void mark_recorded(struct recorder *r, const struct fhandle *obj, int *fd
 		r->marks_held++;
 }
 
-int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
-			 unsigned flags)
+/*
+ * Decide an object's note. obj may be NULL: the handle is then taken from
+ * the key, and only when it is needed (to open the object or record it).
+ */
+static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
+			 const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
-	uint8_t key[PLACE_KEY_MAX];
+	struct place pl;
 	uintptr_t *seen;
 	unsigned fresh, state;
-	size_t klen = place_key_of(key, obj, NULL, 0);
 	bool link_count = flags & NOTE_LINK_COUNT;
-	int fd = -1, ret = 0;
+	int fd = -1, ret;
 
-	if (!klen)
-		return -EINVAL;
-	ret = lookup(r, key, klen, kinds, &fresh, &seen);
-	if (ret < 0 || r->suspended)
+	ret = lookup(r, key, klen, hash, kinds, &fresh, &seen);
+	if (ret < 0)
 		return ret;
 	state = (unsigned)*seen;
 	if ((flags & NOTE_CREATED) && !(state & OBJECT_APPENDED))
@@ -259,6 +351,11 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 		 */
 		bool record = state & OBJECT_APPENDED;
 
+		if (!obj && (record || link_count || !(*seen & OBJECT_SINGLE))) {
+			if (place_decode(key, klen, &pl) < 0)
+				return -EINVAL;
+			obj = &pl.handle;
+		}
 		if (!record && link_count) {
 			/*
 			 * It had another name when the event happened, whatever
@@ -275,9 +372,14 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 			record = has_other_names(fd);
 		}
 		if (record) {
-			ret = append(r, obj, NULL, 0, fresh);
-			if (ret == 0)
+			ret = append_object(r, obj, fresh);
+			if (ret == 0) {
+				uintptr_t *unused;
 				*seen |= OBJECT_APPENDED;
+				if (!(state & OBJECT_APPENDED) &&
+				    hashmap_upsert(r->appended, key, klen, &unused) < 0)
+					r->appended_unknown = true;
+			}
 		}
 		if (ret == 0)
 			*seen |= fresh;
@@ -292,18 +394,132 @@ int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned
 	if (ret == 0 && r->marks.add && (kinds & FST_MODIFIED) && (state & FST_MODIFIED) &&
 	    (flags & NOTE_NAME_RECORDED) && !(*seen & OBJECT_MARKED)) {
 		*seen |= OBJECT_MARKED;
-		mark_recorded(r, obj, &fd);
+		if (!obj && place_decode(key, klen, &pl) == 0)
+			obj = &pl.handle;
+		if (obj)
+			mark_recorded(r, obj, &fd);
 	}
 	if (fd >= 0)
 		safe_close(fd);
 	return ret;
 }
 
+/*
+ * New files. A note of a name made for an object (NOTE_CREATED, no change
+ * of its link count) records nothing unless the object is on record
+ * already this epoch (then the name came from a link): a new file has one
+ * name, and its name's note covers it. Such a note is not even looked up:
+ * a burst of new files then costs one probe of the set per file, not two,
+ * and the set is half the size. What the note would have kept is only a
+ * shortcut: a later write of the file this epoch looks at its link count
+ * once (open_by_handle_at + fstat), and its ignore mark comes one write
+ * event later. It must be known that the object is not on record: no
+ * object note is pending (deciding one may record it), and 'appended',
+ * the objects recorded this epoch, does not have it. key may be NULL
+ * while 'appended' is empty.
+ */
+static bool new_object_unrecorded(const struct recorder *r, const uint8_t *key, size_t klen,
+				  unsigned flags)
+{
+	if (!(flags & NOTE_CREATED) || (flags & NOTE_LINK_COUNT) || r->objects_pending ||
+	    r->appended_unknown)
+		return false;
+	if (hashmap_size(r->appended) == 0)
+		return true;
+	return key && !hashmap_get(r->appended, key, klen);
+}
+
+int recorder_note_object(struct recorder *r, const struct fhandle *obj, unsigned kinds,
+			 unsigned flags)
+{
+	uint8_t key[PLACE_KEY_MAX];
+	size_t klen = place_key_of(key, obj, NULL, 0);
+	int ret = pipeline_flush(r), d;
+
+	if (!klen)
+		return -EINVAL;
+	if (r->suspended) {
+		r->stats.dropped++;
+		return ret;
+	}
+	if (new_object_unrecorded(r, key, klen, flags)) {
+		r->stats.new_objects++;
+		return ret;
+	}
+	d = decide_object(r, key, klen, hash_bytes(key, klen), obj, kinds, flags);
+	return d < 0 ? d : ret;
+}
+
+/* ---- the pipeline --------------------------------------------------------- */
+
+/* Decide the oldest pending note. */
+static int pipeline_decide_one(struct recorder *r)
+{
+	struct pending *p = &r->pipe[r->pipe_head];
+	int ret;
+
+	if (p->what == PENDING_PLACE) {
+		ret = decide_place(r, p->key, p->klen, p->hash, p->kinds);
+		/* the same event's object note follows: its name is not on record */
+		if (ret < 0 && r->pipe_count > 1) {
+			struct pending *next = &r->pipe[(r->pipe_head + 1) % PIPELINE];
+			if (next->flags & PENDING_AFTER_PLACE)
+				next->flags &= ~(unsigned)NOTE_NAME_RECORDED;
+		}
+	} else {
+		ret = decide_object(r, p->key, p->klen, p->hash, NULL, p->kinds, p->flags);
+		r->objects_pending--;
+	}
+	r->pipe_head = (r->pipe_head + 1) % PIPELINE;
+	r->pipe_count--;
+	if (!r->pipe_count)
+		r->tail_is_place = false;
+	return ret;
+}
+
+/* Decide every pending note; the first error, or 0. */
+static int pipeline_flush(struct recorder *r)
+{
+	int ret = 0;
+
+	while (r->pipe_count) {
+		int d = pipeline_decide_one(r);
+		if (d < 0 && ret == 0)
+			ret = d;
+	}
+	return ret;
+}
+
+/*
+ * A free entry at the pipeline's tail: when it is full, the oldest note
+ * is decided first (*ret_err: its error, or 0).
+ */
+static struct pending *pipeline_push(struct recorder *r, int *ret_err)
+{
+	if (!r->read_ns)
+		r->read_ns = now_realtime_ns();
+	*ret_err = r->pipe_count == PIPELINE ? pipeline_decide_one(r) : 0;
+	return &r->pipe[(r->pipe_head + r->pipe_count) % PIPELINE];
+}
+
+static void pipeline_commit(struct recorder *r, struct pending *p, unsigned what)
+{
+	p->what = (uint8_t)what;
+	p->hash = hash_bytes(p->key, p->klen);
+	hashmap_prefetch(r->recorded, p->hash);
+	r->pipe_count++;
+	if (what == PENDING_OBJECT)
+		r->objects_pending++;
+	r->tail_is_place = what == PENDING_PLACE;
+}
+
 int recorder_new_epoch(struct recorder *r)
 {
 	int ret;
 
-	hashmap_clear(r->recorded);
+	if (r->pipe_count) /* cannot be: every read ends with a flush */
+		return -EBUSY;
+	forget_epoch(r);
 	/* the kernel must report every write again: they are not on record in this epoch */
 	if (!r->marks_held)
 		return 0;
@@ -335,7 +551,8 @@ size_t recorder_entries(const struct recorder *r)
 
 size_t recorder_memory(const struct recorder *r)
 {
-	return hashmap_memory(r->recorded);
+	return hashmap_memory(r->recorded) + hashmap_memory(r->appended) +
+	       PIPELINE * sizeof(struct pending);
 }
 
 const struct recorder_stats *recorder_stats(const struct recorder *r)
@@ -346,12 +563,77 @@ const struct recorder_stats *recorder_stats(const struct recorder *r)
 static int sink_note(void *data, const struct fhandle *dir, const char *name, size_t namelen,
 		     unsigned kinds)
 {
-	return recorder_note(data, dir, name, namelen, kinds);
+	struct recorder *r = data;
+	struct pending *p;
+	int ret;
+
+	if (namelen == 0) { /* never an object's key: the directory itself */
+		name = ".";
+		namelen = 1;
+	}
+	if (dir->len > HANDLE_MAX || namelen > PLACE_NAME_MAX)
+		return -EINVAL;
+	if (!place_admit(r, dir, kinds)) {
+		r->tail_is_place = false;
+		return 0;
+	}
+	p = pipeline_push(r, &ret);
+	p->klen = (uint16_t)place_key_of(p->key, dir, name, namelen);
+	p->kinds = kinds;
+	p->flags = 0;
+	pipeline_commit(r, p, PENDING_PLACE);
+	return ret;
 }
 
 static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
-	return recorder_note_object(data, obj, kinds, flags);
+	struct recorder *r = data;
+	struct pending *p;
+	bool after_place = r->tail_is_place;
+	int ret;
+
+	if (obj->len > HANDLE_MAX)
+		return -EINVAL;
+	if (r->suspended) {
+		r->stats.dropped++;
+		r->tail_is_place = false;
+		return 0;
+	}
+	if (new_object_unrecorded(r, NULL, 0, flags)) {
+		r->stats.new_objects++;
+		r->tail_is_place = false;
+		return 0;
+	}
+	if (hashmap_size(r->appended) && (flags & NOTE_CREATED)) {
+		/* rare: objects are on record this epoch; is this one? */
+		uint8_t key[PLACE_KEY_MAX];
+		size_t klen = place_key_of(key, obj, NULL, 0);
+		if (new_object_unrecorded(r, key, klen, flags)) {
+			r->stats.new_objects++;
+			r->tail_is_place = false;
+			return 0;
+		}
+	}
+	p = pipeline_push(r, &ret);
+	p->klen = (uint16_t)place_key_of(p->key, obj, NULL, 0);
+	p->kinds = kinds;
+	/*
+	 * NOTE_NAME_RECORDED says the watcher's note of the same event's
+	 * name was taken. When that note is still pending (just before this
+	 * one), deciding it may yet fail, and then takes the flag back.
+	 */
+	p->flags = flags | (after_place ? PENDING_AFTER_PLACE : 0);
+	pipeline_commit(r, p, PENDING_OBJECT);
+	return ret;
+}
+
+static int sink_flush(void *data)
+{
+	struct recorder *r = data;
+	int ret = pipeline_flush(r);
+
+	r->read_ns = 0; /* the read is over */
+	return ret;
 }
 
 static void sink_dir_created(void *data, const struct fhandle *parent, const struct fhandle *child)
@@ -367,5 +649,6 @@ void recorder_sink(struct recorder *r, struct watcher_sink *ret)
 	ret->dir_created = sink_dir_created;
 	ret->note = sink_note;
 	ret->note_object = sink_note_object;
+	ret->flush = sink_flush;
 	ret->data = r;
 }

@@ -12,9 +12,15 @@
  * Objects (a file's own handle, for hard links) are recorded when the
  * file has other names: its link count is 2 or more when the note is
  * taken, or the event was itself a link-count change (the file had
- * another name then, even if it has none by now). A file created in this
- * epoch has one name until a link-count change says otherwise, so it
- * costs no look-up. The query finds the names at query time.
+ * another name then, even if it has none by now). The note of a new
+ * file's object is not even looked up: it has one name, which its name's
+ * note covers (unless the object is on record already this epoch: then
+ * the name came from a link). The query finds the names at query time.
+ *
+ * The watcher's notes (recorder_sink) wait in a short pipeline so that
+ * the set's cache misses overlap; they are all decided by the sink's
+ * flush at the end of each read. recorder_note and recorder_note_object
+ * decide at once (after any pending note).
  */
 #ifndef FST_RECORDER_H
 #define FST_RECORDER_H
@@ -30,10 +36,11 @@ struct mount_ref;
 
 struct recorder_stats {
 	uint64_t records_written;
-	uint64_t notes;	  /* notes taken (place and object) */
-	uint64_t dedups;  /* notes already on record this epoch */
-	uint64_t dropped; /* notes dropped while suspended */
-	uint64_t outside; /* notes dropped: under no scope */
+	uint64_t notes;	      /* notes taken (place and object) */
+	uint64_t dedups;      /* notes already on record this epoch */
+	uint64_t dropped;     /* notes dropped while suspended */
+	uint64_t outside;     /* notes dropped: under no scope */
+	uint64_t new_objects; /* object notes of new files, not taken (nothing to record) */
 };
 
 struct recorder;

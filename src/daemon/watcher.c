@@ -424,7 +424,8 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 		}
 		if (md.vers != FANOTIFY_METADATA_VERSION) {
 			*ret_overflow = true;
-			return -EPROTO;
+			count = -EPROTO;
+			break;
 		}
 		count++;
 		if (md.fd >= 0)
@@ -442,6 +443,14 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 			}
 		}
 		off += md.event_len;
+	}
+	if (sink->flush) {
+		int r = sink->flush(sink->data);
+		if (r < 0) {
+			stats->note_errors++;
+			stats->last_note_error = r;
+			n.lost = true;
+		}
 	}
 	if (n.lost)
 		*ret_overflow = true; /* a change the recorder could not keep */

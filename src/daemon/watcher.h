@@ -52,6 +52,12 @@ struct watcher_sink {
 	void *data;
 	/* optional: a directory child was just created in parent */
 	void (*dir_created)(void *data, const struct fhandle *parent, const struct fhandle *child);
+	/*
+	 * optional: called at the end of every buffer decoded. A sink may
+	 * hold notes until then (note and note_object returning 0 for them);
+	 * flush decides them, and a negative errno says one was lost.
+	 */
+	int (*flush)(void *data);
 };
 
 /* What an object note says beside its kinds. */

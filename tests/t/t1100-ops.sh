@@ -214,6 +214,15 @@ line" created && listed "sp ace" created && listed "bad$(printf "\\377")" create
 	op_test 'an outside name removed (link count)' \
 		'rm "$M/hl-out" "$M/hl-out2"' \
 		'listed hl'
+	# A name made for an object is a new file's unless the object is on
+	# record: here the link's own link-count change comes first, and the
+	# write through the new name must reach the inside name as a write.
+	op_test 'an inside file linked from outside and written through the new link' \
+		'echo in >"$S/ly" && op_begin && ln "$S/ly" "$M/ly-out" && echo more >>"$M/ly-out"' \
+		'listed ly modified'
+	op_test 'a new file linked from outside and written through that link' \
+		'echo a >"$S/nl" && ln "$S/nl" "$M/nl-out" && echo b >>"$M/nl-out"' \
+		'listed nl created'
 
 	# A file with two names is changed through one of them, whose directory
 	# is removed before the daemon reads the events (it is stopped here),

@@ -269,12 +269,55 @@ static void test_sink(void **state)
 
 	recorder_sink(f->r, &sink);
 	assert_ptr_equal(sink.data, f->r);
+	assert_non_null(sink.flush);
 	assert_int_equal(sink.note(sink.data, &d, "f", 1, FST_CREATED), 0);
 	assert_int_equal(sink.note(sink.data, &d, "f", 1, FST_CREATED), 0);
 	assert_int_equal(sink.note_object(sink.data, &o, FST_MODIFIED, 0), 0);
+	/* held until the end of the read */
+	assert_int_equal(reread(f), 0);
+	assert_int_equal(recorder_new_epoch(f->r), -EBUSY); /* never with notes pending */
+	assert_int_equal(sink.flush(sink.data), 0);
 	assert_int_equal(reread(f), 2);
 	expect_rec(f, 0, &d, "f", FST_CREATED);
 	expect_rec(f, 1, &o, "", FST_MODIFIED);
+	assert_int_equal(recorder_stats(f->r)->dedups, 1);
+	assert_int_equal(recorder_new_epoch(f->r), 0);
+}
+
+/*
+ * Many notes through the sink: decided in the order they came, each
+ * against every note before it (pending or not), and a note taken
+ * directly waits for the pending ones.
+ */
+static void test_sink_pipeline(void **state)
+{
+	struct fixture *f = *state;
+	struct fhandle d = unit_handle("dirA0001"), o = unit_handle("objF0001");
+	struct watcher_sink sink;
+	char name[16];
+
+	recorder_sink(f->r, &sink);
+	for (int i = 0; i < 100; i++) {
+		/* names 0..39 twice in a row, then again 20 notes later */
+		snprintf(name, sizeof(name), "n%d", i < 60 ? i / 2 : i - 60);
+		assert_int_equal(sink.note(sink.data, &d, name, strlen(name), FST_MODIFIED), 0);
+	}
+	assert_int_equal(sink.note_object(sink.data, &o, FST_ATTRIB, 0), 0);
+	/* the direct note comes after the 101 pending ones */
+	assert_int_equal(note(f, &d, "direct", FST_CREATED), 0);
+	assert_int_equal(sink.note(sink.data, &d, "n0", 2, FST_CREATED), 0);
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(sink.flush(sink.data), 0); /* nothing left: a no-op */
+	assert_int_equal(reread(f), 43);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		expect_rec(f, (size_t)i, &d, name, FST_MODIFIED);
+	}
+	expect_rec(f, 40, &o, "", FST_ATTRIB);
+	expect_rec(f, 41, &d, "direct", FST_CREATED);
+	expect_rec(f, 42, &d, "n0", FST_CREATED);
+	assert_int_equal(recorder_stats(f->r)->notes, 103);
+	assert_int_equal(recorder_stats(f->r)->dedups, 60);
 }
 
 /* ---- objects with a mount: the link count decides ------------------------------- */
@@ -469,6 +512,11 @@ static void test_objects_mount_missing(void **state)
  * Created in this epoch: one name, no look-up, until a link-count change
  * says otherwise (the file here has two names, which a look-up would see).
  */
+/*
+ * A new file's note is not taken: it records nothing (one name, which
+ * its name's note covers), costs no look-up and no system call. A later
+ * write this epoch looks at the link count once.
+ */
 static void test_objects_created(void **state)
 {
 	struct fixture *f = *state;
@@ -479,25 +527,60 @@ static void test_objects_created(void **state)
 	tree_init(&t);
 	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
 	h = tree_file(&t, "new");
-	tree_link(&t, "new", "new-link");
-	assert_int_equal(recorder_note_object(r, &h, 0, NOTE_CREATED), 0);
+	assert_int_equal(
+	    recorder_note_object(r, &h, FST_MODIFIED, NOTE_CREATED | NOTE_NAME_RECORDED), 0);
+	assert_int_equal(reread(f), 0);
+	assert_int_equal(recorder_entries(r), 0); /* not looked up */
+	assert_int_equal(recorder_stats(r)->new_objects, 1);
+	assert_false(mount_ref_is_open(&t.m)); /* not opened */
+	/* written again: one name, so nothing more than the name's record */
 	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
 	assert_int_equal(reread(f), 0);
-	assert_false(mount_ref_is_open(&t.m)); /* not even opened */
+	assert_true(mount_ref_is_open(&t.m)); /* its link count was looked at */
+	/* a link: its link-count change records it */
+	tree_link(&t, "new", "new-link");
 	assert_int_equal(recorder_note_object(r, &h, FST_ATTRIB, NOTE_LINK_COUNT), 0);
 	assert_int_equal(reread(f), 1);
 	expect_rec(f, 0, &h, "", FST_ATTRIB);
-	/* recorded now: a later create note changes nothing */
-	assert_int_equal(recorder_note_object(r, &h, 0, NOTE_CREATED), 0);
-	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED | FST_ATTRIB, 0), 0);
+	/* on record now: a name made for it (a link) is taken (its kinds are on record) */
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, NOTE_CREATED), 0);
+	assert_int_equal(recorder_stats(r)->new_objects, 1);
 	assert_int_equal(reread(f), 1);
-	/* the next epoch looks again */
-	recorder_new_epoch(r);
-	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, 0), 0);
-	assert_int_equal(reread(f), 2);
-	expect_rec(f, 1, &h, "", FST_MODIFIED);
+	/* the next epoch forgets it: a new name for it is a new file's again */
+	assert_int_equal(recorder_new_epoch(r), 0);
+	assert_int_equal(recorder_note_object(r, &h, FST_MODIFIED, NOTE_CREATED), 0);
+	assert_int_equal(recorder_stats(r)->new_objects, 2);
+	assert_int_equal(reread(f), 1);
 	recorder_free(r);
 	tree_free(&t);
+}
+
+/*
+ * Through the sink: a new file's note is taken after all when an object
+ * note is pending before it, since deciding that one may put the object
+ * on record (here: a link-count change; no mount, so it is recorded).
+ */
+static void test_sink_created_after_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct fhandle h = unit_handle("objF0001"), g = unit_handle("objF0002");
+	struct watcher_sink sink;
+
+	recorder_sink(f->r, &sink);
+	assert_int_equal(sink.note_object(sink.data, &h, FST_ATTRIB, NOTE_LINK_COUNT), 0);
+	assert_int_equal(sink.note_object(sink.data, &h, FST_MODIFIED, NOTE_CREATED), 0);
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(recorder_stats(f->r)->new_objects, 0);
+	assert_int_equal(reread(f), 2);
+	expect_rec(f, 0, &h, "", FST_ATTRIB);
+	expect_rec(f, 1, &h, "", FST_MODIFIED);
+	/* with h on record, another new file's note is still not taken, h's is */
+	assert_int_equal(sink.note_object(sink.data, &g, FST_MODIFIED, NOTE_CREATED), 0);
+	assert_int_equal(sink.note_object(sink.data, &h, FST_MODIFIED, NOTE_CREATED), 0);
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(recorder_stats(f->r)->new_objects, 1);
+	assert_int_equal(recorder_stats(f->r)->dedups, 1); /* h's: looked up, on record */
+	assert_int_equal(reread(f), 2);
 }
 
 static void test_suspend(void **state)
@@ -643,6 +726,59 @@ static void test_marks_bounded(void **state)
 	tree_free(&t);
 }
 
+/*
+ * A name's note that is decided later than the watcher took it (the
+ * sink's pipeline) and then fails: the same event's object note must not
+ * count the name as on record, so no ignore mark drops the file's writes.
+ */
+static void test_sink_name_lost(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_marks fm = {0};
+	struct recorder_marks rm = {marks_add, marks_flush, &fm, 0};
+	struct journal_options ro = {.read_only = true};
+	char jdir[UNIT_TMP_MAX + 8];
+	struct watcher_sink sink;
+	struct journal *j;
+	struct fhandle a, d;
+	struct recorder *r;
+	struct tree t;
+
+	tree_init(&t);
+	snprintf(jdir, sizeof(jdir), "%s/j", f->dir);
+	assert_int_equal(journal_open(jdir, &ro, &j), 0); /* every append fails */
+	assert_int_equal(recorder_new(j, &t.m, 0, &r), 0);
+	recorder_set_marks(r, &rm);
+	recorder_sink(r, &sink);
+	a = tree_file(&t, "a");
+	assert_int_equal(fhandle_of(AT_FDCWD, t.dir, 0, &d), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sink.note(sink.data, &d, "a", 1, FST_MODIFIED), 0);
+		assert_int_equal(sink.note_object(sink.data, &a, FST_MODIFIED, NOTE_NAME_RECORDED),
+				 0);
+	}
+	assert_int_equal(sink.flush(sink.data), -EROFS);
+	assert_int_equal(fm.adds, 0);
+	recorder_free(r);
+	journal_free(j);
+
+	/* the same with a journal that keeps them: the mark comes at the second write */
+	assert_int_equal(recorder_new(f->j, &t.m, 0, &r), 0);
+	recorder_set_marks(r, &rm);
+	recorder_sink(r, &sink);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(sink.note(sink.data, &d, "a", 1, FST_MODIFIED), 0);
+		assert_int_equal(sink.note_object(sink.data, &a, FST_MODIFIED, NOTE_NAME_RECORDED),
+				 0);
+	}
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(fm.adds, 1);
+	assert_int_equal(fm.last_ino, ino_of(&t, "a"));
+	recorder_new_epoch(r);
+	recorder_free(r);
+	tree_free(&t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -657,6 +793,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bound, setup_small, teardown),
 	    T(test_objects),
 	    T(test_sink),
+	    T(test_sink_pipeline),
+	    T(test_sink_created_after_pending),
 	    T(test_objects_by_link_count),
 	    T(test_objects_gone),
 	    T(test_objects_mount_unusable),
@@ -665,6 +803,7 @@ int main(void)
 	    T(test_suspend),
 	    T(test_marks),
 	    T(test_marks_bounded),
+	    T(test_sink_name_lost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,7 +162,7 @@ static int rec_note_object(void *data, const struct fhandle *obj, unsigned kinds
 static int decode_n(const struct evbuf *e, size_t len, struct recsink *s, struct watcher_stats *st,
 		    bool *overflow)
 {
-	struct watcher_sink sink = {rec_note, rec_note_object, s, NULL};
+	struct watcher_sink sink = {.note = rec_note, .note_object = rec_note_object, .data = s};
 	unsigned char *copy = malloc(len ? len : 1);
 	int r;
 
@@ -517,7 +517,8 @@ static void test_overflow(void **state)
 	e = (struct evbuf){0};
 	ev_simple(&e, FAN_CREATE, "dirA0001", "x", "objF0001");
 	{
-		struct watcher_sink sink = {rec_note, rec_note_object, &s, NULL};
+		struct watcher_sink sink = {
+		    .note = rec_note, .note_object = rec_note_object, .data = &s};
 
 		s = (struct recsink){.lo = e.b, .hi = e.b + e.len};
 		overflow = true;
@@ -594,7 +595,7 @@ static int fail_note_object(void *data, const struct fhandle *obj, unsigned kind
 static void test_note_errors(void **state)
 {
 	struct evbuf e = {0};
-	struct watcher_sink sink = {fail_note, fail_note_object, NULL, NULL};
+	struct watcher_sink sink = {.note = fail_note, .note_object = fail_note_object};
 	struct watcher_stats st = {0};
 	bool overflow = false;
 
@@ -605,6 +606,65 @@ static void test_note_errors(void **state)
 	assert_int_equal(st.note_errors, 4);
 	assert_int_equal(st.last_note_error, -ENOMEM);
 	assert_int_equal(st.events_seen, 2);
+}
+
+/* A sink that holds notes: flushed once per buffer, and its error is a loss. */
+struct holdsink {
+	int notes, flushes, fail_flush;
+};
+
+static int hold_note(void *data, const struct fhandle *dir, const char *name, size_t namelen,
+		     unsigned kinds)
+{
+	((struct holdsink *)data)->notes++;
+	return 0;
+}
+
+static int hold_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
+{
+	((struct holdsink *)data)->notes++;
+	return 0;
+}
+
+static int hold_flush(void *data)
+{
+	struct holdsink *h = data;
+
+	h->flushes++;
+	return h->fail_flush;
+}
+
+static void test_flush(void **state)
+{
+	struct evbuf e = {0};
+	struct holdsink h = {0};
+	struct watcher_sink sink = {
+	    .note = hold_note, .note_object = hold_note_object, .flush = hold_flush, .data = &h};
+	struct watcher_stats st = {0};
+	bool overflow = false;
+
+	ev_simple(&e, FAN_CREATE, "dirA0001", "a", "objF0001");
+	ev_simple(&e, FAN_MODIFY, "dirA0001", "b", "objF0002");
+	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), 2);
+	assert_int_equal(h.notes, 4);
+	assert_int_equal(h.flushes, 1); /* once, after the last note */
+	assert_false(overflow);
+	assert_int_equal(st.note_errors, 0);
+
+	/* a note the flush could not keep: the read is lossy */
+	h = (struct holdsink){.fail_flush = -ENOSPC};
+	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), 2);
+	assert_int_equal(h.flushes, 1);
+	assert_true(overflow);
+	assert_int_equal(st.note_errors, 1);
+	assert_int_equal(st.last_note_error, -ENOSPC);
+
+	/* a buffer that ends in the middle of an event is flushed too */
+	h = (struct holdsink){0};
+	overflow = false;
+	assert_int_equal(watcher_decode(e.b, e.len - 4, OWN_PID, &sink, &st, &overflow), 1);
+	assert_int_equal(h.flushes, 1);
+	assert_true(overflow);
 }
 
 /* The object note says whether the same event's name note was taken. */
@@ -979,6 +1039,7 @@ int main(void)
 	    cmocka_unit_test(test_many_events),
 	    cmocka_unit_test(test_handle_sizes),
 	    cmocka_unit_test(test_note_errors),
+	    cmocka_unit_test(test_flush),
 	    cmocka_unit_test(test_name_refused),
 	    cmocka_unit_test(test_event_fd_closed),
 	    cmocka_unit_test(test_wrong_version),

@@ -21,6 +21,9 @@
 #   bench_status_field JQ_EXPR         from 'fstrack status --json'
 #   bench_rss PID                      "VmRSS VmHWM" in KiB
 #   bench_cpu PID                      user + system CPU seconds used so far
+#   bench_cpu_fine PID                 the same in ns precision, from the scheduler
+#                                      (/proc/PID/task/*/schedstat: threads alive
+#                                      now only; falls back to bench_cpu)
 #   bench_cold                         sync and drop the page, dentry and inode caches
 #   bench_hyperfine VAR RUNS WARMUP PREPARE CMD
 #                                      time CMD; sets VAR_mean VAR_sd VAR_min (s);
@@ -193,6 +196,18 @@ bench_cpu() {
 	s=$(cat "/proc/$1/stat")
 	set -- ${s##*) } # fields from the 3rd on: utime and stime are the 14th and 15th
 	echo "scale=2; (${12} + ${13}) / $(getconf CLK_TCK)" | bc
+}
+
+bench_cpu_fine() {
+	local f v rest ns=0
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r v rest <"$f" 2>/dev/null && ns=$((ns + v))
+	done
+	if [ "$ns" -gt 0 ]; then
+		echo "scale=6; $ns / 1000000000" | bc
+	else
+		bench_cpu "$1"
+	fi
 }
 
 bench_cold() {

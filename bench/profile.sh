@@ -15,10 +15,18 @@
 #   churn     PR_CHURN (50000) empty files created, then unlinked
 #   create    PR_CREATE (50000) files of 1 KiB, 100 to a directory
 # PR_STORMS="rewrite append churn create" picks a subset.
-# For each: events the daemon read (status events_seen), its user+system
-# CPU time during the storm and the catch-up (`fstrack token`), CPU per
-# event read and per write, and perf's top entries (self time, the daemon's
-# process only, kernel included). Needs perf (Debian: linux-perf).
+# For each: events the daemon read (status events_seen), its CPU time
+# during the storm and the catch-up (`fstrack token`; the scheduler's
+# count, in ns), CPU per event read and per write, and perf's top entries
+# (self time, the daemon's process only, kernel included). Needs perf
+# (Debian: linux-perf).
+# Then the daemon stops and the same storms run again, read by floor A
+# (bench/fanotify-floor: fstrackd's mark, batched reads, every event
+# dropped): the CPU the kernel charges a reader per event, which is part
+# of fstrackd's figure too. Each line compares: fstrackd's CPU per write
+# over the floor's (below 1 where the ignore marks spare events), and
+# fstrackd's CPU per event above the floor's (what decoding, recording and
+# the journal cost; meaningful where both read about as many events).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +56,7 @@ bench_daemon_start
 "$FSTRACK" watch "$MNT" >/dev/null
 
 events() { bench_status_field '[.filesystems[].events_seen] | add'; }
+declare -A fst_per_event=() fst_per_write=()
 
 # storm NAME WRITES CMD...: run CMD under the daemon's profile
 storm() {
@@ -56,7 +65,7 @@ storm() {
 	data=$WORK/perf-$name.data
 	"$FSTRACK" token "$MNT" >/dev/null
 	ev0=$(events)
-	cpu0=$(bench_cpu "$DAEMON_PID")
+	cpu0=$(bench_cpu_fine "$DAEMON_PID")
 	perf record -q -o "$data" -p "$DAEMON_PID" 2>/dev/null &
 	local perf_pid=$!
 	sleep 0.5
@@ -64,27 +73,75 @@ storm() {
 	"$FSTRACK" token "$MNT" >/dev/null
 	kill -INT "$perf_pid"
 	wait "$perf_pid" || true
-	cpu1=$(bench_cpu "$DAEMON_PID")
+	cpu1=$(bench_cpu_fine "$DAEMON_PID")
 	ev1=$(events)
 	local ev=$((ev1 - ev0)) cpu
 	cpu=$(echo "$cpu1 - $cpu0" | bc -l)
-	bench_out "$(printf '%-8s writes %7d  events read %7d  cpu %6.2f s  %6.2f µs/event  %6.3f µs/write' \
-		"$name" "$writes" "$ev" "$cpu" \
-		"$(echo "if ($ev > 0) $cpu * 1000000 / $ev else 0" | bc -l)" \
-		"$(echo "$cpu * 1000000 / $writes" | bc -l)")"
+	fst_per_event[$name]=$(echo "if ($ev > 0) $cpu * 1000000 / $ev else 0" | bc -l)
+	fst_per_write[$name]=$(echo "$cpu * 1000000 / $writes" | bc -l)
+	bench_out "$(printf '%-8s writes %7d  events read %7d  cpu %6.3f s  %6.2f µs/event  %6.3f µs/write' \
+		"$name" "$writes" "$ev" "$cpu" "${fst_per_event[$name]}" "${fst_per_write[$name]}")"
 	perf report -i "$data" --stdio --no-children --sort symbol 2>/dev/null |
 		awk -v top="$TOP" '/^ +[0-9]/ && n < top { n++; sub(/ +- +- *$/, ""); print }' |
 		while IFS= read -r l; do bench_out "    $l"; done
 }
 
+# floor_storm NAME WRITES CMD...: the same storm read by floor A (the
+# kernel's cost of reading each event, and nothing else), without perf
+floor_storm() {
+	local name=$1 writes=$2 ev0 ev1 cpu0 cpu1 ev cpu per pw
+	shift 2
+	"$FLOOR" sync "$WORK/floor.sock" >"$WORK/floor.answer"
+	ev0=$(awk '{ print $2 }' "$WORK/floor.answer")
+	cpu0=$(bench_cpu_fine "$FLOOR_PID")
+	"$@" >/dev/null
+	"$FLOOR" sync "$WORK/floor.sock" >"$WORK/floor.answer"
+	cpu1=$(bench_cpu_fine "$FLOOR_PID")
+	ev1=$(awk '{ print $2 }' "$WORK/floor.answer")
+	ev=$((ev1 - ev0))
+	cpu=$(echo "$cpu1 - $cpu0" | bc -l)
+	per=$(echo "if ($ev > 0) $cpu * 1000000 / $ev else 0" | bc -l)
+	pw=$(echo "$cpu * 1000000 / $writes" | bc -l)
+	bench_out "$(printf '%-8s floor A  events read %7d  cpu %6.3f s  %6.2f µs/event  %6.3f µs/write;  fstrackd/floor per write %5.2f, above it per event %5.2f µs' \
+		"$name" "$ev" "$cpu" "$per" "$pw" \
+		"$(echo "if ($pw > 0) ${fst_per_write[$name]:-0} / $pw else 0" | bc -l)" \
+		"$(echo "${fst_per_event[$name]:-0} - $per" | bc -l)")"
+}
+
+# run_storms FN SUFFIX: every storm wanted, through FN, in directories NAME$SUFFIX
 want() { [[ $STORMS == *" $1 "* ]]; }
-if want rewrite; then
-	mkdir "$MNT/rw"
-	storm rewrite $((RW_FILES * RW_ROUNDS)) "$BT" rewrite "$MNT/rw" "$RW_FILES" "$RW_ROUNDS"
-fi
-want append && storm append "$APPENDS" "$BT" append "$MNT/ap" 10 "$APPENDS"
-want churn && storm churn $((CHURN * 2)) "$BT" storm-churn "$MNT/ch" "$CHURN"
-want create && storm create "$CREATE" "$BT" mktree "$MNT/cr" "$CREATE" 100 1024
-bench_out "  cpu: fstrackd's user+system time (/proc/PID/stat, 10 ms ticks) from before the storm to its token;"
+run_storms() {
+	local fn=$1 x=$2
+	if want rewrite; then
+		mkdir "$MNT/rw$x"
+		$fn rewrite $((RW_FILES * RW_ROUNDS)) "$BT" rewrite "$MNT/rw$x" "$RW_FILES" "$RW_ROUNDS"
+	fi
+	want append && $fn append "$APPENDS" "$BT" append "$MNT/ap$x" 10 "$APPENDS"
+	want churn && $fn churn $((CHURN * 2)) "$BT" storm-churn "$MNT/ch$x" "$CHURN"
+	want create && $fn create "$CREATE" "$BT" mktree "$MNT/cr$x" "$CREATE" 100 1024
+	return 0
+}
+
+run_storms storm ""
+bench_out "  cpu: fstrackd's CPU time (the scheduler's, of its threads) from before the storm to its token, perf's own share included;"
 bench_out "  events read: status events_seen; perf: self time of the daemon's process, top $TOP symbols"
 bench_daemon_stop
+
+# The same storms read by floor A: what the kernel charges a reader per event.
+FLOOR=$BUILD_DIR/fanotify-floor
+if [ -x "$FLOOR" ]; then
+	rm -f "$WORK/floor.sock"
+	FLOOR_DELAY_MS=5 "$FLOOR" serve "$MNT" "$WORK/floor.sock" 2>"$WORK/floor.err" &
+	FLOOR_PID=$!
+	bench__pids+=("$FLOOR_PID")
+	for _ in $(seq 100); do
+		"$FLOOR" sync "$WORK/floor.sock" >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	run_storms floor_storm 2
+	kill -TERM "$FLOOR_PID"
+	wait "$FLOOR_PID" || true
+	bench_out "  floor A: bench/fanotify-floor, fstrackd's mark, reading in batches 5 ms apart and dropping every event"
+else
+	bench_out "  floor A: SKIPPED: no $FLOOR (run make first)"
+fi

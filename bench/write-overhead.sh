@@ -48,6 +48,11 @@
 # repetitions; in each the order of the configurations is rotated by one;
 # the tables give medians. The checkout row uses the git >= 2.55 when one is
 # found (for every column), else the git on PATH.
+# Tables: the ratio of the medians; the median of the ratios to the
+# untracked run of the same repetition (steadier on a machine whose speed
+# drifts); the writer's own CPU time (user + system of the workload's
+# processes, until the workload ends: the kernel's fsnotify work is charged
+# there) in the same two forms; the trackers' CPU; events read.
 #
 # Usage: [BENCH_QUICK=1] bench/write-overhead.sh [BUILD]
 #   WO_ROWS="create rm ..." and WO_CONFIGS="none floorA ..." pick a subset;
@@ -274,12 +279,30 @@ sync
 # ---- the runs --------------------------------------------------------------
 
 RAW=$SRC_DIR/bench/out/write-overhead.raw.tsv
-printf 'rep\trow\tconfig\tseconds\tevents\tcpu_s\toverflows\tmarks\tmark_stale\tmark_errors\tvmhwm_kib\n' >"$RAW"
-declare -A secs=() evs=() cpus=() ovfl=() marks=() stale=() hwm=()
+printf 'rep\trow\tconfig\tseconds\twriter_cpu_s\tevents\tcpu_s\toverflows\tmarks\tmark_stale\tmark_errors\tvmhwm_kib\n' >"$RAW"
+declare -A secs=() wcpus=() evs=() cpus=() ovfl=() marks=() stale=() hwm=()
 notes=() # what the floors said on stderr, and fstrackd's overflows, per run
 
+# children_cpu VAR: user + system CPU seconds of this shell's waited-for
+# children so far (the builtin 'times', in this shell: not in a $(...))
+children_cpu() {
+	times >"$WORK/times.out"
+	# "0m1.250s 0m0.500s": the second line is the children's user and system time
+	printf -v "$1" '%s' "$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); n += a[1] * 60 + a[2] } print n }' "$WORK/times.out")"
+}
+
+# the tracker's CPU seconds: from the scheduler (ns) for fstrackd and the
+# floors, whose threads live as long as they do; from /proc/PID/stat (10 ms
+# ticks, exited threads included) for the others
+tracker_cpu() {
+	case $1 in
+	fst | fst-other | floorA | floorB) bench_cpu_fine "$TRACKER_PID" ;;
+	*) bench_cpu "$TRACKER_PID" ;;
+	esac
+}
+
 measure() { # ROW CONFIG REP
-	local row=$1 cfg=$2 rep=$3 root t0 t1 ev0= ev1= cpu0= cpu1= s ev=- cpu=- o=- mk=- st=- er=- hw=-
+	local row=$1 cfg=$2 rep=$3 root t0 t1 w0 w1 ev0= ev1= cpu0= cpu1= s ev=- cpu=- o=- mk=- st=- er=- hw=-
 	root=$(row_root "$row")
 	prep "$row"
 	sync
@@ -287,14 +310,16 @@ measure() { # ROW CONFIG REP
 	sync
 	if [ -n "$TRACKER_PID" ]; then
 		ev0=$(events "$cfg")
-		cpu0=$(bench_cpu "$TRACKER_PID")
+		cpu0=$(tracker_cpu "$cfg")
 	fi
+	children_cpu w0
 	t0=$EPOCHREALTIME
 	work "$row"
+	children_cpu w1
 	catchup "$cfg" "$root"
 	t1=$EPOCHREALTIME
 	if [ -n "$TRACKER_PID" ]; then
-		cpu1=$(bench_cpu "$TRACKER_PID")
+		cpu1=$(tracker_cpu "$cfg")
 		cpu=$(echo "$cpu1 - $cpu0" | bc)
 		case $cfg in
 		floorA | floorB)
@@ -321,13 +346,14 @@ measure() { # ROW CONFIG REP
 	fi
 	s=$(echo "$t1 - $t0" | bc)
 	secs[$row/$cfg]+="$s "
+	wcpus[$row/$cfg]+="$(echo "$w1 - $w0" | bc) "
 	evs[$row/$cfg]+="$ev "
 	cpus[$row/$cfg]+="$cpu "
 	ovfl[$row/$cfg]+="$o "
 	marks[$row/$cfg]+="$mk "
 	stale[$row/$cfg]+="$st "
 	hwm[$row/$cfg]+="$hw "
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$row" "$cfg" "$s" "$ev" "$cpu" "$o" "$mk" "$st" "$er" "$hw" >>"$RAW"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$row" "$cfg" "$s" "$(echo "$w1 - $w0" | bc)" "$ev" "$cpu" "$o" "$mk" "$st" "$er" "$hw" >>"$RAW"
 	bench_say "rep $rep: $row, ${title[$cfg]}: $s s, events $ev, cpu $cpu s, overflows $o"
 }
 
@@ -437,7 +463,37 @@ median_table() {
 		line "${label[$row]}" "${cells[@]}"
 	done
 }
+# paired_table CAPTION VAR: per workload and tracker, the median over the
+# repetitions of VAR[workload/tracker] / VAR[workload/none] of the same
+# repetition (every configuration runs once in each, so the i-th number of
+# each is repetition i): a slow spell of the machine hits both sides
+paired_table() {
+	local caption=$1 c row cells i r a b
+	local -n vals=$2
+	bench_out ""
+	bench_out "$caption"
+	line "workload" "${heads[@]:1}"
+	for row in "${ROWS[@]}"; do
+		cells=()
+		read -ra b <<<"${vals[$row/none]:-}"
+		for c in "${tcols[@]}"; do
+			read -ra a <<<"${vals[$row/$c]:-}"
+			r=()
+			for i in "${!a[@]}"; do
+				if [ -n "${b[i]:-}" ] && [ "${a[i]}" != - ]; then r+=("$(bench_ratio "${a[i]}" "${b[i]}")"); fi
+			done
+			m=$(median <<<"${r[*]:-}")
+			if [ "$m" = - ]; then cells+=(-); else cells+=("x$(printf '%.2f' "$m")"); fi
+		done
+		line "${label[$row]}" "${cells[@]}"
+	done
+}
+if [[ " ${cols[*]} " == *" none "* ]] && [ "${cols[0]}" = none ]; then
+	paired_table "time until caught up, / untracked in the same repetition (median of the ratios)" secs
+	paired_table "the writer's own CPU time (user + system, until the workload ends), / untracked in the same repetition (median of the ratios)" wcpus
+fi
 median_table "median seconds" secs %.3f "${cols[@]}"
+median_table "the writer's CPU seconds (median; user + system of the workload's processes)" wcpus %.3f "${cols[@]}"
 median_table "tracker CPU seconds during the run (median; user + system)" cpus %.2f "${tcols[@]}"
 
 bench_out ""
@@ -458,7 +514,7 @@ for row in "${ROWS[@]}"; do
 		"$([ "$h" = - ] && echo - || echo "$h KiB")")"
 done
 bench_out "  events: read by the floor / fstrackd (status events_seen) from the workload's start to the catch-up;"
-bench_out "  µs = fstrackd's user+system CPU time (/proc/PID/stat, 10 ms ticks) / events, per run, median;"
+bench_out "  µs = fstrackd's CPU time (the scheduler's count, in ns) / events, per run, median;"
 bench_out "  B marks: ignore marks floor B added in the run; overflow: floors and fstrackd together;"
 bench_out "  fst HWM: fstrackd's VmHWM at the end of a run, largest of the row. Raw figures: bench/out/write-overhead.raw.tsv"
 for n in "${notes[@]}"; do bench_out "  $n"; done

@@ -2,6 +2,7 @@
 #include "daemon/watcher.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,20 +254,20 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			p = rec_end;
 			continue;
 		}
-		/* an aligned copy: the handle may sit at any 4-byte offset */
-		union kernel_handle u;
-		memcpy(&u, kh, sizeof(struct file_handle) + khead.handle_bytes);
+		/* the handle's bytes straight into a struct fhandle (memcpy: any offset) */
+		const uint8_t *hb = (const uint8_t *)kh + offsetof(struct file_handle, f_handle);
+#define TAKE(h) (fhandle_from_raw(khead.handle_type, hb, khead.handle_bytes, (h)) == 0)
 		switch (hdr.info_type) {
 		case FAN_EVENT_INFO_TYPE_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && fhandle_from_kernel(&u.fh, &ev->dir) == 0) {
+			if (nm && TAKE(&ev->dir)) {
 				ev->have_dir = true;
 				ev->name = nm;
 				ev->namelen = nlen;
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_DFID:
-			if (fhandle_from_kernel(&u.fh, &ev->dir) == 0) {
+			if (TAKE(&ev->dir)) {
 				ev->have_dir = true;
 				ev->name = ".";
 				ev->namelen = 1;
@@ -274,7 +275,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			break;
 		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && fhandle_from_kernel(&u.fh, &ev->olddir) == 0) {
+			if (nm && TAKE(&ev->olddir)) {
 				ev->have_old = true;
 				ev->oldname = nm;
 				ev->oldnamelen = nlen;
@@ -282,18 +283,19 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			break;
 		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && fhandle_from_kernel(&u.fh, &ev->newdir) == 0) {
+			if (nm && TAKE(&ev->newdir)) {
 				ev->have_new = true;
 				ev->newname = nm;
 				ev->newnamelen = nlen;
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_FID:
-			ev->have_obj = fhandle_from_kernel(&u.fh, &ev->obj) == 0;
+			ev->have_obj = TAKE(&ev->obj);
 			break;
 		default:
 			break;
 		}
+#undef TAKE
 		p = rec_end;
 	}
 }
@@ -408,7 +410,8 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 	 */
 	for (size_t off = 0; off < len;) {
 		struct fanotify_event_metadata md;
-		struct event_info ev = {0};
+		/* not zeroed whole (four handles): a field counts only once its have_* is set */
+		struct event_info ev;
 
 		/* what cannot be read is lost: the caller opens a gap */
 		if (len - off < sizeof(md)) {
@@ -438,6 +441,7 @@ int watcher_decode(const void *buf, size_t len, pid_t own_pid, const struct watc
 			if (md.pid == own_pid) {
 				stats->events_own++;
 			} else {
+				ev.have_dir = ev.have_old = ev.have_new = ev.have_obj = false;
 				parse_info(b + off + md.metadata_len, b + off + md.event_len, &ev);
 				handle_event(&n, md.mask, &ev);
 			}

@@ -250,6 +250,9 @@ int hashmap_upsert_hashed(struct hashmap *h, const void *key, size_t klen, uint6
 			  uintptr_t **ret_value)
 {
 	struct slot *s;
+
+	if (hash == 0) /* 0 marks an empty slot; hash_bytes() never gives it */
+		hash = 1;
 	uint8_t *copy;
 
 	if ((h->size + 1) * 2 > h->cap) {

@@ -27,7 +27,7 @@ size_t hashmap_memory(const struct hashmap *h);
  * -ENOMEM.
  */
 int hashmap_upsert(struct hashmap *h, const void *key, size_t klen, uintptr_t **ret_value);
-/* The same, with the key's hash_bytes() computed by the caller. */
+/* The same, with hash == hash_bytes(key, klen) computed by the caller. */
 int hashmap_upsert_hashed(struct hashmap *h, const void *key, size_t klen, uint64_t hash,
 			  uintptr_t **ret_value);
 /*

@@ -44,7 +44,8 @@ struct jrec {
 	uint64_t seq;	     /* assigned by journal_append */
 	uint8_t type;	     /* enum jrec_type */
 	uint8_t kinds;	     /* FST_* bits (events) */
-	uint64_t time_ns;    /* CLOCK_REALTIME ns */
+	uint64_t time_ns;    /* CLOCK_REALTIME ns; events: read once per read of the
+			      * event queue, after the read returned (recorder.c) */
 	int32_t handle_type; /* struct file_handle.handle_type */
 	uint16_t handle_len; /* 0 for non-events */
 	const uint8_t *handle;

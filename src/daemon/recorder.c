@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/recorder.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -65,6 +66,9 @@ struct recorder {
 enum { PENDING_PLACE, PENDING_OBJECT };
 /* an object's note queued just after its event's place note (beside NOTE_*) */
 #define PENDING_AFTER_PLACE (1u << 16)
+static_assert(((NOTE_LINK_COUNT | NOTE_CREATED | NOTE_NAME_RECORDED) & PENDING_AFTER_PLACE) == 0 &&
+		  (NOTE_LINK_COUNT | NOTE_CREATED | NOTE_NAME_RECORDED) < PENDING_AFTER_PLACE,
+	      "the watcher's NOTE_* flags stay below the pipeline's own");
 
 struct pending {
 	uint64_t hash;
@@ -238,8 +242,10 @@ void recorder_set_filter(struct recorder *r, struct sfilter *f)
  * known of it this epoch.
  */
 #define OBJECT_APPENDED 0x100u /* its record was written */
-#define OBJECT_SINGLE 0x200u   /* created this epoch: one name, until a link-count change */
-#define OBJECT_MARKED 0x400u   /* an ignore mark was asked for */
+#define OBJECT_SINGLE                                                                              \
+	0x200u		     /* created this epoch: one name, until a link-count change            \
+			      * (only when a new file's note was taken: see "New files") */
+#define OBJECT_MARKED 0x400u /* an ignore mark was asked for */
 
 /* Open an object (O_PATH) by handle: an fd, or a negative errno. */
 static int open_object(struct recorder *r, const struct fhandle *obj)
@@ -567,16 +573,15 @@ static int sink_note(void *data, const struct fhandle *dir, const char *name, si
 	struct pending *p;
 	int ret;
 
+	r->tail_is_place = false;
 	if (namelen == 0) { /* never an object's key: the directory itself */
 		name = ".";
 		namelen = 1;
 	}
 	if (dir->len > HANDLE_MAX || namelen > PLACE_NAME_MAX)
 		return -EINVAL;
-	if (!place_admit(r, dir, kinds)) {
-		r->tail_is_place = false;
+	if (!place_admit(r, dir, kinds))
 		return 0;
-	}
 	p = pipeline_push(r, &ret);
 	p->klen = (uint16_t)place_key_of(p->key, dir, name, namelen);
 	p->kinds = kinds;
@@ -588,40 +593,35 @@ static int sink_note(void *data, const struct fhandle *dir, const char *name, si
 static int sink_note_object(void *data, const struct fhandle *obj, unsigned kinds, unsigned flags)
 {
 	struct recorder *r = data;
+	/*
+	 * NOTE_NAME_RECORDED says the watcher's note of the same event's
+	 * name, the note just before this one, was taken. When that note is
+	 * still pending, deciding it may yet fail, and then takes the flag
+	 * back (pipeline_decide_one).
+	 */
+	bool after_place = r->tail_is_place && (flags & NOTE_NAME_RECORDED);
 	struct pending *p;
-	bool after_place = r->tail_is_place;
 	int ret;
 
+	r->tail_is_place = false;
 	if (obj->len > HANDLE_MAX)
 		return -EINVAL;
 	if (r->suspended) {
 		r->stats.dropped++;
-		r->tail_is_place = false;
 		return 0;
 	}
 	if (new_object_unrecorded(r, NULL, 0, flags)) {
 		r->stats.new_objects++;
-		r->tail_is_place = false;
 		return 0;
-	}
-	if (hashmap_size(r->appended) && (flags & NOTE_CREATED)) {
-		/* rare: objects are on record this epoch; is this one? */
-		uint8_t key[PLACE_KEY_MAX];
-		size_t klen = place_key_of(key, obj, NULL, 0);
-		if (new_object_unrecorded(r, key, klen, flags)) {
-			r->stats.new_objects++;
-			r->tail_is_place = false;
-			return 0;
-		}
 	}
 	p = pipeline_push(r, &ret);
 	p->klen = (uint16_t)place_key_of(p->key, obj, NULL, 0);
+	/* rare: objects are on record this epoch; is this one? (the entry stays free if not) */
+	if ((flags & NOTE_CREATED) && new_object_unrecorded(r, p->key, p->klen, flags)) {
+		r->stats.new_objects++;
+		return ret;
+	}
 	p->kinds = kinds;
-	/*
-	 * NOTE_NAME_RECORDED says the watcher's note of the same event's
-	 * name was taken. When that note is still pending (just before this
-	 * one), deciding it may yet fail, and then takes the flag back.
-	 */
 	p->flags = flags | (after_place ? PENDING_AFTER_PLACE : 0);
 	pipeline_commit(r, p, PENDING_OBJECT);
 	return ret;

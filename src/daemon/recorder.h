@@ -50,7 +50,12 @@ int recorder_new(struct journal *j, struct mount_ref *mount, size_t max_entries,
 		 struct recorder **ret);
 struct recorder *recorder_free(struct recorder *r);
 
-/* A change at (dir, name); name "." is the directory itself. */
+/*
+ * A change at (dir, name); name "." is the directory itself. Taken at
+ * once: a note of the watcher's still pending is decided first, and its
+ * error returned too (outside a read there is none: the watcher flushes
+ * at the end of every read).
+ */
 int recorder_note(struct recorder *r, const struct fhandle *dir, const char *name, size_t namelen,
 		  unsigned kinds);
 /* A change at an inode that may have other names; flags: NOTE_* of watcher.h. */

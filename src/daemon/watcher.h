@@ -70,7 +70,11 @@ enum {
 	NOTE_LINK_COUNT = 1 << 0,
 	/* The event created a name for it (one name, unless a link made it). */
 	NOTE_CREATED = 1 << 1,
-	/* The same event's (dir, name) note was taken: the name is on record. */
+	/*
+	 * The same event's (dir, name) note, the note just before, was taken:
+	 * the name is on record. A sink that holds notes (see flush) takes
+	 * the flag back if deciding that note fails.
+	 */
 	NOTE_NAME_RECORDED = 1 << 2,
 };
 

@@ -45,6 +45,10 @@ static void test_same_as_tables(void **state)
 {
 	uint8_t buf[320];
 
+	if (!crc32c_hardware()) {
+		printf("# crc32c: tables only on this CPU: nothing to compare them with\n");
+		skip();
+	}
 	srand(42);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)rand();
@@ -52,7 +56,6 @@ static void test_same_as_tables(void **state)
 		for (size_t len = 0; len <= 300; len++)
 			assert_int_equal(crc32c(0x12345678u, buf + off, len),
 					 crc32c_portable(0x12345678u, buf + off, len));
-	printf("# crc32c: %s\n", crc32c_hardware() ? "the CPU's crc32 instruction" : "tables only");
 }
 
 int main(void)

@@ -279,6 +279,37 @@ static void test_hash_bytes(void **state)
 			fail_msg("hash 0 for %u", i);
 }
 
+/* The caller's hash: the same slots as hash_bytes' own; a prefetch is only a hint. */
+static void test_upsert_hashed(void **state)
+{
+	struct hashmap *h = hashmap_new();
+	uintptr_t *v, *w;
+	char buf[32];
+
+	hashmap_prefetch(h, 12345); /* an empty map: nothing to load, no crash */
+	for (unsigned i = 0; i < 1000; i++) {
+		size_t n = key_of(i, buf);
+		uint64_t hash = hash_bytes(buf, n);
+		hashmap_prefetch(h, hash);
+		assert_int_equal(hashmap_upsert_hashed(h, buf, n, hash, &v), 1);
+		*v = i + 1;
+	}
+	for (unsigned i = 0; i < 1000; i++) {
+		size_t n = key_of(i, buf);
+		assert_int_equal(hashmap_upsert(h, buf, n, &v), 0); /* found by its own hash */
+		assert_int_equal(*v, i + 1);
+		assert_int_equal(hashmap_upsert_hashed(h, buf, n, hash_bytes(buf, n), &w), 0);
+		assert_ptr_equal(v, w);
+	}
+	assert_int_equal(hashmap_size(h), 1000);
+	/* a hash of 0 (never hash_bytes') does not make a slot look empty */
+	assert_int_equal(hashmap_upsert_hashed(h, "zero", 4, 0, &v), 1);
+	assert_int_equal(hashmap_upsert_hashed(h, "zero", 4, 0, &w), 0);
+	assert_ptr_equal(v, w);
+	assert_int_equal(hashmap_size(h), 1001);
+	hashmap_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,7 +317,7 @@ int main(void)
 	    cmocka_unit_test(test_binary_keys), cmocka_unit_test(test_key_is_copied),
 	    cmocka_unit_test(test_many_keys),	cmocka_unit_test(test_clear_and_reuse),
 	    cmocka_unit_test(test_large_table), cmocka_unit_test(test_values_survive_growth),
-	    cmocka_unit_test(test_hash_bytes),
+	    cmocka_unit_test(test_hash_bytes),	cmocka_unit_test(test_upsert_hashed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

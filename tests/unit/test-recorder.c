@@ -298,7 +298,7 @@ static void test_sink_pipeline(void **state)
 
 	recorder_sink(f->r, &sink);
 	for (int i = 0; i < 100; i++) {
-		/* names 0..39 twice in a row, then again 20 notes later */
+		/* names 0..29 twice in a row, then 0..39 once more (0..29 again, 30 notes later) */
 		snprintf(name, sizeof(name), "n%d", i < 60 ? i / 2 : i - 60);
 		assert_int_equal(sink.note(sink.data, &d, name, strlen(name), FST_MODIFIED), 0);
 	}
@@ -509,10 +509,6 @@ static void test_objects_mount_missing(void **state)
 }
 
 /*
- * Created in this epoch: one name, no look-up, until a link-count change
- * says otherwise (the file here has two names, which a look-up would see).
- */
-/*
  * A new file's note is not taken: it records nothing (one name, which
  * its name's note covers), costs no look-up and no system call. A later
  * write this epoch looks at the link count once.
@@ -553,6 +549,88 @@ static void test_objects_created(void **state)
 	assert_int_equal(reread(f), 1);
 	recorder_free(r);
 	tree_free(&t);
+}
+
+/* A note's failure found when a full pipeline decides it comes back through a later note. */
+static void test_sink_full_pipeline_error(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_options ro = {.read_only = true};
+	struct fhandle d = unit_handle("dirA0001");
+	char jdir[UNIT_TMP_MAX + 8], name[16];
+	struct watcher_sink sink;
+	struct journal *j;
+	struct recorder *r;
+	int i, first_err = -1;
+
+	snprintf(jdir, sizeof(jdir), "%s/j", f->dir);
+	assert_int_equal(journal_open(jdir, &ro, &j), 0); /* every append fails */
+	assert_int_equal(recorder_new(j, NULL, 0, &r), 0);
+	recorder_sink(r, &sink);
+	for (i = 0; i < 40 && first_err < 0; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		if (sink.note(sink.data, &d, name, strlen(name), FST_MODIFIED) < 0)
+			first_err = i;
+	}
+	assert_true(first_err > 0); /* not at once: the first notes were held */
+	assert_int_equal(sink.flush(sink.data), -EROFS);
+	assert_int_equal(sink.flush(sink.data), 0); /* nothing left */
+	recorder_free(r);
+	journal_free(j);
+}
+
+/* While suspended the sink holds nothing: each note is counted and dropped. */
+static void test_sink_suspended(void **state)
+{
+	struct fixture *f = *state;
+	struct fhandle d = unit_handle("dirA0001"), o = unit_handle("objF0001");
+	struct watcher_sink sink;
+
+	recorder_sink(f->r, &sink);
+	recorder_suspend(f->r, true);
+	assert_int_equal(sink.note(sink.data, &d, "f", 1, FST_MODIFIED), 0);
+	assert_int_equal(sink.note_object(sink.data, &o, FST_MODIFIED, NOTE_NAME_RECORDED), 0);
+	assert_int_equal(recorder_new_epoch(f->r), 0); /* nothing pending */
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(reread(f), 0);
+	assert_int_equal(recorder_stats(f->r)->dropped, 2);
+	recorder_suspend(f->r, false);
+}
+
+/*
+ * The records of one read share one time, taken after the read (at its
+ * first note) and before any later token; outside a read a record takes
+ * the time it is made.
+ */
+static void test_sink_read_time(void **state)
+{
+	struct fixture *f = *state;
+	struct fhandle d = unit_handle("dirA0001");
+	struct watcher_sink sink;
+	uint64_t t0, t1, t2;
+	char name[16];
+
+	recorder_sink(f->r, &sink);
+	t0 = now_realtime_ns();
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "r1-%d", i);
+		assert_int_equal(sink.note(sink.data, &d, name, strlen(name), FST_CREATED), 0);
+		if (i == 20)
+			usleep(2000);
+	}
+	assert_int_equal(sink.flush(sink.data), 0);
+	t1 = now_realtime_ns();
+	usleep(2000);
+	assert_int_equal(note(f, &d, "direct", FST_CREATED), 0);
+	t2 = now_realtime_ns();
+	assert_int_equal(sink.note(sink.data, &d, "r2", 2, FST_CREATED), 0);
+	assert_int_equal(sink.flush(sink.data), 0);
+	assert_int_equal(reread(f), 42);
+	for (size_t i = 0; i < 40; i++)
+		assert_int_equal(f->recs[i].time_ns, f->recs[0].time_ns);
+	assert_true(f->recs[0].time_ns >= t0 && f->recs[0].time_ns <= t1);
+	assert_true(f->recs[40].time_ns > t1 && f->recs[40].time_ns <= t2); /* its own */
+	assert_true(f->recs[41].time_ns >= t2);				    /* the next read's */
 }
 
 /*
@@ -752,10 +830,15 @@ static void test_sink_name_lost(void **state)
 	recorder_sink(r, &sink);
 	a = tree_file(&t, "a");
 	assert_int_equal(fhandle_of(AT_FDCWD, t.dir, 0, &d), 0);
+	/* 15 other notes first: the first pair's notes sit at the ring's end and start */
+	for (int i = 0; i < 15; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "x%d", i);
+		sink.note(sink.data, &d, name, strlen(name), FST_MODIFIED); /* fails later: fine */
+	}
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(sink.note(sink.data, &d, "a", 1, FST_MODIFIED), 0);
-		assert_int_equal(sink.note_object(sink.data, &a, FST_MODIFIED, NOTE_NAME_RECORDED),
-				 0);
+		sink.note(sink.data, &d, "a", 1, FST_MODIFIED);
+		sink.note_object(sink.data, &a, FST_MODIFIED, NOTE_NAME_RECORDED);
 	}
 	assert_int_equal(sink.flush(sink.data), -EROFS);
 	assert_int_equal(fm.adds, 0);
@@ -795,6 +878,9 @@ int main(void)
 	    T(test_sink),
 	    T(test_sink_pipeline),
 	    T(test_sink_created_after_pending),
+	    T(test_sink_full_pipeline_error),
+	    T(test_sink_suspended),
+	    T(test_sink_read_time),
 	    T(test_objects_by_link_count),
 	    T(test_objects_gone),
 	    T(test_objects_mount_unusable),

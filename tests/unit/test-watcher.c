@@ -659,6 +659,15 @@ static void test_flush(void **state)
 	assert_int_equal(st.note_errors, 1);
 	assert_int_equal(st.last_note_error, -ENOSPC);
 
+	/* a wrong version after a good event: the good one's notes are flushed */
+	h = (struct holdsink){0};
+	ev_simple(&e, FAN_CREATE, "dirA0001", "c", "objF0003");
+	EV_SET(&e, vers, FANOTIFY_METADATA_VERSION + 1);
+	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), -EPROTO);
+	assert_int_equal(h.notes, 4);
+	assert_int_equal(h.flushes, 1);
+	e.len = e.ev_start; /* drop the bad event again */
+
 	/* a buffer that ends in the middle of an event is flushed too */
 	h = (struct holdsink){0};
 	overflow = false;

@@ -77,7 +77,8 @@ static int read_one(const struct jrec *r, void *userdata)
 	if (c->n == c->max)
 		return -ENOBUFS;
 	u = &c->v[c->n++];
-	*u = (struct unit_rec){.seq = r->seq, .kinds = r->kinds, .namelen = r->name_len};
+	*u = (struct unit_rec){
+	    .seq = r->seq, .time_ns = r->time_ns, .kinds = r->kinds, .namelen = r->name_len};
 	assert_int_equal(fhandle_from_raw(r->handle_type, r->handle, r->handle_len, &u->h), 0);
 	if (r->name_len)
 		memcpy(u->name, r->name, r->name_len);

@@ -27,6 +27,7 @@ struct fhandle unit_handle(const char *text);
 /* An event record as read back. */
 struct unit_rec {
 	uint64_t seq;
+	uint64_t time_ns;
 	unsigned kinds;
 	struct fhandle h;
 	char name[256]; /* NUL-terminated copy */

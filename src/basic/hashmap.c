@@ -250,11 +250,10 @@ int hashmap_upsert_hashed(struct hashmap *h, const void *key, size_t klen, uint6
 			  uintptr_t **ret_value)
 {
 	struct slot *s;
+	uint8_t *copy;
 
 	if (hash == 0) /* 0 marks an empty slot; hash_bytes() never gives it */
 		hash = 1;
-	uint8_t *copy;
-
 	if ((h->size + 1) * 2 > h->cap) {
 		int r = grow(h);
 		if (r < 0)

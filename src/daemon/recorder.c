@@ -113,16 +113,16 @@ struct recorder *recorder_free(struct recorder *r)
 	return NULL;
 }
 
-static int append(struct recorder *r, int32_t htype, uint16_t hlen, const uint8_t *handle,
-		  const char *name, size_t namelen, unsigned kinds)
+static int append(struct recorder *r, const struct fhandle *h, const char *name, size_t namelen,
+		  unsigned kinds)
 {
 	struct jrec rec = {
 	    .type = JREC_EVENT,
 	    .kinds = (uint8_t)kinds,
 	    .time_ns = r->read_ns ? r->read_ns : now_realtime_ns(),
-	    .handle_type = htype,
-	    .handle_len = hlen,
-	    .handle = handle,
+	    .handle_type = h->type,
+	    .handle_len = h->len,
+	    .handle = h->bytes,
 	    .name_len = (uint16_t)namelen,
 	    .name = name,
 	};
@@ -131,11 +131,6 @@ static int append(struct recorder *r, int32_t htype, uint16_t hlen, const uint8_
 	if (ret == 0)
 		r->stats.records_written++;
 	return ret;
-}
-
-static int append_object(struct recorder *r, const struct fhandle *h, unsigned kinds)
-{
-	return append(r, h->type, h->len, h->bytes, NULL, 0, kinds);
 }
 
 /* Forget what this epoch recorded (a new epoch, or the set's bound). */
@@ -171,18 +166,16 @@ static int lookup(struct recorder *r, const uint8_t *key, size_t klen, uint64_t 
 static int decide_place(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
 			unsigned kinds)
 {
+	struct place pl;
 	uintptr_t *seen;
 	unsigned fresh;
-	uint16_t hlen;
-	int32_t htype;
 	int ret = lookup(r, key, klen, hash, kinds, &fresh, &seen);
 
 	if (ret < 0 || !fresh)
 		return ret;
-	memcpy(&htype, key, 4);
-	memcpy(&hlen, key + 4, 2);
-	ret =
-	    append(r, htype, hlen, key + 6, (const char *)key + 6 + hlen, klen - 6u - hlen, fresh);
+	if (place_decode(key, klen, &pl) < 0)
+		return -EINVAL;
+	ret = append(r, &pl.handle, pl.name, pl.namelen, fresh);
 	if (ret == 0)
 		*seen |= fresh;
 	return ret;
@@ -242,9 +235,9 @@ void recorder_set_filter(struct recorder *r, struct sfilter *f)
  * known of it this epoch.
  */
 #define OBJECT_APPENDED 0x100u /* its record was written */
-#define OBJECT_SINGLE                                                                              \
-	0x200u		     /* created this epoch: one name, until a link-count change            \
-			      * (only when a new file's note was taken: see "New files") */
+/* created this epoch: one name, until a link-count change (only when a new file's note was taken)
+ */
+#define OBJECT_SINGLE 0x200u
 #define OBJECT_MARKED 0x400u /* an ignore mark was asked for */
 
 /* Open an object (O_PATH) by handle: an fd, or a negative errno. */
@@ -326,7 +319,7 @@ static void mark_recorded(struct recorder *r, const struct fhandle *obj, int *fd
 
 /*
  * Decide an object's note. obj may be NULL: the handle is then taken from
- * the key, and only when it is needed (to open the object or record it).
+ * the key, and only when it is needed (to open, record or mark it).
  */
 static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
 			 const struct fhandle *obj, unsigned kinds, unsigned flags)
@@ -335,12 +328,22 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 	uintptr_t *seen;
 	unsigned fresh, state;
 	bool link_count = flags & NOTE_LINK_COUNT;
+	bool mark;
 	int fd = -1, ret;
 
 	ret = lookup(r, key, klen, hash, kinds, &fresh, &seen);
 	if (ret < 0)
 		return ret;
 	state = (unsigned)*seen;
+	/*
+	 * Its writes are on record under the event's name this epoch: the
+	 * kernel may drop the rest. Asked at the second write event, not the
+	 * first: a file written once (a new file, whose create, writes and
+	 * close the kernel merges into one event) would pay for a mark that
+	 * drops nothing.
+	 */
+	mark = r->marks.add && (kinds & FST_MODIFIED) && (state & FST_MODIFIED) &&
+	       (flags & NOTE_NAME_RECORDED) && !(state & OBJECT_MARKED);
 	if ((flags & NOTE_CREATED) && !(state & OBJECT_APPENDED))
 		*seen |= OBJECT_SINGLE;
 	if (link_count) {
@@ -348,6 +351,11 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 		if (!(state & OBJECT_APPENDED))
 			fresh =
 			    kinds; /* decided "one name" before: a link-count change overrules */
+	}
+	if (!obj && (fresh || mark)) { /* the handle from the key, only when it is needed */
+		if (place_decode(key, klen, &pl) < 0)
+			return -EINVAL;
+		obj = &pl.handle;
 	}
 	if (fresh) {
 		/*
@@ -357,11 +365,6 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 		 */
 		bool record = state & OBJECT_APPENDED;
 
-		if (!obj && (record || link_count || !(*seen & OBJECT_SINGLE))) {
-			if (place_decode(key, klen, &pl) < 0)
-				return -EINVAL;
-			obj = &pl.handle;
-		}
 		if (!record && link_count) {
 			/*
 			 * It had another name when the event happened, whatever
@@ -378,7 +381,7 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 			record = has_other_names(fd);
 		}
 		if (record) {
-			ret = append_object(r, obj, fresh);
+			ret = append(r, obj, NULL, 0, fresh);
 			if (ret == 0) {
 				uintptr_t *unused;
 				*seen |= OBJECT_APPENDED;
@@ -390,20 +393,9 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 		if (ret == 0)
 			*seen |= fresh;
 	}
-	/*
-	 * Its writes are on record under the event's name this epoch: the
-	 * kernel may drop the rest. Asked at the second write event, not the
-	 * first: a file written once (a new file, whose create, writes and
-	 * close the kernel merges into one event) would pay for a mark that
-	 * drops nothing.
-	 */
-	if (ret == 0 && r->marks.add && (kinds & FST_MODIFIED) && (state & FST_MODIFIED) &&
-	    (flags & NOTE_NAME_RECORDED) && !(*seen & OBJECT_MARKED)) {
+	if (ret == 0 && mark) {
 		*seen |= OBJECT_MARKED;
-		if (!obj && place_decode(key, klen, &pl) == 0)
-			obj = &pl.handle;
-		if (obj)
-			mark_recorded(r, obj, &fd);
+		mark_recorded(r, obj, &fd);
 	}
 	if (fd >= 0)
 		safe_close(fd);
@@ -578,12 +570,12 @@ static int sink_note(void *data, const struct fhandle *dir, const char *name, si
 		name = ".";
 		namelen = 1;
 	}
-	if (dir->len > HANDLE_MAX || namelen > PLACE_NAME_MAX)
-		return -EINVAL;
 	if (!place_admit(r, dir, kinds))
 		return 0;
 	p = pipeline_push(r, &ret);
 	p->klen = (uint16_t)place_key_of(p->key, dir, name, namelen);
+	if (!p->klen)
+		return -EINVAL; /* too long: the entry stays free */
 	p->kinds = kinds;
 	p->flags = 0;
 	pipeline_commit(r, p, PENDING_PLACE);
@@ -604,8 +596,6 @@ static int sink_note_object(void *data, const struct fhandle *obj, unsigned kind
 	int ret;
 
 	r->tail_is_place = false;
-	if (obj->len > HANDLE_MAX)
-		return -EINVAL;
 	if (r->suspended) {
 		r->stats.dropped++;
 		return 0;
@@ -616,6 +606,8 @@ static int sink_note_object(void *data, const struct fhandle *obj, unsigned kind
 	}
 	p = pipeline_push(r, &ret);
 	p->klen = (uint16_t)place_key_of(p->key, obj, NULL, 0);
+	if (!p->klen)
+		return -EINVAL; /* too long: the entry stays free */
 	/* rare: objects are on record this epoch; is this one? (the entry stays free if not) */
 	if ((flags & NOTE_CREATED) && new_object_unrecorded(r, p->key, p->klen, flags)) {
 		r->stats.new_objects++;

@@ -2,8 +2,8 @@
 #include "daemon/watcher.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +228,18 @@ static const char *info_name(const struct file_handle *kh, size_t handle_bytes, 
 	return nul ? nm : NULL;
 }
 
+/*
+ * The handle of a fid record into h: its bytes straight from the event,
+ * by memcpy (kh may sit at any offset; khead is its aligned header).
+ */
+static bool take_handle(const struct file_handle *khead, const struct file_handle *kh,
+			struct fhandle *h)
+{
+	const uint8_t *bytes = (const uint8_t *)kh + offsetof(struct file_handle, f_handle);
+
+	return fhandle_from_raw(khead->handle_type, bytes, khead->handle_bytes, h) == 0;
+}
+
 static void parse_info(const char *p, const char *end, struct event_info *ev)
 {
 	while (p + sizeof(struct fanotify_event_info_header) <= end) {
@@ -254,20 +266,17 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			p = rec_end;
 			continue;
 		}
-		/* the handle's bytes straight into a struct fhandle (memcpy: any offset) */
-		const uint8_t *hb = (const uint8_t *)kh + offsetof(struct file_handle, f_handle);
-#define TAKE(h) (fhandle_from_raw(khead.handle_type, hb, khead.handle_bytes, (h)) == 0)
 		switch (hdr.info_type) {
 		case FAN_EVENT_INFO_TYPE_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && TAKE(&ev->dir)) {
+			if (nm && take_handle(&khead, kh, &ev->dir)) {
 				ev->have_dir = true;
 				ev->name = nm;
 				ev->namelen = nlen;
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_DFID:
-			if (TAKE(&ev->dir)) {
+			if (take_handle(&khead, kh, &ev->dir)) {
 				ev->have_dir = true;
 				ev->name = ".";
 				ev->namelen = 1;
@@ -275,7 +284,7 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			break;
 		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && TAKE(&ev->olddir)) {
+			if (nm && take_handle(&khead, kh, &ev->olddir)) {
 				ev->have_old = true;
 				ev->oldname = nm;
 				ev->oldnamelen = nlen;
@@ -283,19 +292,18 @@ static void parse_info(const char *p, const char *end, struct event_info *ev)
 			break;
 		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
 			nm = info_name(kh, khead.handle_bytes, rec_end, &nlen);
-			if (nm && TAKE(&ev->newdir)) {
+			if (nm && take_handle(&khead, kh, &ev->newdir)) {
 				ev->have_new = true;
 				ev->newname = nm;
 				ev->newnamelen = nlen;
 			}
 			break;
 		case FAN_EVENT_INFO_TYPE_FID:
-			ev->have_obj = TAKE(&ev->obj);
+			ev->have_obj = take_handle(&khead, kh, &ev->obj);
 			break;
 		default:
 			break;
 		}
-#undef TAKE
 		p = rec_end;
 	}
 }

@@ -592,6 +592,13 @@ static int fail_note_object(void *data, const struct fhandle *obj, unsigned kind
 	return -ENOMEM;
 }
 
+/* Two events of two files: a create and a write, each a name and an object note. */
+static void ev_two_files(struct evbuf *e)
+{
+	ev_simple(e, FAN_CREATE, "dirA0001", "a", "objF0001");
+	ev_simple(e, FAN_MODIFY, "dirA0001", "b", "objF0002");
+}
+
 static void test_note_errors(void **state)
 {
 	struct evbuf e = {0};
@@ -599,8 +606,7 @@ static void test_note_errors(void **state)
 	struct watcher_stats st = {0};
 	bool overflow = false;
 
-	ev_simple(&e, FAN_CREATE, "dirA0001", "a", "objF0001");
-	ev_simple(&e, FAN_MODIFY, "dirA0001", "b", "objF0001");
+	ev_two_files(&e);
 	/* the decoder goes on after a refused note: every event is seen */
 	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), 2);
 	assert_int_equal(st.note_errors, 4);
@@ -643,8 +649,7 @@ static void test_flush(void **state)
 	struct watcher_stats st = {0};
 	bool overflow = false;
 
-	ev_simple(&e, FAN_CREATE, "dirA0001", "a", "objF0001");
-	ev_simple(&e, FAN_MODIFY, "dirA0001", "b", "objF0002");
+	ev_two_files(&e);
 	assert_int_equal(watcher_decode(e.b, e.len, OWN_PID, &sink, &st, &overflow), 2);
 	assert_int_equal(h.notes, 4);
 	assert_int_equal(h.flushes, 1); /* once, after the last note */

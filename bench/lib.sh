@@ -21,6 +21,13 @@
 #   bench_status_field JQ_EXPR         from 'fstrack status --json'
 #   bench_rss PID                      "VmRSS VmHWM" in KiB
 #   bench_cpu PID                      user + system CPU seconds used so far
+#   bench_floor_start BIN MNT [ARGS]   fanotify-floor BIN serving MNT (ARGS: e.g.
+#                                      --ignore) on $WORK/floor.sock; sets FLOOR_PID,
+#                                      its stderr in $WORK/floor.err
+#   bench_floor_sync BIN               read its queue until empty; its counters
+#                                      ("events N overflows N ...") in $WORK/floor.answer
+#   bench_floor_field KEY              one counter of that answer
+#   bench_floor_stop                   stop it
 #   bench_cpu_fine PID                 the same in ns precision, from the scheduler
 #                                      (/proc/PID/task/*/schedstat: threads alive
 #                                      now only; falls back to bench_cpu)
@@ -196,6 +203,28 @@ bench_cpu() {
 	s=$(cat "/proc/$1/stat")
 	set -- ${s##*) } # fields from the 3rd on: utime and stime are the 14th and 15th
 	echo "scale=2; (${12} + ${13}) / $(getconf CLK_TCK)" | bc
+}
+
+bench_floor_start() {
+	local bin=$1 mnt=$2
+	shift 2
+	rm -f "$WORK/floor.sock"
+	"$bin" serve "$@" "$mnt" "$WORK/floor.sock" 2>"$WORK/floor.err" &
+	FLOOR_PID=$!
+	bench__pids+=("$FLOOR_PID")
+	for _ in $(seq 100); do
+		"$bin" sync "$WORK/floor.sock" >/dev/null 2>&1 && return 0
+		kill -0 "$FLOOR_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "$BENCH_NAME: fanotify-floor did not come up: $(tail -n 2 "$WORK/floor.err")" >&2
+	return 1
+}
+bench_floor_sync() { "$1" sync "$WORK/floor.sock" >"$WORK/floor.answer"; }
+bench_floor_field() { awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }' "$WORK/floor.answer"; }
+bench_floor_stop() {
+	kill -TERM "$FLOOR_PID"
+	wait "$FLOOR_PID"
 }
 
 bench_cpu_fine() {

@@ -91,13 +91,13 @@ storm() {
 floor_storm() {
 	local name=$1 writes=$2 ev0 ev1 cpu0 cpu1 ev cpu per pw
 	shift 2
-	"$FLOOR" sync "$WORK/floor.sock" >"$WORK/floor.answer"
-	ev0=$(awk '{ print $2 }' "$WORK/floor.answer")
+	bench_floor_sync "$FLOOR"
+	ev0=$(bench_floor_field events)
 	cpu0=$(bench_cpu_fine "$FLOOR_PID")
 	"$@" >/dev/null
-	"$FLOOR" sync "$WORK/floor.sock" >"$WORK/floor.answer"
+	bench_floor_sync "$FLOOR"
 	cpu1=$(bench_cpu_fine "$FLOOR_PID")
-	ev1=$(awk '{ print $2 }' "$WORK/floor.answer")
+	ev1=$(bench_floor_field events)
 	ev=$((ev1 - ev0))
 	cpu=$(echo "$cpu1 - $cpu0" | bc -l)
 	per=$(echo "if ($ev > 0) $cpu * 1000000 / $ev else 0" | bc -l)
@@ -130,17 +130,9 @@ bench_daemon_stop
 # The same storms read by floor A: what the kernel charges a reader per event.
 FLOOR=$BUILD_DIR/fanotify-floor
 if [ -x "$FLOOR" ]; then
-	rm -f "$WORK/floor.sock"
-	FLOOR_DELAY_MS=5 "$FLOOR" serve "$MNT" "$WORK/floor.sock" 2>"$WORK/floor.err" &
-	FLOOR_PID=$!
-	bench__pids+=("$FLOOR_PID")
-	for _ in $(seq 100); do
-		"$FLOOR" sync "$WORK/floor.sock" >/dev/null 2>&1 && break
-		sleep 0.05
-	done
+	FLOOR_DELAY_MS=5 bench_floor_start "$FLOOR" "$MNT"
 	run_storms floor_storm 2
-	kill -TERM "$FLOOR_PID"
-	wait "$FLOOR_PID" || true
+	bench_floor_stop
 	bench_out "  floor A: bench/fanotify-floor, fstrackd's mark, reading in batches 5 ms apart and dropping every event"
 else
 	bench_out "  floor A: SKIPPED: no $FLOOR (run make first)"

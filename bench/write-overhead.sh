@@ -150,25 +150,11 @@ declare -A label=(
 TRACKER_PID=
 
 start_floor() {
-	rm -f "$WORK/floor.sock"
-	"$FLOOR" serve "$@" "$MNT" "$WORK/floor.sock" 2>"$WORK/floor.err" &
-	TRACKER_PID=$!
-	bench__pids+=("$TRACKER_PID")
-	for _ in $(seq 100); do
-		"$FLOOR" sync "$WORK/floor.sock" >/dev/null 2>&1 && return 0
-		kill -0 "$TRACKER_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "write-overhead: fanotify-floor did not come up: $(tail -n 2 "$WORK/floor.err")" >&2
-	return 1
+	bench_floor_start "$FLOOR" "$MNT" "$@" || return 1
+	TRACKER_PID=$FLOOR_PID
 }
-# the floor's answer: "events N overflows N marks N stale N errors N"
-floor_catchup() { "$FLOOR" sync "$WORK/floor.sock" >"$WORK/floor.answer"; }
-floor_field() { awk -v k="$1" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }' "$WORK/floor.answer"; }
-stop_floor() {
-	kill -TERM "$TRACKER_PID"
-	wait "$TRACKER_PID"
-}
+floor_catchup() { bench_floor_sync "$FLOOR"; }
+floor_field() { bench_floor_field "$1"; }
 
 start_fst() {
 	rm -rf "$WORK/state"
@@ -245,7 +231,7 @@ events() {
 stop() {
 	case $1 in
 	none) ;;
-	floorA | floorB) stop_floor ;;
+	floorA | floorB) bench_floor_stop ;;
 	fst | fst-other) stop_fst ;;
 	watchman) bench_watchman_stop ;;
 	git) stop_git ;;

@@ -50,8 +50,12 @@ RUNS=${PR_RUNS:-3}
 
 # every pass leaves its files (create's tree, rewrite's files) in its own
 # directories: one profiled pass, then RUNS of fstrackd and RUNS of floor A
+# (create's files take a 4 KiB block each)
+PASSES=$((2 * RUNS + 1))
+IMAGE_MIB=$((PASSES * (CREATE / 200 + RW_FILES / 200 + 20) + 1024))
+((IMAGE_MIB >= 4096)) || IMAGE_MIB=4096
 MNT=$WORK/mnt
-bench_image "$MNT" 4G $(((2 * RUNS + 1) * (CREATE + CREATE / 50 + RW_FILES + 100) + 20000))
+bench_image "$MNT" "${IMAGE_MIB}M" $((PASSES * (CREATE + CREATE / 50 + RW_FILES + 100) + 20000))
 # the commit the build was made from (its meson source directory)
 built_from() {
 	local src

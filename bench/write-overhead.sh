@@ -153,8 +153,6 @@ start_floor() {
 	bench_floor_start "$FLOOR" "$MNT" "$@" || return 1
 	TRACKER_PID=$FLOOR_PID
 }
-floor_catchup() { bench_floor_sync "$FLOOR"; }
-floor_field() { bench_floor_field "$1"; }
 
 start_fst() {
 	rm -rf "$WORK/state"
@@ -212,7 +210,7 @@ start() { # CONFIG ROOT
 catchup() { # CONFIG ROOT
 	case $1 in
 	none) ;;
-	floorA | floorB) floor_catchup ;;
+	floorA | floorB) bench_floor_sync "$FLOOR" ;;
 	fst) fst_catchup "$2" ;;
 	fst-other) fst_catchup "$MNT/other" ;;
 	watchman) wm_clock "$2" ;;
@@ -223,7 +221,7 @@ catchup() { # CONFIG ROOT
 # events CONFIG: the tracker's event counter now ("" if it has none)
 events() {
 	case $1 in
-	floorA | floorB) floor_catchup && floor_field events ;;
+	floorA | floorB) bench_floor_sync "$FLOOR" && bench_floor_field events ;;
 	fst | fst-other) bench_status_field '.filesystems[0].events_seen' ;;
 	esac
 }
@@ -309,11 +307,11 @@ measure() { # ROW CONFIG REP
 		cpu=$(echo "$cpu1 - $cpu0" | bc)
 		case $cfg in
 		floorA | floorB)
-			ev=$(($(floor_field events) - ev0))
-			o=$(floor_field overflows)
-			mk=$(floor_field marks)
-			st=$(floor_field stale)
-			er=$(floor_field errors)
+			ev=$(($(bench_floor_field events) - ev0))
+			o=$(bench_floor_field overflows)
+			mk=$(bench_floor_field marks)
+			st=$(bench_floor_field stale)
+			er=$(bench_floor_field errors)
 			;;
 		fst | fst-other)
 			ev1=$(events "$cfg")

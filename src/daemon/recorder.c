@@ -235,7 +235,9 @@ void recorder_set_filter(struct recorder *r, struct sfilter *f)
  * known of it this epoch.
  */
 #define OBJECT_APPENDED 0x100u /* its record was written */
-/* created this epoch: one name, until a link-count change (only when a new file's note was taken)
+/*
+ * Created this epoch: one name, until a link-count change (only when a new
+ * file's note was taken).
  */
 #define OBJECT_SINGLE 0x200u
 #define OBJECT_MARKED 0x400u /* an ignore mark was asked for */
@@ -319,7 +321,7 @@ static void mark_recorded(struct recorder *r, const struct fhandle *obj, int *fd
 
 /*
  * Decide an object's note. obj may be NULL: the handle is then taken from
- * the key, and only when it is needed (to open, record or mark it).
+ * the key, only when the note is fresh or a mark is due.
  */
 static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, uint64_t hash,
 			 const struct fhandle *obj, unsigned kinds, unsigned flags)
@@ -352,7 +354,7 @@ static int decide_object(struct recorder *r, const uint8_t *key, size_t klen, ui
 			fresh =
 			    kinds; /* decided "one name" before: a link-count change overrules */
 	}
-	if (!obj && (fresh || mark)) { /* the handle from the key, only when it is needed */
+	if (!obj && (fresh || mark)) {
 		if (place_decode(key, klen, &pl) < 0)
 			return -EINVAL;
 		obj = &pl.handle;
